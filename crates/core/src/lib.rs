@@ -1,0 +1,28 @@
+//! # tollgate-core
+//!
+//! The domain of Tollgate, free of I/O and async: values that are valid once they exist, and the pure
+//! decisions the use cases in `tollgate-app` are built from.
+//!
+//! ## Layout
+//! - [`email`]: `Email`, trimmed, lower-cased and validated on parse (Appwrite stores emails lower-cased).
+//! - [`ids`]: typed Appwrite ids (`AppwriteId`, `UserId`).
+//! - [`secret`]: `Secret`, a string that never prints itself.
+//! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (COMPATIBILITY.md).
+//! - [`entitlement`]: what a buyer is entitled to, and whether that means access now.
+//! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
+//! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
+
+pub mod clock;
+pub mod email;
+pub mod entitlement;
+pub mod idempotency;
+pub mod ids;
+pub mod retry_schedule;
+pub mod secret;
+
+pub use clock::{Clock, FixedClock};
+pub use email::{Email, EmailError};
+pub use entitlement::{Entitlement, SubscriptionStatus};
+pub use idempotency::{payload_hash, IdempotencyKey};
+pub use ids::{AppwriteId, IdError, UserId};
+pub use secret::Secret;
