@@ -1,1 +1,46 @@
-//! (being written)
+//! # tollgate-app
+//!
+//! Tollgate's use cases, the same in a worker, the CLI and tests. They talk to Appwrite through
+//! `tollgate-appwrite` and take time from an injected [`tollgate_core::Clock`]; nothing here knows whether
+//! it runs in workerd or natively.
+//!
+//! ## Layout
+//! - [`settings`]: every setting by its COMPATIBILITY.md name, with defaults.
+//! - [`schema`] / [`bootstrap`]: the collections Tollgate needs, created idempotently.
+//! - [`records`]: the documents Tollgate reads and writes, as typed values.
+//! - [`ingest_webhook`]: a verified Sell.app delivery applied exactly once (the webhook contract).
+//! - [`apply_entitlement`]: an entitlement made true in Appwrite (subscription + `paid` membership).
+//! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
+//! - [`pending_entitlements`]: purchases by emails with no account yet, claimed when the account appears.
+//! - [`scheduled`]: everything a cron run does.
+
+pub mod apply_entitlement;
+pub mod bootstrap;
+pub mod error;
+pub mod failures;
+pub mod ingest_webhook;
+pub mod pending_entitlements;
+pub mod records;
+pub mod scheduled;
+pub mod schema;
+pub mod settings;
+
+pub use error::StepError;
+pub use ingest_webhook::{IngestOutcome, NotRecorded};
+
+use settings::Settings;
+use tollgate_appwrite::AppwriteClient;
+use tollgate_core::Clock;
+
+/// What every use case needs: the Appwrite client, the settings and the clock.
+pub struct App<'a, C: Clock> {
+    pub appwrite: &'a AppwriteClient,
+    pub settings: &'a Settings,
+    pub clock: &'a C,
+}
+
+impl<'a, C: Clock> App<'a, C> {
+    pub fn new(appwrite: &'a AppwriteClient, settings: &'a Settings, clock: &'a C) -> Self {
+        Self { appwrite, settings, clock }
+    }
+}

@@ -90,16 +90,10 @@ mod tests {
     #[test]
     fn malformed_addresses_are_rejected_with_a_reason() {
         assert_eq!(Email::parse("   "), Err(EmailError::Empty));
-        assert_eq!(
-            Email::parse("no-at-sign.example.com"),
-            Err(EmailError::BadShape)
-        );
+        assert_eq!(Email::parse("no-at-sign.example.com"), Err(EmailError::BadShape));
         assert_eq!(Email::parse("@example.com"), Err(EmailError::BadShape));
         assert_eq!(Email::parse("a@b@example.com"), Err(EmailError::BadShape));
-        assert_eq!(
-            Email::parse("a b@example.com"),
-            Err(EmailError::BadCharacter)
-        );
+        assert_eq!(Email::parse("a b@example.com"), Err(EmailError::BadCharacter));
         assert_eq!(Email::parse("a@localhost"), Err(EmailError::BadDomain));
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));

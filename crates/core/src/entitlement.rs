@@ -57,31 +57,19 @@ mod tests {
 
     #[test]
     fn active_without_end_date_has_access() {
-        let e = Entitlement {
-            plan: "pro".into(),
-            status: SubscriptionStatus::Active,
-            expires_at: None,
-        };
+        let e = Entitlement { plan: "pro".into(), status: SubscriptionStatus::Active, expires_at: None };
         assert!(e.has_access(at(0), Duration::zero()));
     }
 
     #[test]
     fn inactive_never_has_access() {
-        let e = Entitlement {
-            plan: "pro".into(),
-            status: SubscriptionStatus::Inactive,
-            expires_at: None,
-        };
+        let e = Entitlement { plan: "pro".into(), status: SubscriptionStatus::Inactive, expires_at: None };
         assert!(!e.has_access(at(0), Duration::days(30)));
     }
 
     #[test]
     fn expiry_is_extended_by_the_grace_period_only() {
-        let e = Entitlement {
-            plan: "pro".into(),
-            status: SubscriptionStatus::Active,
-            expires_at: Some(at(1_000)),
-        };
+        let e = Entitlement { plan: "pro".into(), status: SubscriptionStatus::Active, expires_at: Some(at(1_000)) };
         let grace = Duration::seconds(100);
         assert!(e.has_access(at(1_100), grace));
         assert!(!e.has_access(at(1_101), grace));

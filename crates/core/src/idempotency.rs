@@ -25,12 +25,8 @@ pub struct IdempotencyKey {
 impl IdempotencyKey {
     /// Sell.app: `(event, data.id, store)`, hashed as the existing deployment does.
     pub fn sellapp(event: Option<&str>, order_id: Option<&str>, store: Option<&str>) -> Self {
-        let raw = format!(
-            "{}:{}:{}",
-            event.unwrap_or(NO_EVENT),
-            order_id.unwrap_or(NO_ORDER),
-            store.unwrap_or(NO_STORE)
-        );
+        let raw =
+            format!("{}:{}:{}", event.unwrap_or(NO_EVENT), order_id.unwrap_or(NO_ORDER), store.unwrap_or(NO_STORE));
         Self::from_raw(raw)
     }
 
@@ -46,10 +42,7 @@ impl IdempotencyKey {
     }
 
     fn from_raw(raw: String) -> Self {
-        let digest = hex::encode(Sha256::digest(raw.as_bytes()));
-        let document_id = AppwriteId::parse(&digest[..36]).unwrap_or_else(|_| {
-            unreachable!("36 lowercase hex characters are always a valid Appwrite id")
-        });
+        let document_id = derived_document_id(&raw);
         Self { raw, document_id }
     }
 
@@ -62,6 +55,13 @@ impl IdempotencyKey {
     pub fn document_id(&self) -> &AppwriteId {
         &self.document_id
     }
+}
+
+/// A deterministic Appwrite document id for any text: the first 36 hex characters of its SHA-256.
+pub fn derived_document_id(text: &str) -> AppwriteId {
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    AppwriteId::parse(&digest[..36])
+        .unwrap_or_else(|_| unreachable!("36 lowercase hex characters are always a valid Appwrite id"))
 }
 
 /// SHA-256 of the raw body, lowercase hex: the `payloadHash` attribute.
@@ -97,9 +97,6 @@ mod tests {
     #[test]
     fn payload_hash_matches_the_vector_file() {
         let body = br#"{"event":"order.completed","data":{"id":236,"customer_information":{"email":"buyer@example.com"}},"store":1}"#;
-        assert_eq!(
-            payload_hash(body),
-            "20ba42a77b40e4bb62f9bef92eddfc10fc9fef7ce6cb6fe0f4083278e6305db9"
-        );
+        assert_eq!(payload_hash(body), "20ba42a77b40e4bb62f9bef92eddfc10fc9fef7ce6cb6fe0f4083278e6305db9");
     }
 }

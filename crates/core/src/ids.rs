@@ -29,10 +29,7 @@ impl AppwriteId {
             return Err(IdError::TooLong);
         }
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-        let first_ok = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let first_ok = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !first_ok || !raw.chars().all(valid_char) {
             return Err(IdError::BadCharacter);
         }

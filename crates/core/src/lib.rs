@@ -23,6 +23,6 @@ pub mod secret;
 pub use clock::{Clock, FixedClock};
 pub use email::{Email, EmailError};
 pub use entitlement::{Entitlement, SubscriptionStatus};
-pub use idempotency::{payload_hash, IdempotencyKey};
+pub use idempotency::{derived_document_id, payload_hash, IdempotencyKey};
 pub use ids::{AppwriteId, IdError, UserId};
 pub use secret::Secret;

@@ -8,9 +8,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-pub const RETRY_SCHEDULE_SECS: [i64; 9] = [
-    60, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 86_400, 86_400,
-];
+pub const RETRY_SCHEDULE_SECS: [i64; 9] = [60, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 86_400, 86_400];
 
 /// Attempts in all, the delivery included.
 pub const MAX_ATTEMPTS: u32 = RETRY_SCHEDULE_SECS.len() as u32 + 1;
@@ -18,9 +16,7 @@ pub const MAX_ATTEMPTS: u32 = RETRY_SCHEDULE_SECS.len() as u32 + 1;
 /// After `attempts_made` failed attempts, when is the next one due? `None`: give up (dead).
 pub fn next_attempt_at(attempts_made: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let index = usize::try_from(attempts_made.checked_sub(1)?).ok()?;
-    RETRY_SCHEDULE_SECS
-        .get(index)
-        .map(|secs| now + Duration::seconds(*secs))
+    RETRY_SCHEDULE_SECS.get(index).map(|secs| now + Duration::seconds(*secs))
 }
 
 #[cfg(test)]

@@ -1,1 +1,54 @@
+//! workers/webhook: provider webhooks on `webhooks.<domain>`. Routing, settings from the Worker's
+//! environment, the JS clock, and errors mapped to HTTP; everything else is in `tollgate-app`.
+//!
+//! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
+//! - `GET /health`.
+//! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning).
 #![cfg(target_arch = "wasm32")]
+
+mod env;
+mod error;
+mod sellapp;
+
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let outcome = match (req.method(), path.as_str()) {
+        (worker::Method::Get, "/health") => return error::json(200, &serde_json::json!({ "ok": true })),
+        (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, &env).await,
+        (_, "/health") => Err(error::WebhookError::MethodNotAllowed { allow: "GET" }),
+        (_, "/sell/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
+        _ => Err(error::WebhookError::NotFound),
+    };
+    outcome.or_else(error::WebhookError::into_response)
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match env::AppParts::from_env(&env) {
+        Ok(parts) => {
+            let report = parts.app().run_scheduled().await;
+            worker::console_log!(
+                "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} applied={} superseded={}; errors={}",
+                report.retries.settled,
+                report.retries.rescheduled,
+                report.retries.dead,
+                report.claims.checked,
+                report.claims.applied,
+                report.claims.superseded,
+                report.errors.len()
+            );
+            for error in report.errors {
+                worker::console_error!("scheduled: {error}");
+            }
+        }
+        Err(e) => worker::console_error!("scheduled: not configured: {e}"),
+    }
+}

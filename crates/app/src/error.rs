@@ -1,0 +1,42 @@
+//! Why a step of applying a webhook failed, in the terms a `webhook_failures` record stores
+//! (`errorCode`, `errorMessage`, `errorStatus`, `errorType`). The code decides retryable vs permanent.
+
+use tollgate_appwrite::AppwriteError;
+use tollgate_providers::PayloadError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct StepError {
+    pub code: &'static str,
+    pub message: String,
+    pub status: Option<u16>,
+    pub error_type: Option<String>,
+    /// `false`: retrying the same body cannot succeed (it needs a fix, then a replay).
+    pub retryable: bool,
+}
+
+impl StepError {
+    pub fn appwrite(step: &str, error: &AppwriteError) -> Self {
+        Self {
+            code: "appwrite_error",
+            message: format!("{step}: {error}"),
+            status: error.status,
+            error_type: Some(error.kind.as_type().to_owned()),
+            retryable: true,
+        }
+    }
+
+    pub fn unexpected_user_id(raw: &str, error: &tollgate_core::IdError) -> Self {
+        Self {
+            code: "appwrite_error",
+            message: format!("Appwrite returned a user id Tollgate cannot use (`{raw}`): {error}"),
+            status: None,
+            error_type: None,
+            retryable: false,
+        }
+    }
+
+    pub fn payload(error: &PayloadError) -> Self {
+        Self { code: error.code(), message: error.to_string(), status: None, error_type: None, retryable: false }
+    }
+}

@@ -1,0 +1,210 @@
+//! `webhook_failures`: every delivery that could not be applied, with its exact raw body, so it can be
+//! retried on the schedule of [`tollgate_core::retry_schedule`] by the webhook worker's cron, replayed by
+//! an admin, and pruned [`FAILURE_RETENTION_DAYS`] after it was settled. A failure record never holds a
+//! secret: only the body the provider sent, the error and where it came from.
+
+use crate::error::StepError;
+use crate::ingest_webhook::{Attempt, Processed};
+use crate::records::{timestamp, FailureRecord, FailureState};
+use crate::App;
+use chrono::Duration;
+use serde_json::json;
+use tollgate_appwrite::Query;
+use tollgate_core::retry_schedule::next_attempt_at;
+use tollgate_core::{payload_hash, AppwriteId, Clock};
+use tollgate_providers::sellapp_payload::{interpret, SellappDelivery};
+use tollgate_providers::{Provider, VerifiedEvent};
+
+/// Settled failures are kept this long for admins to see, then deleted (COMPATIBILITY.md).
+pub const FAILURE_RETENTION_DAYS: i64 = 7;
+
+/// What one retry or replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Applied (or found already applied): the failure is settled.
+    Settled,
+    /// Failed again; due again at the next time of the schedule.
+    Rescheduled,
+    /// Failed again and will not be tried automatically any more.
+    Dead,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RetryReport {
+    pub settled: u32,
+    pub rescheduled: u32,
+    pub dead: u32,
+}
+
+impl RetryReport {
+    fn count(&mut self, outcome: &RetryOutcome) {
+        match outcome {
+            RetryOutcome::Settled => self.settled += 1,
+            RetryOutcome::Rescheduled => self.rescheduled += 1,
+            RetryOutcome::Dead => self.dead += 1,
+        }
+    }
+}
+
+impl<C: Clock> App<'_, C> {
+    /// Records a delivery that failed. A record that already exists for the same event (the provider
+    /// delivered it again and it failed again) counts one more attempt.
+    pub(crate) async fn record_delivery_failure(
+        &self,
+        provider: Provider,
+        delivery: &SellappDelivery,
+        body: &[u8],
+        failure: &StepError,
+    ) -> Result<(), StepError> {
+        let db = &self.settings.database_id;
+        let collection = &self.settings.collections.webhook_failures;
+        let id = delivery.key.document_id();
+        let previous_attempts = match self.appwrite.get_document(db, collection, id.as_str()).await {
+            Ok(doc) => doc.decode::<FailureRecord>().map(|r| r.attempts()).unwrap_or(1),
+            Err(e) if e.is_not_found() => 0,
+            Err(e) => return Err(StepError::appwrite("reading the failure record", &e)),
+        };
+        let attempts = previous_attempts + 1;
+        let now = self.clock.now();
+        let next = if failure.retryable { next_attempt_at(attempts, now) } else { None };
+        let state = if next.is_some() { FailureState::Due } else { FailureState::Dead };
+        let data = json!({
+            "provider": provider.as_str(),
+            "event": delivery.event,
+            "eventId": delivery.key.raw(),
+            "orderId": delivery.order_id,
+            "store": delivery.store,
+            "email": delivery.email_raw,
+            "payloadHash": payload_hash(body),
+            "bodyText": String::from_utf8_lossy(body),
+            "errorCode": failure.code,
+            "errorMessage": failure.message,
+            "errorStatus": failure.status,
+            "errorType": failure.error_type,
+            "attempts": attempts,
+            "state": state.as_str(),
+            "nextAttemptAt": next.map(timestamp),
+            "lastAttemptAt": timestamp(now),
+            "settledAt": null,
+        });
+        self.appwrite
+            .upsert_document(db, collection, id.as_str(), &data)
+            .await
+            .map(drop)
+            .map_err(|e| StepError::appwrite("writing the failure record", &e))
+    }
+
+    /// Retries the failures that are due, oldest first, at most `limit` of them.
+    pub async fn retry_due_failures(&self, limit: u32) -> Result<RetryReport, StepError> {
+        let now = timestamp(self.clock.now());
+        let queries = [
+            Query::equal("state", [FailureState::Due.as_str()]),
+            Query::less_than_equal("nextAttemptAt", now),
+            Query::order_asc("nextAttemptAt"),
+            Query::limit(limit),
+        ];
+        let due = self
+            .appwrite
+            .list_documents(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries)
+            .await
+            .map_err(|e| StepError::appwrite("listing due failures", &e))?;
+        let mut report = RetryReport::default();
+        for doc in due.documents {
+            let record = doc.decode::<FailureRecord>().unwrap_or_default();
+            let outcome = self.retry_record(&doc.id, &record).await?;
+            report.count(&outcome);
+        }
+        Ok(report)
+    }
+
+    /// An admin's replay: the exact `bodyText` through the same processing path, whatever the state.
+    pub async fn replay_failure(&self, failure_id: &AppwriteId) -> Result<RetryOutcome, StepError> {
+        let doc = self
+            .appwrite
+            .get_document(&self.settings.database_id, &self.settings.collections.webhook_failures, failure_id.as_str())
+            .await
+            .map_err(|e| StepError::appwrite("reading the failure record", &e))?;
+        let record = doc.decode::<FailureRecord>().unwrap_or_default();
+        self.retry_record(&doc.id, &record).await
+    }
+
+    async fn retry_record(&self, doc_id: &str, record: &FailureRecord) -> Result<RetryOutcome, StepError> {
+        let result = match record.provider.as_deref().unwrap_or(Provider::Sellapp.as_str()) {
+            provider if provider == Provider::Sellapp.as_str() => {
+                let body = record.body_text.clone().unwrap_or_default().into_bytes();
+                let event = VerifiedEvent::from_recorded_failure(Provider::Sellapp, body);
+                let delivery = interpret(&event);
+                self.process_sellapp(&delivery, event.body(), Attempt::Retry).await
+            }
+            other => Err(StepError {
+                code: "unsupported_provider",
+                message: format!("failures from provider `{other}` cannot be retried by this version"),
+                status: None,
+                error_type: None,
+                retryable: false,
+            }),
+        };
+        let now = self.clock.now();
+        let attempts = record.attempts() + 1;
+        let (outcome, data) = match result {
+            Ok(Processed::Applied | Processed::Pending | Processed::Duplicate | Processed::Ignored) => (
+                RetryOutcome::Settled,
+                json!({
+                    "state": FailureState::Settled.as_str(),
+                    "settledAt": timestamp(now),
+                    "nextAttemptAt": null,
+                    "lastAttemptAt": timestamp(now),
+                    "attempts": attempts,
+                }),
+            ),
+            Err(failure) => {
+                let next = if failure.retryable { next_attempt_at(attempts, now) } else { None };
+                let (outcome, state) = match next {
+                    Some(_) => (RetryOutcome::Rescheduled, FailureState::Due),
+                    None => (RetryOutcome::Dead, FailureState::Dead),
+                };
+                let data = json!({
+                    "state": state.as_str(),
+                    "nextAttemptAt": next.map(timestamp),
+                    "lastAttemptAt": timestamp(now),
+                    "attempts": attempts,
+                    "errorCode": failure.code,
+                    "errorMessage": failure.message,
+                    "errorStatus": failure.status,
+                    "errorType": failure.error_type,
+                });
+                (outcome, data)
+            }
+        };
+        self.appwrite
+            .update_document(&self.settings.database_id, &self.settings.collections.webhook_failures, doc_id, &data)
+            .await
+            .map_err(|e| StepError::appwrite("updating the failure record", &e))?;
+        Ok(outcome)
+    }
+
+    /// After a provider's own retry succeeded, the failure it left behind is settled. Best effort: if
+    /// this write fails, the next cron retry finds the event completed and settles it then.
+    pub(crate) async fn settle_failure_if_recorded(&self, failure_id: &AppwriteId) {
+        let now = timestamp(self.clock.now());
+        let data = json!({ "state": FailureState::Settled.as_str(), "settledAt": now, "nextAttemptAt": null });
+        let db = &self.settings.database_id;
+        let collection = &self.settings.collections.webhook_failures;
+        match self.appwrite.update_document(db, collection, failure_id.as_str(), &data).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::warn!(error = %e, "could not settle the failure record; the next retry will"),
+        }
+    }
+
+    /// Deletes failures settled more than [`FAILURE_RETENTION_DAYS`] ago. Due and dead ones are kept.
+    pub async fn prune_settled_failures(&self) -> Result<(), StepError> {
+        let cutoff = timestamp(self.clock.now() - Duration::days(FAILURE_RETENTION_DAYS));
+        let queries = [Query::equal("state", [FailureState::Settled.as_str()]), Query::less_than("settledAt", cutoff)];
+        self.appwrite
+            .delete_documents(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries)
+            .await
+            .map(drop)
+            .map_err(|e| StepError::appwrite("pruning settled failures", &e))
+    }
+}

@@ -1,0 +1,39 @@
+//! Everything the webhook worker's cron does, whatever expression fired it: retry due failures, claim
+//! pending entitlements whose account now exists, prune settled failures. Each part runs even if another
+//! failed, and each is bounded so that one run stays within a Worker invocation's limits.
+
+use crate::error::StepError;
+use crate::failures::RetryReport;
+use crate::pending_entitlements::ClaimReport;
+use crate::App;
+use tollgate_core::Clock;
+
+/// Failures retried per cron run (each costs up to ~7 Appwrite calls).
+pub const RETRIES_PER_RUN: u32 = 5;
+/// Pages of unclaimed pending entitlements read per cron run.
+pub const PENDING_PAGES_PER_RUN: u32 = 2;
+
+#[derive(Debug, Default)]
+pub struct ScheduledReport {
+    pub retries: RetryReport,
+    pub claims: ClaimReport,
+    pub errors: Vec<StepError>,
+}
+
+impl<C: Clock> App<'_, C> {
+    pub async fn run_scheduled(&self) -> ScheduledReport {
+        let mut report = ScheduledReport::default();
+        match self.retry_due_failures(RETRIES_PER_RUN).await {
+            Ok(retries) => report.retries = retries,
+            Err(e) => report.errors.push(e),
+        }
+        match self.claim_pending_entitlements(PENDING_PAGES_PER_RUN).await {
+            Ok(claims) => report.claims = claims,
+            Err(e) => report.errors.push(e),
+        }
+        if let Err(e) = self.prune_settled_failures().await {
+            report.errors.push(e);
+        }
+        report
+    }
+}

@@ -1,0 +1,131 @@
+//! Settings by the names the replaced deployment used (COMPATIBILITY.md), read through a lookup function
+//! so that a worker's `env`, a process environment and `.tollgate/dev.env` all work the same way.
+
+use chrono::Duration;
+use tollgate_appwrite::AppwriteConfig;
+use tollgate_core::Secret;
+
+pub const DEFAULT_DATABASE_ID: &str = "crypto";
+pub const DEFAULT_PAID_TEAM_ID: &str = "paid";
+/// The team role a `paid` membership carries.
+pub const PAID_TEAM_ROLE: &str = "member";
+/// Plan recorded for a Sell.app purchase whose payload names no product.
+pub const DEFAULT_SELLAPP_PLAN: &str = "member";
+/// How long past `expiresAt` access continues, so a late renewal never interrupts it.
+pub const DEFAULT_ACCESS_GRACE_HOURS: i64 = 24;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collections {
+    pub subscriptions: String,
+    pub webhook_events: String,
+    pub webhook_failures: String,
+    pub profiles: String,
+    pub discord_role_mappings: String,
+    pub role_sync_jobs: String,
+    pub pending_entitlements: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub database_id: String,
+    pub collections: Collections,
+    pub paid_team_id: String,
+    pub sellapp_default_plan: String,
+    pub access_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("setting {0} is required")]
+    Missing(&'static str),
+    #[error("setting {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let or = |name: &str, default: &str| {
+            lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        let grace_hours = match lookup("ACCESS_GRACE_HOURS").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_ACCESS_GRACE_HOURS,
+            Some(raw) => raw.trim().parse::<i64>().ok().filter(|h| *h >= 0).ok_or(SettingsError::Invalid {
+                name: "ACCESS_GRACE_HOURS",
+                reason: format!("expected a whole number of hours, got `{raw}`"),
+            })?,
+        };
+        Ok(Self {
+            database_id: or("APPWRITE_DATABASE_ID", DEFAULT_DATABASE_ID),
+            collections: Collections {
+                subscriptions: or("APPWRITE_SUBSCRIPTIONS_COLLECTION_ID", "subscriptions"),
+                webhook_events: or("APPWRITE_WEBHOOK_EVENTS_COLLECTION_ID", "webhook_events"),
+                webhook_failures: or("APPWRITE_WEBHOOK_FAILURES_COLLECTION_ID", "webhook_failures"),
+                profiles: or("APPWRITE_PROFILES_COLLECTION_ID", "profiles"),
+                discord_role_mappings: or("APPWRITE_DISCORD_ROLE_MAPPINGS_COLLECTION_ID", "discord_role_mappings"),
+                role_sync_jobs: or("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", "role_sync_jobs"),
+                pending_entitlements: or("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
+            },
+            paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
+            sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),
+            access_grace: Duration::hours(grace_hours),
+        })
+    }
+}
+
+/// `APPWRITE_ENDPOINT`, `APPWRITE_PROJECT_ID`, `APPWRITE_API_KEY`: all required.
+pub fn appwrite_config(lookup: impl Fn(&str) -> Option<String>) -> Result<AppwriteConfig, SettingsError> {
+    let required =
+        |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(SettingsError::Missing(name));
+    Ok(AppwriteConfig {
+        endpoint: required("APPWRITE_ENDPOINT")?,
+        project_id: required("APPWRITE_PROJECT_ID")?,
+        api_key: Secret::new(required("APPWRITE_API_KEY")?),
+    })
+}
+
+/// `SELLAPP_WEBHOOK_SECRET`: required to accept Sell.app deliveries.
+pub fn sellapp_webhook_secret(lookup: impl Fn(&str) -> Option<String>) -> Result<Secret, SettingsError> {
+    lookup("SELLAPP_WEBHOOK_SECRET")
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+        .ok_or(SettingsError::Missing("SELLAPP_WEBHOOK_SECRET"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_existing_deployments_ids() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.database_id, "crypto");
+        assert_eq!(settings.paid_team_id, "paid");
+        assert_eq!(settings.collections.webhook_events, "webhook_events");
+        assert_eq!(settings.access_grace, Duration::hours(24));
+    }
+
+    #[test]
+    fn every_id_is_overridable_by_its_setting() {
+        let settings = Settings::from_lookup(|name| match name {
+            "APPWRITE_DATABASE_ID" => Some("db2".into()),
+            "APPWRITE_SUBSCRIPTIONS_COLLECTION_ID" => Some("subs".into()),
+            "APPWRITE_TEAM_PAID_ID" => Some("vip".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((settings.database_id.as_str(), settings.collections.subscriptions.as_str()), ("db2", "subs"));
+        assert_eq!(settings.paid_team_id, "vip");
+    }
+
+    #[test]
+    fn a_bad_grace_period_is_a_clear_error() {
+        let err = Settings::from_lookup(|n| (n == "ACCESS_GRACE_HOURS").then(|| "soon".into())).unwrap_err();
+        assert!(err.to_string().contains("ACCESS_GRACE_HOURS"));
+    }
+
+    #[test]
+    fn missing_appwrite_settings_are_named() {
+        assert_eq!(appwrite_config(|_| None).unwrap_err(), SettingsError::Missing("APPWRITE_ENDPOINT"));
+        assert_eq!(sellapp_webhook_secret(|_| None).unwrap_err(), SettingsError::Missing("SELLAPP_WEBHOOK_SECRET"));
+    }
+}

@@ -1,0 +1,139 @@
+//! The one HTTP path every call goes through: auth headers, a timeout, path segments percent-encoded,
+//! and error bodies decoded into [`AppwriteError`]. reqwest uses `fetch` inside workerd and hyper natively,
+//! so the same code serves the workers, the CLI and the tests.
+
+use crate::error::AppwriteError;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+use tollgate_core::Secret;
+
+/// No outbound request waits longer than this (workerd and reqwest have no default timeout).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct AppwriteConfig {
+    /// e.g. `https://cloud.appwrite.io/v1`; a trailing slash is tolerated.
+    pub endpoint: String,
+    pub project_id: String,
+    pub api_key: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppwriteClient {
+    http: reqwest::Client,
+    endpoint: url::Url,
+    project_id: String,
+    api_key: Secret,
+}
+
+pub(crate) enum Auth<'a> {
+    ApiKey,
+    /// A user's JWT instead of the API key (`GET /account`).
+    Jwt(&'a str),
+}
+
+impl AppwriteClient {
+    pub fn new(config: AppwriteConfig) -> Result<Self, AppwriteError> {
+        let trimmed = config.endpoint.trim().trim_end_matches('/');
+        let endpoint = url::Url::parse(trimmed)
+            .map_err(|e| AppwriteError::transport(format!("APPWRITE_ENDPOINT `{trimmed}` is not a URL: {e}")))?;
+        if endpoint.cannot_be_a_base() {
+            return Err(AppwriteError::transport(format!("APPWRITE_ENDPOINT `{trimmed}` cannot have paths")));
+        }
+        Ok(Self { http: reqwest::Client::new(), endpoint, project_id: config.project_id, api_key: config.api_key })
+    }
+
+    fn url(&self, segments: &[&str]) -> url::Url {
+        let mut url = self.endpoint.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        auth: Auth<'_>,
+    ) -> Result<(u16, String), AppwriteError> {
+        let mut request = self
+            .http
+            .request(method, self.url(segments))
+            .header("X-Appwrite-Project", &self.project_id)
+            .timeout(REQUEST_TIMEOUT);
+        request = match auth {
+            Auth::ApiKey => request.header("X-Appwrite-Key", self.api_key.expose()),
+            Auth::Jwt(jwt) => request.header("X-Appwrite-JWT", jwt),
+        };
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| AppwriteError::transport(describe(&e)))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| AppwriteError::transport(describe(&e)))?;
+        if (200..300).contains(&status) {
+            Ok((status, text))
+        } else {
+            Err(AppwriteError::from_response(status, &text))
+        }
+    }
+
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, AppwriteError> {
+        let (status, text) = self.send(method, segments, query, body, Auth::ApiKey).await?;
+        decode(status, &text)
+    }
+
+    pub(crate) async fn call_no_content(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+    ) -> Result<(), AppwriteError> {
+        self.send(method, segments, &[], body, Auth::ApiKey).await.map(drop)
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, AppwriteError> {
+    serde_json::from_str(text).map_err(|e| AppwriteError::decode(status, format!("unexpected response body: {e}")))
+}
+
+/// reqwest's errors can carry the URL; ours never carry query strings or headers, only the kind.
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if is_connect(error) {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the response body could not be read"
+    } else {
+        "request failed"
+    };
+    match error.url() {
+        Some(url) => format!("{kind} ({}{})", url.host_str().unwrap_or_default(), url.path()),
+        None => kind.to_owned(),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn is_connect(error: &reqwest::Error) -> bool {
+    error.is_connect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn is_connect(_error: &reqwest::Error) -> bool {
+    false
+}

@@ -1,0 +1,82 @@
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+fn interpret_json(value: Value) -> SellappDelivery {
+    interpret(&VerifiedEvent::from_recorded_failure(crate::Provider::Sellapp, value.to_string().into_bytes()))
+}
+
+#[test]
+fn a_v2_invoice_payload_grants_with_a_normalised_email_and_its_product() {
+    let delivery = interpret_json(json!({
+        "event": "order.completed",
+        "data": {"id": 236, "customer_information": {"email": "  Buyer@Example.COM "}, "product_variants": [{"product_title": " VIP "}]},
+        "store": 1
+    }));
+    assert_eq!(delivery.key.raw(), "order.completed:236:1");
+    assert_eq!(delivery.order_id.as_deref(), Some("236"));
+    let Ok(SellappAction::Grant { email, product_title, .. }) = delivery.outcome else {
+        panic!("{:?}", delivery.outcome)
+    };
+    assert_eq!(email.as_str(), "buyer@example.com");
+    assert_eq!(product_title.as_deref(), Some("VIP"));
+}
+
+#[test]
+fn a_new_api_order_payload_is_understood_too() {
+    let delivery = interpret_json(json!({
+        "event": "order.disputed",
+        "data": {"id": "ord_9", "customer": {"email": "b@example.com"}, "line_items": [{"product_title": "Pro"}]},
+        "store": "store-7"
+    }));
+    assert_eq!(delivery.key.raw(), "order.disputed:ord_9:store-7");
+    assert!(matches!(delivery.outcome, Ok(SellappAction::Revoke { .. })));
+}
+
+#[test]
+fn every_legacy_email_location_is_read() {
+    let cases = [
+        json!({"data": {"email": "x@example.com"}}),
+        json!({"data": {"order": {"email": "x@example.com"}}}),
+        json!({"data": {"order": {"customer_email": "x@example.com"}}}),
+        json!({"data": {"billing": {"email": "x@example.com"}}}),
+        json!({"customer": {"email": "x@example.com"}}),
+        json!({"order": {"email": "x@example.com"}}),
+    ];
+    for mut case in cases {
+        case["event"] = json!("order.completed");
+        let delivery = interpret_json(case.clone());
+        assert!(matches!(delivery.outcome, Ok(SellappAction::Grant { .. })), "{case}");
+    }
+}
+
+#[test]
+fn missing_and_invalid_emails_and_bodies_are_named() {
+    let no_email = interpret_json(json!({"event": "order.completed", "data": {"id": 1}}));
+    assert_eq!(no_email.outcome, Err(PayloadError::NoEmailInPayload));
+    assert_eq!(no_email.key.raw(), "order.completed:1:no-store");
+    let bad_email = interpret_json(json!({"event": "order.completed", "data": {"customer": {"email": "nope"}}}));
+    assert_eq!(bad_email.outcome, Err(PayloadError::InvalidEmail));
+    let not_json = interpret(&VerifiedEvent::from_recorded_failure(crate::Provider::Sellapp, b"nope".to_vec()));
+    assert_eq!(not_json.outcome, Err(PayloadError::InvalidJson));
+    assert_eq!(PayloadError::InvalidJson.code(), "invalid_json");
+    assert_eq!(PayloadError::NoEmailInPayload.code(), "no_email_in_payload");
+}
+
+#[test]
+fn other_events_are_ignored_without_needing_an_email() {
+    let delivery = interpret_json(json!({"event": "product.updated", "data": {"id": 3}}));
+    assert_eq!(delivery.outcome, Ok(SellappAction::Ignore { event: Some("product.updated".into()) }));
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = interpret(&VerifiedEvent::from_recorded_failure(crate::Provider::Sellapp, bytes));
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(event in "[a-z.]{0,20}", id in any::<i64>(), email in ".{0,40}") {
+        let _ = interpret_json(json!({"event": event, "data": {"id": id, "customer": {"email": email}}, "store": id}));
+    }
+}

@@ -1,0 +1,50 @@
+//! Settings from the Worker's environment (vars and secrets by their COMPATIBILITY.md names) and the JS
+//! clock: what a use case needs, assembled per request.
+
+use tollgate_app::settings::{appwrite_config, Settings, SettingsError};
+use tollgate_app::App;
+use tollgate_appwrite::AppwriteClient;
+use tollgate_core::Clock;
+use worker::Env;
+
+/// `Date.now()`: the only clock on wasm32 (`SystemTime::now()` panics there).
+pub struct JsClock;
+
+impl Clock for JsClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let millis = js_sys::Date::now() as i64;
+        chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
+    }
+}
+
+/// A setting by name: a secret (`wrangler secret put`) or a plain var, whichever is bound.
+pub fn setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+}
+
+pub struct AppParts {
+    pub appwrite: AppwriteClient,
+    pub settings: Settings,
+    pub clock: JsClock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("Appwrite client: {0}")]
+    Client(#[from] tollgate_appwrite::AppwriteError),
+}
+
+impl AppParts {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let lookup = |name: &str| setting(env, name);
+        let settings = Settings::from_lookup(lookup)?;
+        let appwrite = AppwriteClient::new(appwrite_config(lookup)?)?;
+        Ok(Self { appwrite, settings, clock: JsClock })
+    }
+
+    pub fn app(&self) -> App<'_, JsClock> {
+        App::new(&self.appwrite, &self.settings, &self.clock)
+    }
+}

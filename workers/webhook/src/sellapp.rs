@@ -1,0 +1,44 @@
+//! `POST /sell/webhook`: size limit, signature, then the use case; its outcome as an HTTP answer.
+//! 2xx only once the delivery is applied or durably recorded for retry.
+
+use crate::env::{setting, AppParts, JsClock};
+use crate::error::{json, WebhookError};
+use serde_json::json;
+use tollgate_app::settings::sellapp_webhook_secret;
+use tollgate_app::IngestOutcome;
+use tollgate_core::Clock;
+use tollgate_providers::Headers;
+use worker::{Env, Request, Response};
+
+/// Bodies larger than this are refused (413) before anything is verified or written.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 1 << 20;
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, WebhookError> {
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY_BYTES as u64) {
+        return Err(WebhookError::PayloadTooLarge);
+    }
+    let body = req.bytes().await.map_err(|_| WebhookError::UnreadableBody)?;
+    if body.len() > MAX_WEBHOOK_BODY_BYTES {
+        return Err(WebhookError::PayloadTooLarge);
+    }
+    let secret =
+        sellapp_webhook_secret(|name| setting(env, name)).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    let headers = Headers::from_pairs(req.headers().entries());
+    let event = tollgate_providers::sellapp::verify(&body, &headers, &secret, JsClock.now())
+        .map_err(WebhookError::Unauthorized)?;
+    let parts = AppParts::from_env(env).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    let outcome =
+        parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    let (status, body) = match outcome {
+        IngestOutcome::Applied => (200, json!({ "ok": true })),
+        IngestOutcome::Pending => (200, json!({ "ok": true, "pending": true })),
+        IngestOutcome::Duplicate => (200, json!({ "ok": true, "duplicate": true })),
+        IngestOutcome::Ignored { .. } => (200, json!({ "ok": true, "ignored": true })),
+        IngestOutcome::FailureRecorded { code, .. } => {
+            worker::console_warn!("webhook: recorded as a failure ({code})");
+            (202, json!({ "ok": true, "recorded": true }))
+        }
+    };
+    json(status, &body).map_err(|e| WebhookError::Internal(e.to_string()))
+}
