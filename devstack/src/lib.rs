@@ -1,1 +1,122 @@
-//! (being written)
+//! # tollgate-devstack
+//!
+//! Local stand-ins for the services Tollgate talks to, for `cargo xtask dev` and for tests: an
+//! Appwrite-compatible REST API (`/v1`) persisting to SQLite. It implements the documented behaviour of
+//! every endpoint Tollgate, its bootstrap and its tests use (status codes, error bodies with Appwrite's
+//! `type` names, 202 + asynchronous attribute builds, JSON queries, unique indexes, confirmed memberships
+//! for API-key callers) and shares no code with Tollgate's own crates: a stand-in that reused the client
+//! it stands in front of would test nothing.
+//!
+//! ## Layout
+//! - [`appwrite`]: the Appwrite stand-in, one file per endpoint family, plus its store and query engine.
+//! - [`control`]: test-only routes: `/_devstack/faults`, `/_devstack/reset`, `/_devstack/calls`.
+
+pub mod appwrite;
+pub mod control;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub const DEFAULT_PROJECT_ID: &str = "tollgate-dev";
+/// A local-only development value, not a secret: devstack listens on 127.0.0.1 only.
+pub const DEFAULT_API_KEY: &str = "devstack-local-api-key";
+pub const DEFAULT_APPWRITE_PORT: u16 = 8790;
+
+#[derive(Debug, Clone)]
+pub struct DevstackConfig {
+    pub appwrite_addr: SocketAddr,
+    /// `None`: in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    pub project_id: String,
+    pub api_key: String,
+}
+
+impl DevstackConfig {
+    pub fn for_tests() -> Self {
+        Self {
+            appwrite_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            project_id: DEFAULT_PROJECT_ID.to_owned(),
+            api_key: DEFAULT_API_KEY.to_owned(),
+        }
+    }
+}
+
+pub struct RunningDevstack {
+    appwrite_addr: SocketAddr,
+    project_id: String,
+    api_key: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningDevstack {
+    pub fn appwrite_endpoint(&self) -> String {
+        format!("{}/v1", self.appwrite_base_url())
+    }
+
+    pub fn appwrite_base_url(&self) -> String {
+        format!("http://{}", self.appwrite_addr)
+    }
+
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for RunningDevstack {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Binds, spawns the server on the current tokio runtime, and returns once it is listening.
+pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
+    let database = match &config.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            appwrite::store::Store::open(&dir.join("appwrite.sqlite"))?
+        }
+        None => appwrite::store::Store::in_memory()?,
+    };
+    let state = Arc::new(appwrite::AppState::new(database, config.project_id.clone(), config.api_key.clone()));
+    let router = appwrite::router(state);
+    let listener = tokio::net::TcpListener::bind(config.appwrite_addr)
+        .await
+        .with_context(|| format!("binding {}", config.appwrite_addr))?;
+    let appwrite_addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "devstack stopped");
+        }
+    });
+    Ok(RunningDevstack {
+        appwrite_addr,
+        project_id: config.project_id,
+        api_key: config.api_key,
+        stop: Some(stop),
+        server: Some(server),
+    })
+}

@@ -1,1 +1,38 @@
-fn main() {}
+//! `cargo xtask dev | test | build`: see the crate docs in `lib.rs` and the README.
+
+mod dev;
+mod test;
+
+use anyhow::Result;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  dev [--fresh]   install what is missing, build the workers, and run the whole system locally
+                  (devstack + workers in wrangler dev); --fresh starts from empty state
+  test            run every test: clippy, the wasm build of every worker, unit, integration and
+                  end-to-end tests (the command CI runs)
+  build           install what is missing and build every worker for workerd
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.first().map(String::as_str) {
+        Some("dev") => dev::run(&rest),
+        Some("test") => test::run(&rest),
+        Some("build") => {
+            xtask::toolchain::ensure_all()?;
+            xtask::build::build_workers(xtask::paths::WORKERS)
+        }
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprint!("unknown command `{other}`\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}

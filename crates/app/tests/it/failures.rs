@@ -1,0 +1,83 @@
+use crate::support::{context, order};
+use chrono::Duration;
+use serde_json::json;
+use tollgate_app::failures::{RetryOutcome, FAILURE_RETENTION_DAYS};
+use tollgate_app::IngestOutcome;
+use tollgate_appwrite::Query;
+use tollgate_core::retry_schedule::{MAX_ATTEMPTS, RETRY_SCHEDULE_SECS};
+use tollgate_core::{AppwriteId, IdempotencyKey};
+
+fn failure_id(event: &str, order_id: &str) -> String {
+    IdempotencyKey::sellapp(Some(event), Some(order_id), Some("7")).document_id().as_str().to_owned()
+}
+
+#[tokio::test]
+async fn a_failure_is_retried_on_the_schedule_and_dies_after_the_last_attempt() {
+    let ctx = context().await;
+    ctx.create_user("r1", "r1@example.com").await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})).await;
+    let outcome = ctx.app().ingest_sellapp(&order("order.completed", 21, "r1@example.com")).await;
+    assert_eq!(outcome, Ok(IngestOutcome::FailureRecorded { code: "appwrite_error", retryable: true }));
+    let id = failure_id("order.completed", "21");
+
+    // Not due yet: nothing is retried.
+    let report = ctx.app().retry_due_failures(10).await.expect("retry");
+    assert_eq!((report.settled, report.rescheduled, report.dead), (0, 0, 0));
+
+    for (attempt, delay) in RETRY_SCHEDULE_SECS.iter().enumerate() {
+        ctx.clock.advance(Duration::seconds(*delay));
+        let report = ctx.app().retry_due_failures(10).await.expect("retry");
+        let record = ctx.document("webhook_failures", &id).await.expect("record");
+        assert_eq!(record["attempts"], attempt as i64 + 2);
+        if attempt + 2 < MAX_ATTEMPTS as usize {
+            assert_eq!(report.rescheduled, 1, "attempt {}", attempt + 2);
+            assert_eq!(record["state"], "due");
+        } else {
+            assert_eq!(report.dead, 1);
+            assert_eq!(record["state"], "dead");
+            assert!(record["nextAttemptAt"].is_null());
+        }
+    }
+    // A dead failure is replayed by an admin once the cause is fixed.
+    ctx.set_faults(json!({"rate": 0})).await;
+    let replayed = ctx.app().replay_failure(&AppwriteId::parse(&id).expect("id")).await.expect("replay");
+    assert_eq!(replayed, RetryOutcome::Settled);
+    assert!(ctx.is_paid("r1").await);
+}
+
+#[tokio::test]
+async fn settled_failures_are_pruned_after_the_retention_period_only() {
+    let ctx = context().await;
+    ctx.create_user("r2", "r2@example.com").await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})).await;
+    ctx.app().ingest_sellapp(&order("order.completed", 22, "r2@example.com")).await.expect("recorded");
+    ctx.set_faults(json!({"rate": 0})).await;
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+
+    let failures = ctx.settings.collections.webhook_failures.clone();
+    ctx.clock.advance(Duration::days(FAILURE_RETENTION_DAYS) - Duration::minutes(1));
+    ctx.app().prune_settled_failures().await.expect("prune");
+    assert_eq!(ctx.count(&failures, &[Query::limit(10)]).await, 1, "kept within the retention period");
+    ctx.clock.advance(Duration::minutes(2));
+    ctx.app().prune_settled_failures().await.expect("prune");
+    assert_eq!(ctx.count(&failures, &[Query::limit(10)]).await, 0, "pruned after it");
+}
+
+#[tokio::test]
+async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
+    let ctx = context().await;
+    ctx.create_user("r3", "r3@example.com").await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})).await;
+    ctx.app().ingest_sellapp(&order("order.completed", 23, "r3@example.com")).await.expect("recorded");
+    ctx.set_faults(json!({"rate": 0})).await;
+    assert_eq!(
+        ctx.app().ingest_sellapp(&order("order.disputed", 23, "r3@example.com")).await,
+        Ok(IngestOutcome::Applied)
+    );
+
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    assert_eq!(ctx.document("subscriptions", "r3").await.expect("subscription")["status"], "inactive");
+    assert!(!ctx.is_paid("r3").await);
+}

@@ -1,0 +1,4 @@
+mod failures;
+mod ingest;
+mod pending;
+mod support;

@@ -1,0 +1,99 @@
+//! A devstack per test, the schema bootstrapped through the real client, and a clock the test moves.
+
+use chrono::{DateTime, Utc};
+use hmac::{KeyInit, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::time::Duration;
+use tollgate_app::bootstrap::{bootstrap, Pause};
+use tollgate_app::settings::Settings;
+use tollgate_app::App;
+use tollgate_appwrite::{AppwriteClient, AppwriteConfig, Query};
+use tollgate_core::{Email, FixedClock, Secret};
+use tollgate_devstack::{DevstackConfig, RunningDevstack};
+use tollgate_providers::{Headers, VerifiedEvent};
+
+pub const SECRET: &str = "app-test-secret";
+
+struct TokioPause;
+impl Pause for TokioPause {
+    async fn pause(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+pub struct TestContext {
+    pub devstack: RunningDevstack,
+    pub client: AppwriteClient,
+    pub settings: Settings,
+    pub clock: FixedClock,
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z").expect("a valid time").with_timezone(&Utc)
+}
+
+pub async fn context() -> TestContext {
+    let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("devstack");
+    let client = AppwriteClient::new(AppwriteConfig {
+        endpoint: devstack.appwrite_endpoint(),
+        project_id: devstack.project_id().to_owned(),
+        api_key: Secret::new(devstack.api_key()),
+    })
+    .expect("client");
+    let settings = Settings::from_lookup(|_| None).expect("default settings");
+    bootstrap(&client, &settings, &TokioPause).await.expect("bootstrap");
+    TestContext { devstack, client, settings, clock: FixedClock::at(start_time()) }
+}
+
+impl TestContext {
+    pub fn app(&self) -> App<'_, FixedClock> {
+        App::new(&self.client, &self.settings, &self.clock)
+    }
+
+    pub async fn create_user(&self, id: &str, email: &str) {
+        let email = Email::parse(email).expect("valid email");
+        self.client.create_user(id, &email, None, None).await.expect("create user");
+    }
+
+    pub async fn document(&self, collection: &str, id: &str) -> Option<Value> {
+        match self.client.get_document(&self.settings.database_id, collection, id).await {
+            Ok(doc) => Some(Value::Object(doc.data.clone())),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => panic!("reading {collection}/{id}: {e}"),
+        }
+    }
+
+    pub async fn count(&self, collection: &str, queries: &[Query]) -> usize {
+        self.client.list_documents(&self.settings.database_id, collection, queries).await.expect("list").documents.len()
+    }
+
+    pub async fn is_paid(&self, user_id: &str) -> bool {
+        let id = tollgate_core::AppwriteId::parse(user_id).expect("id");
+        self.client.find_membership(&self.settings.paid_team_id, &id).await.expect("membership lookup").is_some()
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_devstack/faults", self.devstack.appwrite_base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .expect("faults");
+        assert!(response.status().is_success());
+    }
+}
+
+pub fn signed_event(body: &str) -> VerifiedEvent {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(body.as_bytes());
+    let headers = Headers::from_pairs(vec![("signature".to_owned(), hex::encode(mac.finalize().into_bytes()))]);
+    tollgate_providers::sellapp::verify(body.as_bytes(), &headers, &Secret::new(SECRET), start_time())
+        .expect("verified")
+}
+
+pub fn order(event: &str, order_id: u64, email: &str) -> VerifiedEvent {
+    signed_event(
+        &json!({"event": event, "data": {"id": order_id, "customer": {"email": email}}, "store": 7}).to_string(),
+    )
+}

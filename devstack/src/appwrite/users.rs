@@ -1,0 +1,151 @@
+//! Users, user JWTs, `GET /v1/account`, and `GET /v1/health`.
+
+use super::error::{ApiError, ApiResult};
+use super::models::{now, now_millis, object, optional_str, parse_stored, required_str, resolve_id};
+use super::queries::{apply, ListQuery};
+use super::store::next_seq;
+use super::{AppState, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query as UrlQuery};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Default and largest JWT lifetimes (Appwrite: 900 s, at most 3600 s).
+const JWT_DEFAULT_SECS: i64 = 900;
+const JWT_MAX_SECS: i64 = 3_600;
+
+pub async fn health() -> Json<Value> {
+    Json(json!({ "name": "http", "ping": 0, "status": "pass" }))
+}
+
+pub(crate) fn load_user(connection: &Connection, id: &str) -> ApiResult<Value> {
+    let json: Option<String> =
+        connection.query_row("SELECT json FROM users WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    match json {
+        Some(json) => parse_stored(&json),
+        None => Err(ApiError::not_found("user_not_found", "User with the requested ID could not be found.")),
+    }
+}
+
+pub async fn create(state: State, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = object(&body)?;
+    let id = resolve_id(required_str(&body, "userId")?, "userId")?;
+    let email = optional_str(&body, "email").map(|e| e.trim().to_lowercase());
+    if let Some(email) = &email {
+        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+            return Err(ApiError::argument("Invalid `email` param: Value must be a valid email address"));
+        }
+    }
+    let name = optional_str(&body, "name").unwrap_or_default();
+    let created = now();
+    let user = json!({
+        "$id": id, "$createdAt": created, "$updatedAt": created, "name": name,
+        "registration": created, "status": true, "labels": [], "passwordUpdate": if body.contains_key("password") { created.clone() } else { String::new() },
+        "email": email.clone().unwrap_or_default(), "phone": optional_str(&body, "phone").unwrap_or_default(),
+        "emailVerification": false, "phoneVerification": false, "mfa": false, "prefs": {}, "targets": [], "accessedAt": ""
+    });
+    let connection = state.store.lock();
+    if connection.query_row("SELECT 1 FROM users WHERE id = ?1", [&id], |_| Ok(())).optional()?.is_some() {
+        return Err(ApiError::conflict(
+            "user_already_exists",
+            "A user with the same id, email, or phone already exists in this project.",
+        ));
+    }
+    if let Some(email) = &email {
+        if connection.query_row("SELECT 1 FROM users WHERE email = ?1", [email], |_| Ok(())).optional()?.is_some() {
+            return Err(ApiError::conflict(
+                "user_email_already_exists",
+                "A user with the same email already exists in the current project.",
+            ));
+        }
+    }
+    let seq = next_seq(&connection, "users")?;
+    connection.execute(
+        "INSERT INTO users (id, email, seq, json) VALUES (?1, ?2, ?3, ?4)",
+        params![id, email, seq, user.to_string()],
+    )?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+pub async fn get(state: State, Path(user_id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(load_user(&state.store.lock(), &user_id)?))
+}
+
+pub async fn list(state: State, UrlQuery(raw): UrlQuery<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+    let query = ListQuery::parse(&raw)?;
+    let connection = state.store.lock();
+    let mut statement = connection.prepare("SELECT json FROM users ORDER BY seq")?;
+    let users = statement
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .map(|j| parse_stored(j))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let users = users.into_iter().filter(|u| query.matches_search(u, &["$id", "name", "email", "phone"])).collect();
+    let (total, page) = apply(&query, users)?;
+    Ok(Json(json!({ "total": total, "users": page })))
+}
+
+pub async fn delete(state: State, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
+    let connection = state.store.lock();
+    load_user(&connection, &user_id)?;
+    let teams: Vec<String> = connection
+        .prepare("SELECT team_id FROM memberships WHERE user_id = ?1")?
+        .query_map([&user_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    connection.execute("DELETE FROM memberships WHERE user_id = ?1", [&user_id])?;
+    for team in teams {
+        super::teams::adjust_total(&connection, &team, -1)?;
+    }
+    connection.execute("DELETE FROM jwts WHERE user_id = ?1", [&user_id])?;
+    connection.execute("DELETE FROM users WHERE id = ?1", [&user_id])?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_jwt(
+    state: State,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = object(&body)?;
+    let duration = match body.get("duration") {
+        None | Some(Value::Null) => JWT_DEFAULT_SECS,
+        Some(value) => value.as_i64().filter(|d| (0..=JWT_MAX_SECS).contains(d)).ok_or_else(|| {
+            ApiError::argument("Invalid `duration` param: Value must be a valid range between 0 and 3,600")
+        })?,
+    };
+    let connection = state.store.lock();
+    load_user(&connection, &user_id)?;
+    let token = format!("devstack.{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+    let expires_at = now_millis() + duration * 1_000;
+    connection.execute(
+        "INSERT INTO jwts (token, user_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![token, user_id, expires_at],
+    )?;
+    Ok((StatusCode::CREATED, Json(json!({ "jwt": token }))))
+}
+
+/// The user a JWT belongs to.
+pub async fn account(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let Some(jwt) = headers.get("x-appwrite-jwt").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
+        return Err(ApiError::new(
+            401,
+            "general_unauthorized_scope",
+            "User (role: guests) missing scopes ([\"account\"])",
+        ));
+    };
+    let connection = state.store.lock();
+    let row: Option<(String, i64)> = connection
+        .query_row("SELECT user_id, expires_at FROM jwts WHERE token = ?1", [jwt], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        Some((user_id, expires_at)) if expires_at > now_millis() => Ok(Json(load_user(&connection, &user_id)?)),
+        _ => Err(ApiError::new(401, "user_jwt_invalid", "The JWT token is invalid. Please check the value of the X-Appwrite-JWT header to ensure the correct token is being used.")),
+    }
+}

@@ -1,0 +1,219 @@
+//! `spawn_app()`: devstack in-process on a free port, the schema bootstrapped, and the compiled webhook
+//! worker in `wrangler dev` on another, configured through an env file exactly as `cargo xtask dev`
+//! configures it. `TestApp` has one method per endpoint, each taking the expected status.
+
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tollgate_app::bootstrap::{bootstrap, Pause};
+use tollgate_app::settings::{appwrite_config, Settings};
+use tollgate_appwrite::AppwriteClient;
+use tollgate_devstack::{DevstackConfig, RunningDevstack};
+use xtask::dev_env::{DevEnv, LocalSystem};
+use xtask::paths::WEBHOOK_WORKER;
+use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
+
+pub const SECRET: &str = "e2e-sellapp-secret";
+pub const DB: &str = "crypto";
+
+struct TokioPause;
+impl Pause for TokioPause {
+    async fn pause(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+pub struct TestApp {
+    pub devstack: RunningDevstack,
+    pub worker: RunningWorker,
+    pub http: reqwest::Client,
+    _state: TempDir,
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-e2e-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("creating a temp dir");
+    TempDir(dir)
+}
+
+pub async fn spawn_app() -> TestApp {
+    let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("starting devstack");
+    let state = temp_dir();
+    let port = free_port().expect("a free port");
+    let webhook_url = format!("http://127.0.0.1:{port}");
+    let env = DevEnv::for_local(&LocalSystem {
+        appwrite_endpoint: &devstack.appwrite_endpoint(),
+        project_id: devstack.project_id(),
+        api_key: devstack.api_key(),
+        sellapp_webhook_secret: SECRET,
+        webhook_url: &webhook_url,
+        devstack_appwrite_url: &devstack.appwrite_base_url(),
+    });
+    let env_file = state.0.join("dev.env");
+    env.write(&env_file).expect("writing the env file");
+    let lookup = |key: &str| env.get(key).map(str::to_owned);
+    let settings = Settings::from_lookup(lookup).expect("settings");
+    let client = AppwriteClient::new(appwrite_config(lookup).expect("appwrite config")).expect("client");
+    bootstrap(&client, &settings, &TokioPause).await.expect("bootstrapping the schema");
+    let worker = xtask::wrangler::start(WorkerLaunch {
+        worker: WEBHOOK_WORKER,
+        port,
+        env_file: &env_file,
+        state_dir: &state.0.join("wrangler"),
+    })
+    .await
+    .expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
+    TestApp { devstack, worker, http, _state: state }
+}
+
+pub fn sign(body: &str) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length works");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The `webhook_events` document id COMPATIBILITY.md prescribes.
+pub fn event_document_id(event: &str, order_id: &str, store: &str) -> String {
+    let digest = hex::encode(Sha256::digest(format!("{event}:{order_id}:{store}").as_bytes()));
+    digest[..36].to_owned()
+}
+
+pub fn order_body(event: &str, order_id: u64, email: &str) -> String {
+    json!({"event": event, "data": {"id": order_id, "customer_information": {"email": email}}, "store": 1}).to_string()
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.worker.url())
+    }
+
+    pub async fn post_sellapp_webhook(&self, body: &str, signature: Option<&str>) -> Answer {
+        let mut request = self.http.post(self.url("/sell/webhook")).header("content-type", "application/json");
+        if let Some(signature) = signature {
+            request = request.header("signature", signature);
+        }
+        let response = request.body(body.to_owned()).send().await.expect("POST /sell/webhook");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Answer { status, body }
+    }
+
+    /// A correctly signed delivery, asserting the status it gets.
+    pub async fn deliver(&self, body: &str, expected: u16) -> Value {
+        let answer = self.post_sellapp_webhook(body, Some(&sign(body))).await;
+        assert_eq!(answer.status.as_u16(), expected, "delivery answered {}: {}", answer.status, answer.body);
+        answer.body
+    }
+
+    pub async fn trigger_scheduled(&self) {
+        let response = self.http.get(self.url("/__scheduled?cron=*+*+*+*+*")).send().await.expect("GET /__scheduled");
+        assert_eq!(response.status(), StatusCode::OK, "scheduled run failed");
+    }
+
+    // ---- devstack, through its Appwrite REST API (independent of Tollgate's client) ----
+
+    fn appwrite(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.devstack.appwrite_endpoint()))
+            .header("X-Appwrite-Project", self.devstack.project_id())
+            .header("X-Appwrite-Key", self.devstack.api_key())
+    }
+
+    async fn appwrite_json(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("devstack request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn create_user(&self, user_id: &str, email: &str) -> Value {
+        let request = self
+            .appwrite(reqwest::Method::POST, "/users")
+            .json(&json!({"userId": user_id, "email": email, "name": "E2E Buyer"}));
+        let (status, body) = self.appwrite_json(request).await;
+        assert_eq!(status, StatusCode::CREATED, "creating user: {body}");
+        body
+    }
+
+    pub async fn document(&self, collection: &str, id: &str) -> Option<Value> {
+        let path = format!("/databases/{DB}/collections/{collection}/documents/{id}");
+        let (status, body) = self.appwrite_json(self.appwrite(reqwest::Method::GET, &path)).await;
+        match status {
+            StatusCode::OK => Some(body),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("reading {collection}/{id}: {other} {body}"),
+        }
+    }
+
+    pub async fn documents(&self, collection: &str) -> Vec<Value> {
+        let path = format!("/databases/{DB}/collections/{collection}/documents");
+        let limit = json!({"method": "limit", "values": [1000]}).to_string();
+        let (status, body) =
+            self.appwrite_json(self.appwrite(reqwest::Method::GET, &path).query(&[("queries[]", limit)])).await;
+        assert_eq!(status, StatusCode::OK, "listing {collection}: {body}");
+        body["documents"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn update_document(&self, collection: &str, id: &str, data: Value) {
+        let path = format!("/databases/{DB}/collections/{collection}/documents/{id}");
+        let (status, body) =
+            self.appwrite_json(self.appwrite(reqwest::Method::PATCH, &path).json(&json!({ "data": data }))).await;
+        assert_eq!(status, StatusCode::OK, "updating {collection}/{id}: {body}");
+    }
+
+    /// The teams the user is a member of.
+    pub async fn memberships(&self, user_id: &str) -> Vec<String> {
+        let (status, body) =
+            self.appwrite_json(self.appwrite(reqwest::Method::GET, &format!("/users/{user_id}/memberships"))).await;
+        assert_eq!(status, StatusCode::OK, "memberships: {body}");
+        body["memberships"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["teamId"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Every member of the `paid` team.
+    pub async fn paid_team_size(&self) -> u64 {
+        let (status, body) = self.appwrite_json(self.appwrite(reqwest::Method::GET, "/teams/paid/memberships")).await;
+        assert_eq!(status, StatusCode::OK, "paid memberships: {body}");
+        body["total"].as_u64().unwrap_or(0)
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        let response = self
+            .http
+            .post(format!("{}/_devstack/faults", self.devstack.appwrite_base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .expect("POST /_devstack/faults");
+        assert!(response.status().is_success(), "setting faults: {}", response.status());
+    }
+
+    pub async fn clear_faults(&self) {
+        self.set_faults(json!({"rate": 0})).await;
+    }
+}

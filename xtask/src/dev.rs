@@ -1,0 +1,141 @@
+//! `cargo xtask dev`: the whole system on this machine, on its embedded defaults.
+//!
+//! devstack (Appwrite stand-in) on 127.0.0.1:8790, the webhook worker in `wrangler dev` on 127.0.0.1:8787,
+//! the schema bootstrapped, a demo user seeded, every setting written to `.tollgate/dev.env`. Ports can be
+//! changed with `DEVSTACK_APPWRITE_PORT` and `TOLLGATE_WEBHOOK_PORT`. Ctrl-C stops everything.
+
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+use tollgate_app::bootstrap::{bootstrap, Pause};
+use tollgate_app::settings::{appwrite_config, Settings};
+use tollgate_appwrite::AppwriteClient;
+use tollgate_core::Email;
+use xtask::dev_env::{generate_secret, DevEnv, LocalSystem};
+use xtask::paths::{state_dir, WEBHOOK_WORKER};
+
+pub const DEFAULT_WEBHOOK_PORT: u16 = 8787;
+pub const DEMO_USER_ID: &str = "demo-user";
+pub const DEMO_USER_EMAIL: &str = "demo@example.com";
+
+struct TokioPause;
+
+impl Pause for TokioPause {
+    async fn pause(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+pub fn run(args: &[&str]) -> Result<()> {
+    let mut fresh = false;
+    for arg in args {
+        match *arg {
+            "--fresh" => fresh = true,
+            other => bail!("unknown option `{other}` for `cargo xtask dev` (known: --fresh)"),
+        }
+    }
+    xtask::toolchain::ensure_all()?;
+    xtask::build::build_workers(&[WEBHOOK_WORKER])?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(serve(fresh))
+}
+
+fn port_from_env(name: &str, default: u16) -> Result<u16> {
+    match std::env::var(name) {
+        Ok(value) => value.parse().with_context(|| format!("{name} must be a port number, got `{value}`")),
+        Err(_) => Ok(default),
+    }
+}
+
+async fn serve(fresh: bool) -> Result<()> {
+    let state = state_dir();
+    if fresh && state.exists() {
+        std::fs::remove_dir_all(&state).context("removing .tollgate for --fresh")?;
+    }
+    std::fs::create_dir_all(&state)?;
+    let appwrite_port = port_from_env("DEVSTACK_APPWRITE_PORT", tollgate_devstack::DEFAULT_APPWRITE_PORT)?;
+    let webhook_port = port_from_env("TOLLGATE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)?;
+
+    let mut devstack_config = tollgate_devstack::DevstackConfig::for_tests();
+    devstack_config.appwrite_addr = ([127, 0, 0, 1], appwrite_port).into();
+    devstack_config.data_dir = Some(state.join("devstack"));
+    let devstack = tollgate_devstack::start(devstack_config).await.context("starting devstack")?;
+
+    let env_path = state.join("dev.env");
+    let secret = match DevEnv::read(&env_path).ok().and_then(|e| e.get("SELLAPP_WEBHOOK_SECRET").map(str::to_owned)) {
+        Some(existing) => existing,
+        None => generate_secret()?,
+    };
+    let webhook_url = format!("http://127.0.0.1:{webhook_port}");
+    let env = DevEnv::for_local(&LocalSystem {
+        appwrite_endpoint: &devstack.appwrite_endpoint(),
+        project_id: devstack.project_id(),
+        api_key: devstack.api_key(),
+        sellapp_webhook_secret: &secret,
+        webhook_url: &webhook_url,
+        devstack_appwrite_url: &devstack.appwrite_base_url(),
+    });
+    env.write(&env_path)?;
+
+    let lookup = |key: &str| env.get(key).map(str::to_owned);
+    let settings = Settings::from_lookup(lookup).context("settings in dev.env")?;
+    let client = AppwriteClient::new(appwrite_config(lookup)?)?;
+    let report = bootstrap(&client, &settings, &TokioPause).await.context("bootstrapping the Appwrite schema")?;
+    eprintln!("xtask dev: schema ready ({} created, {} already there)", report.created.len(), report.found.len());
+    seed_demo_user(&client).await?;
+
+    let mut worker = xtask::wrangler::start(xtask::wrangler::WorkerLaunch {
+        worker: WEBHOOK_WORKER,
+        port: webhook_port,
+        env_file: &env_path,
+        state_dir: &state.join("wrangler").join(WEBHOOK_WORKER.name),
+    })
+    .await?;
+
+    print_try_it(&env, &devstack.appwrite_base_url(), worker.url());
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => eprintln!("\nxtask dev: stopping"),
+        _ = watch(&mut worker) => eprintln!("xtask dev: the webhook worker exited; see {}", worker.log_path().display()),
+    }
+    worker.stop();
+    devstack.shutdown().await;
+    Ok(())
+}
+
+async fn watch(worker: &mut xtask::wrangler::RunningWorker) {
+    while !worker.has_exited() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {
+    let email = Email::parse(DEMO_USER_EMAIL)?;
+    if client.find_user_by_email(&email).await?.is_none() {
+        client.create_user(DEMO_USER_ID, &email, None, Some("Demo Buyer")).await?;
+    }
+    Ok(())
+}
+
+fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
+    let db = env.get("APPWRITE_DATABASE_ID").unwrap_or("crypto");
+    println!(
+        r#"
+Tollgate is running locally.
+  webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
+  devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
+  settings         .tollgate/dev.env
+  logs             .tollgate/wrangler/webhook/wrangler.log
+
+Try it (in another shell, from the project root):
+  set -a; . .tollgate/dev.env; set +a
+  BODY='{{"event":"order.completed","data":{{"id":1001,"customer_information":{{"email":" Demo@Example.com "}}}},"store":1}}'
+  SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SELLAPP_WEBHOOK_SECRET" | sed 's/^.* //')
+  curl -s -X POST "$WEBHOOK_URL/sell/webhook" -H "signature: $SIG" -H 'content-type: application/json' --data-binary "$BODY"; echo
+  curl -s "$APPWRITE_ENDPOINT/databases/{db}/collections/subscriptions/documents/{DEMO_USER_ID}" \
+    -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" -H "X-Appwrite-Key: $APPWRITE_API_KEY"; echo
+  curl -s "$APPWRITE_ENDPOINT/users/{DEMO_USER_ID}/memberships" \
+    -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" -H "X-Appwrite-Key: $APPWRITE_API_KEY"; echo
+
+Press Ctrl-C to stop everything.
+"#
+    );
+}

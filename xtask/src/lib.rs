@@ -1,0 +1,19 @@
+//! # xtask
+//!
+//! The project's own build and run tooling, so that a fresh machine needs only `cargo`:
+//! - [`toolchain`]: installs what is missing (wasm32 target, wasm-bindgen-cli, the npm packages that bring
+//!   wrangler, binaryen's wasm-opt and the Node wrangler needs), checking pinned versions.
+//! - [`build`]: compiles each worker to wasm and lays out `workers/<name>/build/` for wrangler.
+//! - [`wrangler`]: runs a built worker in `wrangler dev` (the real workerd runtime) and stops it again.
+//! - [`process`]: child processes that die with their parent.
+//! - [`dev_env`]: the local settings file `.tollgate/dev.env`.
+//!
+//! The end-to-end tests (crate `tollgate-e2e`) use this library to start workers exactly as
+//! `cargo xtask dev` does.
+
+pub mod build;
+pub mod dev_env;
+pub mod paths;
+pub mod process;
+pub mod toolchain;
+pub mod wrangler;

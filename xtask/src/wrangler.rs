@@ -1,0 +1,111 @@
+//! Runs a built worker in `wrangler dev --local`: the real workerd runtime, offline, with its settings
+//! from an env file and its state (KV, logs, wrangler's config) under a directory of the caller's.
+
+use crate::paths::{path_with_node, wrangler_js, WorkerSpec};
+use crate::process::ChildGroup;
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a worker may take to answer its first `GET /health` (workerd start + wasm compile).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const READY_POLL: Duration = Duration::from_millis(200);
+
+pub struct WorkerLaunch<'a> {
+    pub worker: WorkerSpec,
+    pub port: u16,
+    pub env_file: &'a Path,
+    /// wrangler's persistence, config home and this worker's log go here.
+    pub state_dir: &'a Path,
+}
+
+pub struct RunningWorker {
+    group: ChildGroup,
+    url: String,
+    log: PathBuf,
+}
+
+impl RunningWorker {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    pub fn stop(&mut self) {
+        self.group.stop();
+    }
+
+    pub fn has_exited(&mut self) -> bool {
+        self.group.exited().is_some()
+    }
+}
+
+pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
+    let WorkerLaunch { worker, port, env_file, state_dir } = launch;
+    if !worker.entry().exists() {
+        bail!("worker {} is not built ({} is missing): run `cargo xtask build`", worker.name, worker.entry().display());
+    }
+    std::fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
+    let log = state_dir.join("wrangler.log");
+    let log_file = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let mut command = Command::new(crate::paths::node_bin_dir().join("node"));
+    command
+        .arg(wrangler_js())
+        .args(["dev", "--local", "--ip", "127.0.0.1", "--test-scheduled", "--show-interactive-dev-session=false"])
+        .args(["--port", &port.to_string(), "--inspector-port", &free_port()?.to_string()])
+        .arg("--persist-to")
+        .arg(state_dir.join("persist"))
+        .arg("--env-file")
+        .arg(env_file)
+        .current_dir(worker.dir())
+        .env("PATH", path_with_node())
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "true")
+        .env("XDG_CONFIG_HOME", state_dir.join("config"))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    let group = ChildGroup::spawn(&format!("wrangler dev ({})", worker.name), command)?;
+    let mut running = RunningWorker { group, url: format!("http://127.0.0.1:{port}"), log };
+    wait_until_healthy(&mut running).await?;
+    Ok(running)
+}
+
+async fn wait_until_healthy(worker: &mut RunningWorker) -> Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let health = format!("{}/health", worker.url);
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(response) = client.get(&health).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        if worker.has_exited() || Instant::now() > deadline {
+            let tail = log_tail(&worker.log);
+            bail!("{} did not become healthy at {health}; its log ends:\n{tail}", worker.group.name());
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
+
+/// The last lines of a log, for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
