@@ -59,7 +59,8 @@ impl Drop for ChildGroup {
 }
 
 fn signal_group(pid: u32, signal: &str) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(format!("-{pid}")).status();
+    // `-s SIG -- -PGID`: with procps kill a bare `-PGID` would be read as an option.
+    let _ = Command::new("kill").args(["-s", signal, "--"]).arg(format!("-{pid}")).status();
 }
 
 /// Runs a command to completion, failing with its name when it fails.
