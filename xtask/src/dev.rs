@@ -92,8 +92,10 @@ async fn serve(fresh: bool) -> Result<()> {
     .await?;
 
     print_try_it(&env, &devstack.appwrite_base_url(), worker.url());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("\nxtask dev: stopping"),
+        _ = terminate.recv() => eprintln!("xtask dev: terminated, stopping"),
         _ = watch(&mut worker) => eprintln!("xtask dev: the webhook worker exited; see {}", worker.log_path().display()),
     }
     worker.stop();
