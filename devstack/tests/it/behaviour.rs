@@ -1,0 +1,289 @@
+use crate::support::{q, stand, stand_with};
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tollgate_devstack::DevstackConfig;
+
+const COL: &str = "/databases/db/collections/col";
+
+#[tokio::test]
+async fn requests_without_the_right_project_or_key_are_refused_with_appwrites_errors() {
+    let stand = stand().await;
+    let url = format!("{}/users", stand.devstack.appwrite_endpoint());
+    let no_key =
+        stand.http.get(&url).header("X-Appwrite-Project", stand.devstack.project_id()).send().await.expect("request");
+    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = no_key.json().await.expect("json");
+    assert_eq!((body["type"].as_str(), body["code"].as_i64()), (Some("general_unauthorized_scope"), Some(401)));
+    let wrong_key = stand
+        .http
+        .get(&url)
+        .header("X-Appwrite-Project", stand.devstack.project_id())
+        .header("X-Appwrite-Key", "nope")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong_key.json::<Value>().await.expect("json")["type"], "user_unauthorized");
+    let wrong_project = stand
+        .http
+        .get(&url)
+        .header("X-Appwrite-Project", "other")
+        .header("X-Appwrite-Key", stand.devstack.api_key())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong_project.status(), StatusCode::NOT_FOUND);
+    let jwt = stand
+        .http
+        .get(format!("{}/account", stand.devstack.appwrite_endpoint()))
+        .header("X-Appwrite-Project", stand.devstack.project_id())
+        .header("X-Appwrite-JWT", "forged")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(jwt.json::<Value>().await.expect("json")["type"], "user_jwt_invalid");
+}
+
+#[tokio::test]
+async fn users_are_found_by_exact_lower_cased_email_and_duplicates_conflict() {
+    let stand = stand().await;
+    assert_eq!(
+        stand.post("/users", json!({"userId": "a", "email": " Mixed@Example.COM "})).await.status,
+        StatusCode::CREATED
+    );
+    let dup = stand.post("/users", json!({"userId": "b", "email": "mixed@example.com"})).await;
+    assert_eq!((dup.status, dup.body["type"].as_str()), (StatusCode::CONFLICT, Some("user_email_already_exists")));
+    let found = stand
+        .get(
+            "/users",
+            &[("queries[]", q(json!({"method": "equal", "attribute": "email", "values": ["mixed@example.com"]})))],
+        )
+        .await;
+    assert_eq!(found.body["total"], 1);
+    assert_eq!(found.body["users"][0]["$id"], "a");
+}
+
+#[tokio::test]
+async fn attributes_build_asynchronously_and_documents_are_validated_against_them() {
+    let stand = stand().await;
+    stand.post("/databases", json!({"databaseId": "db", "name": "DB"})).await;
+    stand.post("/databases/db/collections", json!({"collectionId": "col", "name": "Col"})).await;
+    let created =
+        stand.post(&format!("{COL}/attributes/string"), json!({"key": "s", "size": 3, "required": true})).await;
+    assert_eq!((created.status, created.body["status"].as_str()), (StatusCode::ACCEPTED, Some("processing")));
+    let early = stand.post(&format!("{COL}/documents"), json!({"documentId": "x", "data": {"s": "ok"}})).await;
+    assert_eq!(early.body["type"], "document_invalid_structure", "an attribute still building is unknown");
+    stand.wait_available(&format!("{COL}/attributes/s")).await;
+    let too_long = stand.post(&format!("{COL}/documents"), json!({"documentId": "x", "data": {"s": "long"}})).await;
+    assert_eq!(
+        (too_long.status, too_long.body["type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("document_invalid_structure"))
+    );
+    let missing = stand.post(&format!("{COL}/documents"), json!({"documentId": "x", "data": {}})).await;
+    assert_eq!(missing.body["type"], "document_invalid_structure");
+    assert_eq!(
+        stand.post(&format!("{COL}/documents"), json!({"documentId": "x", "data": {"s": "ok"}})).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn every_query_method_filters_as_documented() {
+    let stand = stand().await;
+    stand
+        .collection(&[
+            ("name", "string", json!({"size": 32})),
+            ("n", "integer", json!({})),
+            ("at", "datetime", json!({})),
+            ("tags", "string", json!({"size": 16, "array": true})),
+        ])
+        .await;
+    for (id, name, n, at, tags) in [
+        ("d1", Some("alpha"), 1, Some("2026-01-01T00:00:00.000+00:00"), json!(["x"])),
+        ("d2", Some("beta"), 2, Some("2026-02-01T00:00:00.000+00:00"), json!(["y"])),
+        ("d3", None, 3, None, json!([])),
+    ] {
+        let reply = stand
+            .post(
+                &format!("{COL}/documents"),
+                json!({"documentId": id, "data": {"name": name, "n": n, "at": at, "tags": tags}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let ids = |reply: crate::support::Reply| -> Vec<String> {
+        reply.body["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["$id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let cases = [
+        (json!({"method": "equal", "attribute": "name", "values": ["alpha", "beta"]}), vec!["d1", "d2"]),
+        (json!({"method": "notEqual", "attribute": "name", "values": ["alpha"]}), vec!["d2"]),
+        (json!({"method": "lessThan", "attribute": "n", "values": [2]}), vec!["d1"]),
+        (json!({"method": "lessThanEqual", "attribute": "n", "values": [2]}), vec!["d1", "d2"]),
+        (json!({"method": "greaterThan", "attribute": "n", "values": [2]}), vec!["d3"]),
+        (json!({"method": "greaterThanEqual", "attribute": "at", "values": ["2026-01-15T00:00:00Z"]}), vec!["d2"]),
+        (json!({"method": "isNull", "attribute": "name"}), vec!["d3"]),
+        (json!({"method": "isNotNull", "attribute": "at"}), vec!["d1", "d2"]),
+        (json!({"method": "contains", "attribute": "tags", "values": ["y"]}), vec!["d2"]),
+    ];
+    for (query, expected) in cases {
+        let reply = stand.get(&format!("{COL}/documents"), &[("queries[]", q(query.clone()))]).await;
+        assert_eq!(ids(reply), expected, "{query}");
+    }
+    let desc = stand
+        .get(&format!("{COL}/documents"), &[("queries[]", q(json!({"method": "orderDesc", "attribute": "n"})))])
+        .await;
+    assert_eq!(ids(desc), vec!["d3", "d2", "d1"]);
+    let page = stand
+        .get(
+            &format!("{COL}/documents"),
+            &[
+                ("queries[]", q(json!({"method": "offset", "values": [1]}))),
+                ("queries[]", q(json!({"method": "limit", "values": [1]}))),
+            ],
+        )
+        .await;
+    assert_eq!(page.body["total"], 3, "total ignores limit and offset");
+    assert_eq!(ids(page), vec!["d2"]);
+    let bad = stand.get(&format!("{COL}/documents"), &[("queries[]", "not json".to_owned())]).await;
+    assert_eq!((bad.status, bad.body["type"].as_str()), (StatusCode::BAD_REQUEST, Some("general_query_invalid")));
+    let unknown = stand
+        .get(
+            &format!("{COL}/documents"),
+            &[("queries[]", q(json!({"method": "equal", "attribute": "nope", "values": [1]})))],
+        )
+        .await;
+    assert_eq!(unknown.body["type"], "general_query_invalid");
+}
+
+#[tokio::test]
+async fn cursor_pagination_walks_every_page_exactly_once() {
+    let stand = stand().await;
+    stand.collection(&[("n", "integer", json!({}))]).await;
+    for i in 0..7 {
+        stand.post(&format!("{COL}/documents"), json!({"documentId": format!("d{i}"), "data": {"n": i}})).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..3 {
+        let mut query = vec![("queries[]", q(json!({"method": "limit", "values": [3]})))];
+        if let Some(after) = &cursor {
+            query.push(("queries[]", q(json!({"method": "cursorAfter", "values": [after]}))));
+        }
+        let page = stand.get(&format!("{COL}/documents"), &query).await;
+        let ids: Vec<String> = page.body["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["$id"].as_str().map(str::to_owned))
+            .collect();
+        cursor = ids.last().cloned();
+        seen.extend(ids);
+    }
+    assert_eq!(seen, (0..7).map(|i| format!("d{i}")).collect::<Vec<_>>());
+    let unknown = stand
+        .get(&format!("{COL}/documents"), &[("queries[]", q(json!({"method": "cursorAfter", "values": ["nope"]})))])
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unique_indexes_and_ids_hold_under_concurrent_writes() {
+    let stand = stand().await;
+    stand.collection(&[("plan", "string", json!({"size": 16}))]).await;
+    let index = stand
+        .post(&format!("{COL}/indexes"), json!({"key": "plan_unique", "type": "unique", "attributes": ["plan"]}))
+        .await;
+    assert_eq!(index.status, StatusCode::ACCEPTED);
+    stand.wait_available(&format!("{COL}/indexes/plan_unique")).await;
+    stand.post(&format!("{COL}/documents"), json!({"documentId": "a", "data": {"plan": "pro"}})).await;
+    let clash = stand.post(&format!("{COL}/documents"), json!({"documentId": "b", "data": {"plan": "pro"}})).await;
+    assert_eq!((clash.status, clash.body["type"].as_str()), (StatusCode::CONFLICT, Some("document_already_exists")));
+
+    let documents = format!("{COL}/documents");
+    let same_id = join_all(
+        (0..10).map(|i| stand.post(&documents, json!({"documentId": "race", "data": {"plan": format!("p{i}")}}))),
+    )
+    .await;
+    assert_eq!(same_id.iter().filter(|r| r.status == StatusCode::CREATED).count(), 1);
+    assert_eq!(same_id.iter().filter(|r| r.status == StatusCode::CONFLICT).count(), 9);
+
+    stand.post("/users", json!({"userId": "u", "email": "u@example.com"})).await;
+    stand.post("/teams", json!({"teamId": "paid", "name": "Paid"})).await;
+    let adds =
+        join_all((0..10).map(|_| stand.post("/teams/paid/memberships", json!({"userId": "u", "roles": ["member"]}))))
+            .await;
+    assert_eq!(adds.iter().filter(|r| r.status == StatusCode::CREATED).count(), 1);
+    assert!(adds
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .all(|r| r.body["type"] == "membership_already_confirmed"));
+    assert_eq!(stand.get("/teams/paid", &[]).await.body["total"], 1);
+}
+
+#[tokio::test]
+async fn upsert_creates_then_replaces_and_bulk_delete_removes_only_matches() {
+    let stand = stand().await;
+    stand.collection(&[("s", "string", json!({"size": 8})), ("k", "string", json!({"size": 8}))]).await;
+    let first =
+        stand.call(Method::PUT, &format!("{COL}/documents/u1"), &[], Some(json!({"data": {"s": "a", "k": "x"}}))).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = stand.call(Method::PUT, &format!("{COL}/documents/u1"), &[], Some(json!({"data": {"s": "b"}}))).await;
+    assert_eq!((second.body["s"].as_str(), second.body["k"].clone()), (Some("b"), Value::Null));
+    assert_eq!(second.body["$createdAt"], first.body["$createdAt"]);
+    stand.post(&format!("{COL}/documents"), json!({"documentId": "u2", "data": {"s": "keep"}})).await;
+    let deleted = stand
+        .call(
+            Method::DELETE,
+            &format!("{COL}/documents"),
+            &[],
+            Some(json!({"queries": [q(json!({"method": "equal", "attribute": "s", "values": ["b"]}))]})),
+        )
+        .await;
+    assert_eq!(deleted.body["total"], 1);
+    assert_eq!(stand.get(&format!("{COL}/documents"), &[]).await.body["total"], 1);
+}
+
+#[tokio::test]
+async fn faults_fail_a_share_of_requests_by_path_and_are_cleared() {
+    let stand = stand().await;
+    stand
+        .control(Method::POST, "/_devstack/faults", Some(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})))
+        .await;
+    let teams = stand.get("/teams", &[]).await;
+    assert_eq!((teams.status, teams.body["code"].as_i64()), (StatusCode::SERVICE_UNAVAILABLE, Some(503)));
+    assert_eq!(stand.get("/users", &[]).await.status, StatusCode::OK, "other paths are untouched");
+    stand.control(Method::POST, "/_devstack/faults", Some(json!({"rate": 0}))).await;
+    assert_eq!(stand.get("/teams", &[]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn calls_are_counted_by_route_and_reset_wipes_everything() {
+    let stand = stand().await;
+    stand.post("/users", json!({"userId": "a", "email": "a@example.com"})).await;
+    stand.get("/users/a", &[]).await;
+    stand.get("/users/a", &[]).await;
+    let calls = stand.control(Method::GET, "/_devstack/calls", None).await;
+    assert_eq!(calls["GET /v1/users/{userId}"], 2);
+    assert_eq!(calls["POST /v1/users"], 1);
+    stand.control(Method::POST, "/_devstack/reset", None).await;
+    assert_eq!(stand.get("/users/a", &[]).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_with_a_data_dir() {
+    let dir = std::env::temp_dir().join(format!("devstack-persist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = DevstackConfig::for_tests();
+    config.data_dir = Some(dir.clone());
+    let first = stand_with(config.clone()).await;
+    first.post("/users", json!({"userId": "kept", "email": "kept@example.com"})).await;
+    first.devstack.shutdown().await;
+    let second = stand_with(config).await;
+    assert_eq!(second.get("/users/kept", &[]).await.status, StatusCode::OK);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,4 @@
+mod behaviour;
+mod conformance;
+mod schema_check;
+mod support;
