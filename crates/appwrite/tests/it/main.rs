@@ -1,0 +1,5 @@
+mod documents;
+mod errors;
+mod support;
+mod teams;
+mod users;
