@@ -40,60 +40,46 @@ impl<C: Clock> App<'_, C> {
         Ok(())
     }
 
+    /// A grant writes the whole document; a revocation keeps the plan and period on record and changes
+    /// only what it is about, unless there is no document yet.
     async fn write_subscription(&self, user_id: &AppwriteId, change: &EntitlementChange) -> Result<(), StepError> {
         let db = &self.settings.database_id;
         let collection = &self.settings.collections.subscriptions;
-        let e = &change.entitlement;
         let now = timestamp(self.clock.now());
-        match e.status {
+        let full = || {
+            let e = &change.entitlement;
+            json!({
+                "userId": user_id.as_str(),
+                "status": e.status.as_str(),
+                "plan": e.plan,
+                "sellappOrderId": change.order_id,
+                "currentPeriodEnd": e.expires_at.map(timestamp),
+                "provider": change.provider,
+                "email": change.email.as_str(),
+                "lastEventId": change.event_id,
+                "changedAt": now,
+            })
+        };
+        let written = match change.entitlement.status {
             SubscriptionStatus::Active => {
-                let data = json!({
-                    "userId": user_id.as_str(),
-                    "status": e.status.as_str(),
-                    "plan": e.plan,
-                    "sellappOrderId": change.order_id,
-                    "currentPeriodEnd": e.expires_at.map(timestamp),
-                    "provider": change.provider,
-                    "email": change.email.as_str(),
-                    "lastEventId": change.event_id,
-                    "changedAt": now,
-                });
-                self.appwrite
-                    .upsert_document(db, collection, user_id.as_str(), &data)
-                    .await
-                    .map_err(|e| StepError::appwrite("writing the subscription", &e))?;
+                self.appwrite.upsert_document(db, collection, user_id.as_str(), &full()).await
             }
             SubscriptionStatus::Inactive => {
-                // A revocation keeps the plan and period on record; only what changed is written.
-                let data = json!({
-                    "status": e.status.as_str(),
+                let changed = json!({
+                    "status": SubscriptionStatus::Inactive.as_str(),
                     "sellappOrderId": change.order_id,
                     "lastEventId": change.event_id,
                     "changedAt": now,
                 });
-                match self.appwrite.update_document(db, collection, user_id.as_str(), &data).await {
-                    Ok(_) => {}
+                match self.appwrite.update_document(db, collection, user_id.as_str(), &changed).await {
                     Err(err) if err.is_not_found() => {
-                        let data = json!({
-                            "userId": user_id.as_str(),
-                            "status": e.status.as_str(),
-                            "plan": e.plan,
-                            "sellappOrderId": change.order_id,
-                            "provider": change.provider,
-                            "email": change.email.as_str(),
-                            "lastEventId": change.event_id,
-                            "changedAt": now,
-                        });
-                        self.appwrite
-                            .upsert_document(db, collection, user_id.as_str(), &data)
-                            .await
-                            .map_err(|e| StepError::appwrite("writing the subscription", &e))?;
+                        self.appwrite.upsert_document(db, collection, user_id.as_str(), &full()).await
                     }
-                    Err(err) => return Err(StepError::appwrite("writing the subscription", &err)),
+                    other => other,
                 }
             }
-        }
-        Ok(())
+        };
+        written.map(drop).map_err(|e| StepError::appwrite("writing the subscription", &e))
     }
 
     /// The user's subscription as stored, if any, with the time it last changed: Tollgate's `changedAt`,
