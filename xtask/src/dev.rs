@@ -27,14 +27,18 @@ impl Pause for TokioPause {
 
 pub fn run(args: &[&str]) -> Result<()> {
     let mut fresh = false;
+    let mut build = true;
     for arg in args {
         match *arg {
             "--fresh" => fresh = true,
-            other => bail!("unknown option `{other}` for `cargo xtask dev` (known: --fresh)"),
+            "--no-build" => build = false,
+            other => bail!("unknown option `{other}` for `cargo xtask dev` (known: --fresh, --no-build)"),
         }
     }
     xtask::toolchain::ensure_all()?;
-    xtask::build::build_workers(&[WEBHOOK_WORKER])?;
+    if build {
+        xtask::build::build_workers(&[WEBHOOK_WORKER])?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(serve(fresh))
 }
@@ -119,16 +123,17 @@ async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {
 
 fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
     let db = env.get("APPWRITE_DATABASE_ID").unwrap_or("crypto");
+    let state = state_dir().display().to_string();
     println!(
         r#"
 Tollgate is running locally.
   webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
-  settings         .tollgate/dev.env
-  logs             .tollgate/wrangler/webhook/wrangler.log
+  settings         {state}/dev.env
+  logs             {state}/wrangler/webhook/wrangler.log
 
 Try it (in another shell, from the project root):
-  set -a; . .tollgate/dev.env; set +a
+  set -a; . {state}/dev.env; set +a
   BODY='{{"event":"order.completed","data":{{"id":1001,"customer_information":{{"email":" Demo@Example.com "}}}},"store":1}}'
   SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SELLAPP_WEBHOOK_SECRET" | sed 's/^.* //')
   curl -s -X POST "$WEBHOOK_URL/sell/webhook" -H "signature: $SIG" -H 'content-type: application/json' --data-binary "$BODY"; echo

@@ -35,9 +35,13 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Local state of `cargo xtask dev` (devstack's SQLite files, wrangler state, `dev.env`).
+/// Local state of `cargo xtask dev` (devstack's SQLite files, wrangler state, `dev.env`): `.tollgate/`,
+/// or `TOLLGATE_STATE_DIR` when set (tests run a second system beside a developer's).
 pub fn state_dir() -> PathBuf {
-    workspace_root().join(".tollgate")
+    match std::env::var_os("TOLLGATE_STATE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join(".tollgate"),
+    }
 }
 
 pub fn node_modules() -> PathBuf {
