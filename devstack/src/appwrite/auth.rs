@@ -13,9 +13,14 @@ pub async fn require_project_and_key(State(state): State<Arc<AppState>>, request
         let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         (header("x-appwrite-project"), header("x-appwrite-key"))
     };
-    match project {
+    match project.as_deref() {
         Some(project) if project == state.project_id => {}
-        _ => {
+        // Without the header Appwrite serves the console project, where this caller is a guest.
+        None => {
+            return ApiError::new(401, "general_unauthorized_scope", "User (role: guests) missing scopes ([\"users.read\"])")
+                .into_response()
+        }
+        Some(_) => {
             return ApiError::not_found("project_not_found", "Project with the requested ID could not be found. Please check the value of the X-Appwrite-Project header to ensure the correct project ID is being used.")
                 .into_response()
         }

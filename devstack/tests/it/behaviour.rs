@@ -24,6 +24,9 @@ async fn requests_without_the_right_project_or_key_are_refused_with_appwrites_er
         .await
         .expect("request");
     assert_eq!(wrong_key.json::<Value>().await.expect("json")["type"], "user_unauthorized");
+    let no_project =
+        stand.http.get(&url).header("X-Appwrite-Key", stand.devstack.api_key()).send().await.expect("request");
+    assert_eq!(no_project.status(), StatusCode::UNAUTHORIZED);
     let wrong_project = stand
         .http
         .get(&url)
