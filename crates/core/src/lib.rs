@@ -11,18 +11,26 @@
 //! - [`entitlement`]: what a buyer is entitled to, and whether that means access now.
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
+//! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
+//! - [`desired_roles`] / [`role_diff`]: which managed roles a member should hold, and the changes to get there.
 
 pub mod clock;
+pub mod desired_roles;
 pub mod email;
 pub mod entitlement;
 pub mod idempotency;
 pub mod ids;
 pub mod retry_schedule;
+pub mod role_diff;
 pub mod secret;
+pub mod snowflake;
 
 pub use clock::{Clock, FixedClock};
+pub use desired_roles::{desired_roles, managed_roles, RoleMapping};
 pub use email::{Email, EmailError};
 pub use entitlement::{Entitlement, SubscriptionStatus};
 pub use idempotency::{derived_document_id, payload_hash, IdempotencyKey};
 pub use ids::{AppwriteId, IdError, UserId};
+pub use role_diff::{role_diff, RoleDiff};
 pub use secret::Secret;
+pub use snowflake::{DiscordUserId, GuildId, RoleId, SnowflakeError};

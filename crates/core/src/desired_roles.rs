@@ -1,0 +1,68 @@
+//! Which managed roles a member should have. Roles are a projection of Appwrite: a user with access now
+//! gets the roles mapped to their plan; anyone else gets none of the managed roles (COMPATIBILITY.md:
+//! inactive → none; a plan with no mapping → none).
+
+use crate::snowflake::{GuildId, RoleId};
+use std::collections::BTreeSet;
+
+/// One `discord_role_mappings` document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleMapping {
+    pub plan: String,
+    pub guild_id: GuildId,
+    pub role_ids: BTreeSet<RoleId>,
+}
+
+/// Every role Tollgate manages in `guild`: the union of its mappings. Roles outside it are never touched.
+pub fn managed_roles(mappings: &[RoleMapping], guild: GuildId) -> BTreeSet<RoleId> {
+    mappings.iter().filter(|m| m.guild_id == guild).flat_map(|m| m.role_ids.iter().copied()).collect()
+}
+
+/// The managed roles a user should hold in `guild`: their plan's mapping if they have access now.
+pub fn desired_roles(
+    mappings: &[RoleMapping],
+    guild: GuildId,
+    plan: Option<&str>,
+    has_access: bool,
+) -> BTreeSet<RoleId> {
+    match (has_access, plan) {
+        (true, Some(plan)) => mappings
+            .iter()
+            .filter(|m| m.guild_id == guild && m.plan == plan)
+            .flat_map(|m| m.role_ids.iter().copied())
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(plan: &str, guild: u64, roles: &[u64]) -> RoleMapping {
+        RoleMapping {
+            plan: plan.into(),
+            guild_id: GuildId::parse(&guild.to_string()).unwrap(),
+            role_ids: roles.iter().map(|r| RoleId::parse(&r.to_string()).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_user_with_access_gets_their_plans_roles_only() {
+        let mappings = [mapping("pro", 1, &[10, 11]), mapping("basic", 1, &[20])];
+        let guild = GuildId::parse("1").unwrap();
+        let desired = desired_roles(&mappings, guild, Some("pro"), true);
+        assert_eq!(desired.iter().map(|r| r.get()).collect::<Vec<_>>(), vec![10, 11]);
+        assert_eq!(managed_roles(&mappings, guild).len(), 3);
+    }
+
+    #[test]
+    fn no_access_or_an_unmapped_plan_means_no_managed_roles() {
+        let mappings = [mapping("pro", 1, &[10])];
+        let guild = GuildId::parse("1").unwrap();
+        assert!(desired_roles(&mappings, guild, Some("pro"), false).is_empty());
+        assert!(desired_roles(&mappings, guild, Some("unknown"), true).is_empty());
+        assert!(desired_roles(&mappings, guild, None, true).is_empty());
+        assert!(desired_roles(&mappings, GuildId::parse("2").unwrap(), Some("pro"), true).is_empty());
+    }
+}
