@@ -1,13 +1,12 @@
-//! Test-only control routes (no auth), on the stand-in's own port:
+//! Test-only control routes (no auth), the same on each stand-in's own port:
 //! - `POST /_devstack/faults` `{"rate": 0.0-1.0, "status": 503, "paths": ["/v1/teams"], "delay_ms": 0}`: that
-//!   share of `/v1` requests (only those whose path starts with one of `paths`, if given) first wait
-//!   `delay_ms`, then answer `status` with an Appwrite error body; with no `status` (or 0) they go through
+//!   share of API requests (only those whose path starts with one of `paths`, if given) first wait
+//!   `delay_ms`, then answer `status` with the stand-in's error body; with no `status` (or 0) they go through
 //!   normally after the delay (a slow server). `{"rate": 0}` clears.
-//! - `POST /_devstack/reset`: every user, database, document, team and JWT is deleted (faults and counts too).
-//! - `GET /_devstack/calls`: `{"METHOD /v1/route/{template}": count}`; `DELETE` zeroes the counts.
+//! - `POST /_devstack/reset`: the stand-in's data goes back to its initial state (faults and counts too).
+//! - `GET /_devstack/calls`: `{"METHOD /route/{template}": count}`; `DELETE` zeroes the counts.
 
-use crate::appwrite::error::ApiError;
-use crate::appwrite::{AppState, ROUTES};
+use axum::http::StatusCode;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +30,17 @@ pub struct Faults {
     pub delay_ms: u64,
 }
 
+/// What the control routes need from a stand-in.
+pub trait Stand: Send + Sync + 'static {
+    /// Every (method, route template) the stand-in serves; a call to any other route is refused.
+    const ROUTES: &'static [(&'static str, &'static str)];
+    fn control(&self) -> &Control;
+    /// Back to the initial state (seeded data included).
+    fn reset(&self) -> Result<(), String>;
+    /// The stand-in's own error body for an injected fault.
+    fn fault(&self, status: u16, message: &str) -> Response;
+}
+
 #[derive(Default)]
 pub struct Control {
     faults: Mutex<Faults>,
@@ -48,52 +58,55 @@ impl Control {
     }
 }
 
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes<S: Stand>() -> Router<Arc<S>> {
     Router::new()
-        .route("/_devstack/faults", post(set_faults))
-        .route("/_devstack/reset", post(reset))
-        .route("/_devstack/calls", get(calls).delete(clear_calls))
+        .route("/_devstack/faults", post(set_faults::<S>))
+        .route("/_devstack/reset", post(reset::<S>))
+        .route("/_devstack/calls", get(calls::<S>).delete(clear_calls::<S>))
 }
 
-async fn set_faults(State(state): State<Arc<AppState>>, Json(faults): Json<Faults>) -> Response {
+fn bad_request(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "ok": false, "message": message }))).into_response()
+}
+
+async fn set_faults<S: Stand>(State(state): State<Arc<S>>, Json(faults): Json<Faults>) -> Response {
     if !(0.0..=1.0).contains(&faults.rate) {
-        return ApiError::argument("rate must be between 0 and 1").into_response();
+        return bad_request("rate must be between 0 and 1");
     }
     if faults.status != 0 && !(400..=599).contains(&faults.status) {
-        return ApiError::argument("status must be an HTTP error status (400-599) or 0").into_response();
+        return bad_request("status must be an HTTP error status (400-599) or 0");
     }
-    *lock(&state.control.faults) = faults;
+    *lock(&state.control().faults) = faults;
     Json(json!({ "ok": true })).into_response()
 }
 
-async fn reset(State(state): State<Arc<AppState>>) -> Response {
-    state.control.clear();
-    match state.store.reset() {
+async fn reset<S: Stand>(State(state): State<Arc<S>>) -> Response {
+    state.control().clear();
+    match state.reset() {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
-        Err(e) => ApiError::storage(e).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "ok": false, "message": e }))).into_response(),
     }
 }
 
-async fn calls(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!(*lock(&state.control.calls)))
+async fn calls<S: Stand>(State(state): State<Arc<S>>) -> Json<Value> {
+    Json(json!(*lock(&state.control().calls)))
 }
 
-async fn clear_calls(State(state): State<Arc<AppState>>) -> Json<Value> {
-    lock(&state.control.calls).clear();
+async fn clear_calls<S: Stand>(State(state): State<Arc<S>>) -> Json<Value> {
+    lock(&state.control().calls).clear();
     Json(json!({ "ok": true }))
 }
 
-/// Counts every `/v1` call by its route template, then applies the configured faults.
-pub async fn faults_and_counts(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// Counts every API call by its route template, then applies the configured faults.
+pub async fn faults_and_counts<S: Stand>(State(state): State<Arc<S>>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    if !ROUTES.iter().any(|(m, r)| *m == method && *r == template) {
+    if !S::ROUTES.iter().any(|(m, r)| *m == method && *r == template) {
         // The router serves a route the ROUTES list (and so the conformance test) does not know.
-        return ApiError::new(500, "general_server_error", format!("devstack: unlisted route {method} {template}"))
-            .into_response();
+        return state.fault(500, &format!("devstack: unlisted route {method} {template}"));
     }
-    *lock(&state.control.calls).entry(format!("{method} {template}")).or_insert(0) += 1;
-    let faults = lock(&state.control.faults).clone();
+    *lock(&state.control().calls).entry(format!("{method} {template}")).or_insert(0) += 1;
+    let faults = lock(&state.control().faults).clone();
     let path = request.uri().path().to_owned();
     let applies = faults.rate > 0.0
         && (faults.paths.is_empty() || faults.paths.iter().any(|prefix| path.starts_with(prefix.as_str())))
@@ -103,7 +116,7 @@ pub async fn faults_and_counts(State(state): State<Arc<AppState>>, request: Requ
             tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
         }
         if faults.status != 0 {
-            return ApiError::new(faults.status, "general_server_error", "devstack: injected fault").into_response();
+            return state.fault(faults.status, "devstack: injected fault");
         }
     }
     next.run(request).await

@@ -9,10 +9,12 @@
 //!
 //! ## Layout
 //! - [`appwrite`]: the Appwrite stand-in, one file per endpoint family, plus its store and query engine.
+//! - [`discord`]: the Discord stand-in (`/api/v10`, OAuth2, rate-limit buckets), seeded with a demo guild.
 //! - [`control`]: test-only routes: `/_devstack/faults`, `/_devstack/reset`, `/_devstack/calls`.
 
 pub mod appwrite;
 pub mod control;
+pub mod discord;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -24,10 +26,13 @@ pub const DEFAULT_PROJECT_ID: &str = "tollgate-dev";
 /// A local-only development value, not a secret: devstack listens on 127.0.0.1 only.
 pub const DEFAULT_API_KEY: &str = "devstack-local-api-key";
 pub const DEFAULT_APPWRITE_PORT: u16 = 8790;
+pub const DEFAULT_DISCORD_PORT: u16 = 8791;
+pub use discord::store::seed as discord_seed;
 
 #[derive(Debug, Clone)]
 pub struct DevstackConfig {
     pub appwrite_addr: SocketAddr,
+    pub discord_addr: SocketAddr,
     /// `None`: in memory (tests).
     pub data_dir: Option<PathBuf>,
     pub project_id: String,
@@ -38,6 +43,7 @@ impl DevstackConfig {
     pub fn for_tests() -> Self {
         Self {
             appwrite_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            discord_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: None,
             project_id: DEFAULT_PROJECT_ID.to_owned(),
             api_key: DEFAULT_API_KEY.to_owned(),
@@ -47,10 +53,11 @@ impl DevstackConfig {
 
 pub struct RunningDevstack {
     appwrite_addr: SocketAddr,
+    discord_addr: SocketAddr,
     project_id: String,
     api_key: String,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    stops: Vec<oneshot::Sender<()>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningDevstack {
@@ -62,6 +69,16 @@ impl RunningDevstack {
         format!("http://{}", self.appwrite_addr)
     }
 
+    /// `http://127.0.0.1:PORT` of the Discord stand-in (its `/oauth2/authorize` is here).
+    pub fn discord_base_url(&self) -> String {
+        format!("http://{}", self.discord_addr)
+    }
+
+    /// What Tollgate's Discord client takes as its API base.
+    pub fn discord_api_base(&self) -> String {
+        format!("{}/api/v10", self.discord_base_url())
+    }
+
     pub fn project_id(&self) -> &str {
         &self.project_id
     }
@@ -71,10 +88,10 @@ impl RunningDevstack {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
-        if let Some(server) = self.server.take() {
+        for server in self.servers.drain(..) {
             let _ = server.await;
         }
     }
@@ -82,10 +99,25 @@ impl RunningDevstack {
 
 impl Drop for RunningDevstack {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
     }
+}
+
+async fn serve(addr: SocketAddr, router: axum::Router) -> anyhow::Result<(SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "devstack stopped");
+        }
+    });
+    Ok((bound, stop, server))
 }
 
 /// Binds, spawns the server on the current tokio runtime, and returns once it is listening.
@@ -97,26 +129,20 @@ pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
         }
         None => appwrite::store::Store::in_memory()?,
     };
+    let discord_store = match &config.data_dir {
+        Some(dir) => discord::store::DiscordStore::open(&dir.join("discord.sqlite"))?,
+        None => discord::store::DiscordStore::in_memory()?,
+    };
     let state = Arc::new(appwrite::AppState::new(database, config.project_id.clone(), config.api_key.clone()));
-    let router = appwrite::router(state);
-    let listener = tokio::net::TcpListener::bind(config.appwrite_addr)
-        .await
-        .with_context(|| format!("binding {}", config.appwrite_addr))?;
-    let appwrite_addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(%error, "devstack stopped");
-        }
-    });
+    let (appwrite_addr, appwrite_stop, appwrite_server) = serve(config.appwrite_addr, appwrite::router(state)).await?;
+    let discord_state = Arc::new(discord::DiscordState::new(discord_store));
+    let (discord_addr, discord_stop, discord_server) = serve(config.discord_addr, discord::router(discord_state)).await?;
     Ok(RunningDevstack {
         appwrite_addr,
+        discord_addr,
         project_id: config.project_id,
         api_key: config.api_key,
-        stop: Some(stop),
-        server: Some(server),
+        stops: vec![appwrite_stop, discord_stop],
+        servers: vec![appwrite_server, discord_server],
     })
 }

@@ -57,10 +57,12 @@ async fn serve(fresh: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&state)?;
     let appwrite_port = port_from_env("DEVSTACK_APPWRITE_PORT", tollgate_devstack::DEFAULT_APPWRITE_PORT)?;
+    let discord_port = port_from_env("DEVSTACK_DISCORD_PORT", tollgate_devstack::DEFAULT_DISCORD_PORT)?;
     let webhook_port = port_from_env("TOLLGATE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)?;
 
     let mut devstack_config = tollgate_devstack::DevstackConfig::for_tests();
     devstack_config.appwrite_addr = ([127, 0, 0, 1], appwrite_port).into();
+    devstack_config.discord_addr = ([127, 0, 0, 1], discord_port).into();
     devstack_config.data_dir = Some(state.join("devstack"));
     let devstack = tollgate_devstack::start(devstack_config).await.context("starting devstack")?;
 
@@ -77,6 +79,7 @@ async fn serve(fresh: bool) -> Result<()> {
         sellapp_webhook_secret: &secret,
         webhook_url: &webhook_url,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
+        devstack_discord_url: &devstack.discord_base_url(),
     });
     env.write(&env_path)?;
 
@@ -96,6 +99,7 @@ async fn serve(fresh: bool) -> Result<()> {
     .await?;
 
     print_try_it(&env, &devstack.appwrite_base_url(), worker.url());
+    eprintln!("xtask dev: Discord stand-in at {}", devstack.discord_api_base());
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("\nxtask dev: stopping"),
@@ -124,11 +128,14 @@ async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {
 fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
     let db = env.get("APPWRITE_DATABASE_ID").unwrap_or("crypto");
     let state = state_dir().display().to_string();
+    let discord_url = env.get("DEVSTACK_DISCORD_URL").unwrap_or_default();
+    let guild = env.get("CUSTOMER_GUILD_ID").unwrap_or_default();
     println!(
         r#"
 Tollgate is running locally.
   webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
+  devstack         {discord_url}/api/v10  (Discord stand-in; demo guild {guild})
   settings         {state}/dev.env
   logs             {state}/wrangler/webhook/wrangler.log
 

@@ -20,6 +20,8 @@ pub struct LocalSystem<'a> {
     pub sellapp_webhook_secret: &'a str,
     pub webhook_url: &'a str,
     pub devstack_appwrite_url: &'a str,
+    /// devstack's Discord stand-in base URL (`http://127.0.0.1:8791`).
+    pub devstack_discord_url: &'a str,
 }
 
 impl DevEnv {
@@ -41,11 +43,17 @@ impl DevEnv {
             ("SELLAPP_WEBHOOK_SECRET", system.sellapp_webhook_secret),
             ("SELLAPP_DEFAULT_PLAN", "member"),
             ("APP_BASE_URL", "http://127.0.0.1:3000"),
+            ("CUSTOMER_GUILD_ID", tollgate_devstack::discord_seed::GUILD_ID),
+            ("DISCORD_BOT_TOKEN", tollgate_devstack::discord_seed::BOT_TOKEN),
+            ("DISCORD_CLIENT_ID", tollgate_devstack::discord_seed::CLIENT_ID),
+            ("DISCORD_CLIENT_SECRET", tollgate_devstack::discord_seed::CLIENT_SECRET),
             ("WEBHOOK_URL", system.webhook_url),
             ("DEVSTACK_APPWRITE_URL", system.devstack_appwrite_url),
+            ("DEVSTACK_DISCORD_URL", system.devstack_discord_url),
         ] {
             env.set(key, value);
         }
+        env.set("DISCORD_API_BASE", &format!("{}/api/v10", system.devstack_discord_url));
         env
     }
 

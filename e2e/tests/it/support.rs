@@ -64,6 +64,7 @@ pub async fn spawn_app() -> TestApp {
         sellapp_webhook_secret: SECRET,
         webhook_url: &webhook_url,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
+        devstack_discord_url: &devstack.discord_base_url(),
     });
     let env_file = state.0.join("dev.env");
     env.write(&env_file).expect("writing the env file");

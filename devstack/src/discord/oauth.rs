@@ -1,0 +1,199 @@
+//! OAuth2: `/oauth2/authorize` approves at once as the Discord user named by `test_user=<id>` and
+//! redirects with a code (and the `state`); the token endpoint takes only form bodies, as Discord does,
+//! checks the client credentials (Basic or form), the code's redirect URI and, when the authorisation used
+//! PKCE, the S256 verifier; revoke ends every token of that authorisation; `/users/@me` takes a Bearer token.
+
+use super::guilds::user_json;
+use super::store::seed;
+use super::{DResult, DiscordError, State};
+use axum::extract::Query;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use base64::Engine;
+use rusqlite::{params, OptionalExtension};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Discord's access tokens live 7 days; codes a few minutes.
+pub const ACCESS_TOKEN_SECS: u64 = 604_800;
+const CODE_LIFETIME_MS: u64 = 10 * 60 * 1_000;
+
+pub(crate) fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+pub(crate) fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+fn random_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, Json(json!({ "error": error, "error_description": description }))).into_response()
+}
+
+pub async fn authorize(state: State, Query(query): Query<HashMap<String, String>>) -> Response {
+    let get = |k: &str| query.get(k).map(String::as_str).unwrap_or_default();
+    if get("client_id") != seed::CLIENT_ID {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id");
+    }
+    if get("response_type") != "code" || get("redirect_uri").is_empty() {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "response_type=code and redirect_uri are required");
+    }
+    let scope = get("scope").replace('+', " ");
+    if !scope.split(' ').any(|s| s == "identify") {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "the identify scope is required");
+    }
+    let user = get("test_user");
+    let challenge = match (query.get("code_challenge"), get("code_challenge_method")) {
+        (Some(c), "S256") => Some(c.clone()),
+        (Some(_), _) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "only S256 code challenges are supported"),
+        (None, _) => None,
+    };
+    let c = state.store.lock();
+    match user_json(&c, user) {
+        Ok(Some(_)) => {}
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "devstack: name the approving Discord user with test_user=<id>"),
+    }
+    let code = random_token();
+    let stored = c.execute(
+        "INSERT INTO codes (code, user_id, redirect_uri, scope, challenge, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![code, user, get("redirect_uri"), scope, challenge, (now_ms() + CODE_LIFETIME_MS) as i64],
+    );
+    if let Err(e) = stored {
+        return DiscordError::storage(e).into_response();
+    }
+    let separator = if get("redirect_uri").contains('?') { '&' } else { '?' };
+    let mut target = format!("{}{separator}code={code}", get("redirect_uri"));
+    if let Some(state_param) = query.get("state") {
+        let encoded: String = url_encode(state_param);
+        target.push_str(&format!("&state={encoded}"));
+    }
+    Redirect::to(&target).into_response()
+}
+
+fn url_encode(value: &str) -> String {
+    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+fn client_authenticated(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let (id, secret) = match basic.as_deref().and_then(|b| b.split_once(':')) {
+        Some((id, secret)) => (id.to_owned(), secret.to_owned()),
+        None => (form.get("client_id").cloned().unwrap_or_default(), form.get("client_secret").cloned().unwrap_or_default()),
+    };
+    id == seed::CLIENT_ID && secret == seed::CLIENT_SECRET
+}
+
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {
+    let form_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be application/x-www-form-urlencoded; JSON is not permitted"));
+    }
+    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+fn issue(state: &State, user: &str, scope: &str) -> DResult<Value> {
+    let (access, refresh) = (random_token(), random_token());
+    let c = state.store.lock();
+    c.execute(
+        "INSERT INTO tokens (access_token, refresh_token, user_id, scope, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![access, refresh, user, scope, (now_ms() + ACCESS_TOKEN_SECS * 1_000) as i64],
+    )?;
+    Ok(json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECS, "refresh_token": refresh, "scope": scope }))
+}
+
+pub async fn token(state: State, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form = match parse_form(&headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !client_authenticated(&headers, &form) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    }
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let grant = match get("grant_type") {
+        "authorization_code" => {
+            let c = state.store.lock();
+            let row: Option<(String, String, String, Option<String>, i64)> = c
+                .query_row("SELECT user_id, redirect_uri, scope, challenge, expires_at FROM codes WHERE code = ?1", [get("code")], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
+                .unwrap_or(None);
+            let _ = c.execute("DELETE FROM codes WHERE code = ?1", [get("code")]);
+            match row {
+                Some((user, redirect, scope, challenge, expires)) if redirect == get("redirect_uri") && expires as u64 > now_ms() => {
+                    if let Some(challenge) = challenge {
+                        use sha2::{Digest, Sha256};
+                        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes()));
+                        if computed != challenge {
+                            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "code_verifier does not match the code challenge");
+                        }
+                    }
+                    Some((user, scope))
+                }
+                _ => None,
+            }
+        }
+        "refresh_token" => {
+            let c = state.store.lock();
+            let row: Option<(String, String)> = c
+                .query_row("SELECT user_id, scope FROM tokens WHERE refresh_token = ?1 AND revoked = 0", [get("refresh_token")], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .unwrap_or(None);
+            let _ = c.execute("UPDATE tokens SET revoked = 1 WHERE refresh_token = ?1", [get("refresh_token")]);
+            row
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"),
+    };
+    match grant {
+        Some((user, scope)) => match issue(&state, &user, &scope) {
+            Ok(body) => Json(body).into_response(),
+            Err(e) => e.into_response(),
+        },
+        None => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid \"code\" in request."),
+    }
+}
+
+pub async fn revoke(state: State, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let form = match parse_form(&headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !client_authenticated(&headers, &form) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    let c = state.store.lock();
+    let user: Option<String> = c
+        .query_row("SELECT user_id FROM tokens WHERE access_token = ?1 OR refresh_token = ?1", [&token], |r| r.get(0))
+        .optional()
+        .unwrap_or(None);
+    if let Some(user) = user {
+        // Revoking one token ends the whole authorisation.
+        let _ = c.execute("UPDATE tokens SET revoked = 1 WHERE user_id = ?1", [&user]);
+    }
+    Json(json!({})).into_response()
+}
+
+pub async fn current_user(state: State, headers: HeaderMap) -> DResult<Json<Value>> {
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(DiscordError::unauthorized)?;
+    let c = state.store.lock();
+    let user: Option<String> = c
+        .query_row("SELECT user_id FROM tokens WHERE access_token = ?1 AND revoked = 0 AND expires_at > ?2", params![token, now_ms() as i64], |r| r.get(0))
+        .optional()?;
+    let user = user.ok_or_else(DiscordError::unauthorized)?;
+    let mut json = user_json(&c, &user)?.ok_or_else(DiscordError::unauthorized)?;
+    json["mfa_enabled"] = json!(false);
+    json["locale"] = json!("en-US");
+    Ok(Json(json))
+}
