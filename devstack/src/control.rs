@@ -6,8 +6,8 @@
 //! - `POST /_devstack/reset`: the stand-in's data goes back to its initial state (faults and counts too).
 //! - `GET /_devstack/calls`: `{"METHOD /route/{template}": count}`; `DELETE` zeroes the counts.
 
-use axum::http::StatusCode;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

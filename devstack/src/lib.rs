@@ -105,7 +105,10 @@ impl Drop for RunningDevstack {
     }
 }
 
-async fn serve(addr: SocketAddr, router: axum::Router) -> anyhow::Result<(SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+async fn serve(
+    addr: SocketAddr,
+    router: axum::Router,
+) -> anyhow::Result<(SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -136,7 +139,8 @@ pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
     let state = Arc::new(appwrite::AppState::new(database, config.project_id.clone(), config.api_key.clone()));
     let (appwrite_addr, appwrite_stop, appwrite_server) = serve(config.appwrite_addr, appwrite::router(state)).await?;
     let discord_state = Arc::new(discord::DiscordState::new(discord_store));
-    let (discord_addr, discord_stop, discord_server) = serve(config.discord_addr, discord::router(discord_state)).await?;
+    let (discord_addr, discord_stop, discord_server) =
+        serve(config.discord_addr, discord::router(discord_state)).await?;
     Ok(RunningDevstack {
         appwrite_addr,
         discord_addr,

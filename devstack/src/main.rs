@@ -1,7 +1,9 @@
 //! `devstack`: the local stand-ins as a process (`cargo xtask dev` runs them in-process instead).
 
 use std::net::SocketAddr;
-use tollgate_devstack::{DevstackConfig, DEFAULT_API_KEY, DEFAULT_APPWRITE_PORT, DEFAULT_DISCORD_PORT, DEFAULT_PROJECT_ID};
+use tollgate_devstack::{
+    DevstackConfig, DEFAULT_API_KEY, DEFAULT_APPWRITE_PORT, DEFAULT_DISCORD_PORT, DEFAULT_PROJECT_ID,
+};
 
 const USAGE: &str = "usage: devstack [--appwrite-port PORT] [--discord-port PORT] [--data-dir DIR] [--project-id ID] [--api-key KEY]
   env: DEVSTACK_APPWRITE_PORT (default 8790), DEVSTACK_DISCORD_PORT (default 8791); data dir default .tollgate/devstack";
@@ -10,7 +12,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let mut port =
         std::env::var("DEVSTACK_APPWRITE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_APPWRITE_PORT);
-    let mut discord_port = std::env::var("DEVSTACK_DISCORD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_DISCORD_PORT);
+    let mut discord_port =
+        std::env::var("DEVSTACK_DISCORD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_DISCORD_PORT);
     let mut data_dir = std::path::PathBuf::from(".tollgate/devstack");
     let mut project_id = DEFAULT_PROJECT_ID.to_owned();
     let mut api_key = DEFAULT_API_KEY.to_owned();

@@ -108,7 +108,10 @@ pub fn router(state: Arc<DiscordState>) -> Router {
         .route("/api/v10/guilds/{guild_id}/roles", get(guilds::list_roles))
         .route("/api/v10/guilds/{guild_id}/members", get(guilds::list_members))
         .route("/api/v10/guilds/{guild_id}/members/{user_id}", get(guilds::get_member).put(guilds::add_member))
-        .route("/api/v10/guilds/{guild_id}/members/{user_id}/roles/{role_id}", put(guilds::add_role).delete(guilds::remove_role))
+        .route(
+            "/api/v10/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
+            put(guilds::add_role).delete(guilds::remove_role),
+        )
         .route("/api/v10/users/@me", get(oauth::current_user))
         .route("/api/v10/oauth2/token", post(oauth::token))
         .route("/api/oauth2/token", post(oauth::token))

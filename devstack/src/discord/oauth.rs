@@ -41,7 +41,11 @@ pub async fn authorize(state: State, Query(query): Query<HashMap<String, String>
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id");
     }
     if get("response_type") != "code" || get("redirect_uri").is_empty() {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "response_type=code and redirect_uri are required");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "response_type=code and redirect_uri are required",
+        );
     }
     let scope = get("scope").replace('+', " ");
     if !scope.split(' ').any(|s| s == "identify") {
@@ -50,13 +54,21 @@ pub async fn authorize(state: State, Query(query): Query<HashMap<String, String>
     let user = get("test_user");
     let challenge = match (query.get("code_challenge"), get("code_challenge_method")) {
         (Some(c), "S256") => Some(c.clone()),
-        (Some(_), _) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "only S256 code challenges are supported"),
+        (Some(_), _) => {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "only S256 code challenges are supported")
+        }
         (None, _) => None,
     };
     let c = state.store.lock();
     match user_json(&c, user) {
         Ok(Some(_)) => {}
-        _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "devstack: name the approving Discord user with test_user=<id>"),
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "devstack: name the approving Discord user with test_user=<id>",
+            )
+        }
     }
     let code = random_token();
     let stored = c.execute(
@@ -76,7 +88,16 @@ pub async fn authorize(state: State, Query(query): Query<HashMap<String, String>
 }
 
 fn url_encode(value: &str) -> String {
-    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn client_authenticated(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
@@ -88,17 +109,28 @@ fn client_authenticated(headers: &HeaderMap, form: &HashMap<String, String>) -> 
         .and_then(|b| String::from_utf8(b).ok());
     let (id, secret) = match basic.as_deref().and_then(|b| b.split_once(':')) {
         Some((id, secret)) => (id.to_owned(), secret.to_owned()),
-        None => (form.get("client_id").cloned().unwrap_or_default(), form.get("client_secret").cloned().unwrap_or_default()),
+        None => {
+            (form.get("client_id").cloned().unwrap_or_default(), form.get("client_secret").cloned().unwrap_or_default())
+        }
     };
     id == seed::CLIENT_ID && secret == seed::CLIENT_SECRET
 }
 
-fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {
-    let form_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form_type {
-        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be application/x-www-form-urlencoded; JSON is not permitted"));
-    }
-    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+/// The form body, or `None` if the body is not form-encoded (Discord refuses JSON here).
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Option<HashMap<String, String>> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    form_type.then(|| url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+fn not_a_form() -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "the body must be application/x-www-form-urlencoded; JSON is not permitted",
+    )
 }
 
 fn issue(state: &State, user: &str, scope: &str) -> DResult<Value> {
@@ -108,14 +140,13 @@ fn issue(state: &State, user: &str, scope: &str) -> DResult<Value> {
         "INSERT INTO tokens (access_token, refresh_token, user_id, scope, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![access, refresh, user, scope, (now_ms() + ACCESS_TOKEN_SECS * 1_000) as i64],
     )?;
-    Ok(json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECS, "refresh_token": refresh, "scope": scope }))
+    Ok(
+        json!({ "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECS, "refresh_token": refresh, "scope": scope }),
+    )
 }
 
 pub async fn token(state: State, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let form = match parse_form(&headers, &body) {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
+    let Some(form) = parse_form(&headers, &body) else { return not_a_form() };
     if !client_authenticated(&headers, &form) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
@@ -124,19 +155,28 @@ pub async fn token(state: State, headers: HeaderMap, body: axum::body::Bytes) ->
         "authorization_code" => {
             let c = state.store.lock();
             let row: Option<(String, String, String, Option<String>, i64)> = c
-                .query_row("SELECT user_id, redirect_uri, scope, challenge, expires_at FROM codes WHERE code = ?1", [get("code")], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
+                .query_row(
+                    "SELECT user_id, redirect_uri, scope, challenge, expires_at FROM codes WHERE code = ?1",
+                    [get("code")],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
                 .optional()
                 .unwrap_or(None);
             let _ = c.execute("DELETE FROM codes WHERE code = ?1", [get("code")]);
             match row {
-                Some((user, redirect, scope, challenge, expires)) if redirect == get("redirect_uri") && expires as u64 > now_ms() => {
+                Some((user, redirect, scope, challenge, expires))
+                    if redirect == get("redirect_uri") && expires as u64 > now_ms() =>
+                {
                     if let Some(challenge) = challenge {
                         use sha2::{Digest, Sha256};
-                        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes()));
+                        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(Sha256::digest(get("code_verifier").as_bytes()));
                         if computed != challenge {
-                            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "code_verifier does not match the code challenge");
+                            return oauth_error(
+                                StatusCode::BAD_REQUEST,
+                                "invalid_grant",
+                                "code_verifier does not match the code challenge",
+                            );
                         }
                     }
                     Some((user, scope))
@@ -147,13 +187,23 @@ pub async fn token(state: State, headers: HeaderMap, body: axum::body::Bytes) ->
         "refresh_token" => {
             let c = state.store.lock();
             let row: Option<(String, String)> = c
-                .query_row("SELECT user_id, scope FROM tokens WHERE refresh_token = ?1 AND revoked = 0", [get("refresh_token")], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(
+                    "SELECT user_id, scope FROM tokens WHERE refresh_token = ?1 AND revoked = 0",
+                    [get("refresh_token")],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .unwrap_or(None);
             let _ = c.execute("UPDATE tokens SET revoked = 1 WHERE refresh_token = ?1", [get("refresh_token")]);
             row
         }
-        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"),
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            )
+        }
     };
     match grant {
         Some((user, scope)) => match issue(&state, &user, &scope) {
@@ -165,10 +215,7 @@ pub async fn token(state: State, headers: HeaderMap, body: axum::body::Bytes) ->
 }
 
 pub async fn revoke(state: State, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let form = match parse_form(&headers, &body) {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
+    let Some(form) = parse_form(&headers, &body) else { return not_a_form() };
     if !client_authenticated(&headers, &form) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
@@ -186,10 +233,18 @@ pub async fn revoke(state: State, headers: HeaderMap, body: axum::body::Bytes) -
 }
 
 pub async fn current_user(state: State, headers: HeaderMap) -> DResult<Json<Value>> {
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(DiscordError::unauthorized)?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(DiscordError::unauthorized)?;
     let c = state.store.lock();
     let user: Option<String> = c
-        .query_row("SELECT user_id FROM tokens WHERE access_token = ?1 AND revoked = 0 AND expires_at > ?2", params![token, now_ms() as i64], |r| r.get(0))
+        .query_row(
+            "SELECT user_id FROM tokens WHERE access_token = ?1 AND revoked = 0 AND expires_at > ?2",
+            params![token, now_ms() as i64],
+            |r| r.get(0),
+        )
         .optional()?;
     let user = user.ok_or_else(DiscordError::unauthorized)?;
     let mut json = user_json(&c, &user)?.ok_or_else(DiscordError::unauthorized)?;

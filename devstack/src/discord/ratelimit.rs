@@ -39,7 +39,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { config: Mutex::new(Config { limit: DEFAULT_LIMIT, window_ms: DEFAULT_WINDOW_MS }), windows: Mutex::new(HashMap::new()) }
+        Self {
+            config: Mutex::new(Config { limit: DEFAULT_LIMIT, window_ms: DEFAULT_WINDOW_MS }),
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -66,16 +69,30 @@ fn bucket_id(template: &str) -> String {
 
 pub async fn configure(state: State, Json(config): Json<Config>) -> Response {
     if config.limit == 0 || config.window_ms == 0 {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "ok": false, "message": "limit and window_ms must be positive" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "ok": false, "message": "limit and window_ms must be positive" })),
+        )
+            .into_response();
     }
     *lock(&state.limits.config) = config;
     lock(&state.limits.windows).clear();
     Json(json!({ "ok": true })).into_response()
 }
 
-pub async fn enforce(axum::extract::State(state): axum::extract::State<Arc<DiscordState>>, request: Request, next: Next) -> Response {
+pub async fn enforce(
+    axum::extract::State(state): axum::extract::State<Arc<DiscordState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    let major = request.uri().path().strip_prefix("/api/v10/guilds/").and_then(|rest| rest.split('/').next()).unwrap_or_default().to_owned();
+    let major = request
+        .uri()
+        .path()
+        .strip_prefix("/api/v10/guilds/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
     let bucket = bucket_id(&template);
     let key = format!("{} {template}:{major}", request.method());
     let config = *lock(&state.limits.config);

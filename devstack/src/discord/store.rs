@@ -29,7 +29,8 @@ pub mod seed {
     pub const MODERATOR_ROLE_ID: &str = "1100000000000000012";
     /// Positioned above the bot's role: managing it fails with 50013.
     pub const ABOVE_BOT_ROLE_ID: &str = "1100000000000000013";
-    pub const TEST_USERS: &[(&str, &str)] = &[("1100000000000000100", "alice"), ("1100000000000000101", "bob"), ("1100000000000000102", "carol")];
+    pub const TEST_USERS: &[(&str, &str)] =
+        &[("1100000000000000100", "alice"), ("1100000000000000101", "bob"), ("1100000000000000102", "carol")];
     /// MANAGE_ROLES | CREATE_INSTANT_INVITE.
     pub const BOT_PERMISSIONS: u64 = (1 << 28) | 1;
 }
@@ -59,11 +60,20 @@ impl DiscordStore {
     fn seed(&self) -> rusqlite::Result<()> {
         use seed::*;
         let c = self.lock();
-        c.execute("INSERT OR IGNORE INTO users (id, username, global_name, bot) VALUES (?1, 'Tollgate', 'Tollgate', 1)", [BOT_USER_ID])?;
+        c.execute(
+            "INSERT OR IGNORE INTO users (id, username, global_name, bot) VALUES (?1, 'Tollgate', 'Tollgate', 1)",
+            [BOT_USER_ID],
+        )?;
         for (id, name) in TEST_USERS {
-            c.execute("INSERT OR IGNORE INTO users (id, username, global_name, bot) VALUES (?1, ?2, ?2, 0)", params![id, name])?;
+            c.execute(
+                "INSERT OR IGNORE INTO users (id, username, global_name, bot) VALUES (?1, ?2, ?2, 0)",
+                params![id, name],
+            )?;
         }
-        c.execute("INSERT OR IGNORE INTO guilds (id, name, owner_id) VALUES (?1, 'Tollgate Demo', '1100000000000000999')", [GUILD_ID])?;
+        c.execute(
+            "INSERT OR IGNORE INTO guilds (id, name, owner_id) VALUES (?1, 'Tollgate Demo', '1100000000000000999')",
+            [GUILD_ID],
+        )?;
         let roles = [
             (GUILD_ID, "@everyone", 0, 0u64),
             (BOT_ROLE_ID, "Tollgate Bot", 10, BOT_PERMISSIONS),

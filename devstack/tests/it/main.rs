@@ -1,4 +1,5 @@
 mod behaviour;
 mod conformance;
+mod discord;
 mod schema_check;
 mod support;

@@ -9,14 +9,57 @@
 
 use serde_json::Value;
 
-pub const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/appwrite/open-api3-1.8.x-server.json");
+pub const APPWRITE_SPEC: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/appwrite/open-api3-1.8.x-server.json");
+pub const DISCORD_SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/discord/openapi.json");
 
 pub struct Spec(Value);
 
 impl Spec {
     pub fn load() -> Self {
-        let text = std::fs::read_to_string(SPEC).unwrap_or_else(|e| panic!("reading {SPEC}: {e}"));
+        Self::load_from(APPWRITE_SPEC)
+    }
+
+    pub fn load_from(path: &str) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
         Self(serde_json::from_str(&text).expect("the spec is JSON"))
+    }
+
+    /// Discord documents its errors per operation (`429`, `4XX`), with rate-limit headers on every
+    /// answer: checks the status, the body and that every documented header is present.
+    pub fn check_documented(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        headers: &[String],
+        body: &Value,
+    ) -> Vec<String> {
+        let Some(template) = self.find_path(method, path) else {
+            return vec![format!("{method} {path}: no operation in the spec")];
+        };
+        let responses = &self.0["paths"][&template][method.to_lowercase()]["responses"];
+        let wildcard = format!("{}XX", status / 100);
+        let Some(response) = responses.get(status.to_string()).or_else(|| responses.get(&wildcard)) else {
+            return vec![format!("{method} {template}: status {status} is not documented")];
+        };
+        let response = self.resolve(response);
+        let mut problems = Vec::new();
+        for header in response
+            .get("headers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name.to_lowercase())
+        {
+            if !headers.contains(&header) {
+                problems.push(format!("{method} {template} ({status}): documented header `{header}` missing"));
+            }
+        }
+        if let Some(schema) = response.pointer("/content/application~1json/schema") {
+            self.validate(schema, body, &format!("{method} {template} ({status})"), &mut problems);
+        }
+        problems
     }
 
     /// The spec path template matching a concrete path (without `/v1`).
@@ -91,6 +134,11 @@ impl Spec {
         if value.is_null() && schema.get("nullable").and_then(Value::as_bool) == Some(true) {
             return;
         }
+        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+            for part in all {
+                self.validate(part, value, at, problems);
+            }
+        }
         for key in ["anyOf", "oneOf"] {
             if let Some(options) = schema.get(key).and_then(Value::as_array) {
                 let fits = options.iter().any(|option| {
@@ -103,6 +151,23 @@ impl Spec {
                 }
                 return;
             }
+        }
+        // OpenAPI 3.1 writes `"type": ["string", "null"]`: any listed type will do.
+        if let Some(kinds) = schema.get("type").and_then(Value::as_array) {
+            let fits = kinds.iter().filter_map(Value::as_str).any(|k| {
+                let mut inner = Vec::new();
+                let mut single = schema.clone();
+                single["type"] = Value::String(k.to_owned());
+                if k == "null" {
+                    return value.is_null();
+                }
+                self.validate(&single, value, at, &mut inner);
+                inner.is_empty()
+            });
+            if !fits {
+                problems.push(format!("{at}: {value} is none of the types {kinds:?}"));
+            }
+            return;
         }
         let kind = schema.get("type").and_then(Value::as_str);
         let type_ok = match kind {

@@ -1,0 +1,4 @@
+mod bot;
+mod oauth;
+mod rate_limits;
+mod support;
