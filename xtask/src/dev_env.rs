@@ -39,6 +39,7 @@ impl DevEnv {
             ("APPWRITE_DISCORD_ROLE_MAPPINGS_COLLECTION_ID", "discord_role_mappings"),
             ("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", "role_sync_jobs"),
             ("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
+            ("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
             ("APPWRITE_TEAM_PAID_ID", "paid"),
             ("SELLAPP_WEBHOOK_SECRET", system.sellapp_webhook_secret),
             ("SELLAPP_DEFAULT_PLAN", "member"),

@@ -26,6 +26,16 @@ impl StepError {
         }
     }
 
+    pub fn discord(step: &str, error: &tollgate_discord::DiscordError) -> Self {
+        Self {
+            code: "discord_error",
+            message: format!("{step}: {error}"),
+            status: None,
+            error_type: None,
+            retryable: error.is_retryable(),
+        }
+    }
+
     pub fn unexpected_user_id(raw: &str, error: &tollgate_core::IdError) -> Self {
         Self {
             code: "appwrite_error",

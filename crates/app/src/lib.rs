@@ -12,6 +12,7 @@
 //! - [`apply_entitlement`]: an entitlement made true in Appwrite (subscription + `paid` membership).
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
 //! - [`pending_entitlements`]: purchases by emails with no account yet, claimed when the account appears.
+//! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
 //! - [`scheduled`]: everything a cron run does.
 
 pub mod apply_entitlement;
@@ -21,6 +22,7 @@ pub mod failures;
 pub mod ingest_webhook;
 pub mod pending_entitlements;
 pub mod records;
+pub mod role_sync;
 pub mod scheduled;
 pub mod schema;
 pub mod settings;

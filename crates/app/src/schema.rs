@@ -146,8 +146,16 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 integer("attempts"),
                 string("lastError", MESSAGE_SIZE),
                 datetime("lastAttemptAt"),
+                datetime("nextAttemptAt"),
+                string("outcome", SHORT_TEXT_SIZE),
             ],
-            indexes: vec![index("status_idx", IndexKind::Key, &["status"])],
+            indexes: vec![index("status_next_idx", IndexKind::Key, &["status", "nextAttemptAt"])],
+        },
+        CollectionSpec {
+            id: c.sync_state.clone(),
+            name: "Sync state",
+            attributes: vec![string("cursor", SHORT_TEXT_SIZE), datetime("updatedAt"), datetime("passFinishedAt")],
+            indexes: vec![],
         },
         CollectionSpec {
             id: c.pending_entitlements.clone(),

@@ -23,6 +23,8 @@ pub struct Collections {
     pub discord_role_mappings: String,
     pub role_sync_jobs: String,
     pub pending_entitlements: String,
+    /// Where reconciliation resumes (one document per guild).
+    pub sync_state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,7 @@ impl Settings {
                 discord_role_mappings: or("APPWRITE_DISCORD_ROLE_MAPPINGS_COLLECTION_ID", "discord_role_mappings"),
                 role_sync_jobs: or("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", "role_sync_jobs"),
                 pending_entitlements: or("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
+                sync_state: or("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
             },
             paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
             sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),

@@ -1,4 +1,5 @@
 mod failures;
 mod ingest;
 mod pending;
+mod role_sync;
 mod support;

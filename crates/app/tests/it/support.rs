@@ -26,7 +26,7 @@ pub struct TestContext {
     pub devstack: RunningDevstack,
     pub client: AppwriteClient,
     pub settings: Settings,
-    pub clock: FixedClock,
+    pub clock: std::sync::Arc<FixedClock>,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -43,12 +43,12 @@ pub async fn context() -> TestContext {
     .expect("client");
     let settings = Settings::from_lookup(|_| None).expect("default settings");
     bootstrap(&client, &settings, &TokioPause).await.expect("bootstrap");
-    TestContext { devstack, client, settings, clock: FixedClock::at(start_time()) }
+    TestContext { devstack, client, settings, clock: std::sync::Arc::new(FixedClock::at(start_time())) }
 }
 
 impl TestContext {
     pub fn app(&self) -> App<'_, FixedClock> {
-        App::new(&self.client, &self.settings, &self.clock)
+        App::new(&self.client, &self.settings, &*self.clock)
     }
 
     pub async fn create_user(&self, id: &str, email: &str) {

@@ -1,0 +1,176 @@
+//! One member made right: desired managed roles from the user's access and the mappings, the member's
+//! current roles from Discord, and only the difference applied (roles in no mapping are never touched).
+
+use super::{RoleSync, AUDIT_LOG_REASON};
+use crate::error::StepError;
+use crate::records::parse_timestamp;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeSet;
+use tollgate_core::{
+    desired_roles, managed_roles, role_diff, AppwriteId, Clock, DiscordUserId, Entitlement, RoleId, SubscriptionStatus,
+};
+use tollgate_discord::DiscordError;
+
+/// How long to wait before trying again after a transient Discord failure (5xx, network).
+pub const TRANSIENT_RETRY_SECS: i64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    InSync {
+        discord_user: DiscordUserId,
+        desired: BTreeSet<RoleId>,
+    },
+    Applied {
+        discord_user: DiscordUserId,
+        desired: BTreeSet<RoleId>,
+        added: usize,
+        removed: usize,
+    },
+    /// No Discord account linked: nothing to do until the user links one.
+    NotLinked,
+    /// Linked but not in the guild: they get their roles when they come back (reconciliation).
+    NotInGuild {
+        discord_user: DiscordUserId,
+        desired: BTreeSet<RoleId>,
+    },
+    /// Rate limited or Discord unavailable: due again at `retry_at`.
+    Deferred {
+        retry_at: DateTime<Utc>,
+        reason: String,
+    },
+    /// Needs an admin (permissions, role order, a deleted role, a bad token): not retried automatically.
+    Failed {
+        message: String,
+    },
+}
+
+impl SyncOutcome {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InSync { .. } => "in_sync",
+            Self::Applied { .. } => "applied",
+            Self::NotLinked => "not_linked",
+            Self::NotInGuild { .. } => "not_in_guild",
+            Self::Deferred { .. } => "deferred",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    pub(super) fn target(&self) -> Option<(DiscordUserId, &BTreeSet<RoleId>)> {
+        match self {
+            Self::InSync { discord_user, desired }
+            | Self::Applied { discord_user, desired, .. }
+            | Self::NotInGuild { discord_user, desired } => Some((*discord_user, desired)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ProfileRecord {
+    discord_user_id: Option<String>,
+}
+
+impl<C: Clock> RoleSync<'_, C> {
+    /// The Discord account linked to the user, if any.
+    pub async fn linked_discord_user(&self, user_id: &AppwriteId) -> Result<Option<DiscordUserId>, StepError> {
+        let settings = self.app.settings;
+        match self
+            .app
+            .appwrite
+            .get_document(&settings.database_id, &settings.collections.profiles, user_id.as_str())
+            .await
+        {
+            Ok(doc) => Ok(doc
+                .decode::<ProfileRecord>()
+                .ok()
+                .and_then(|p| p.discord_user_id)
+                .and_then(|id| DiscordUserId::parse(&id).ok())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(StepError::appwrite("reading the profile", &e)),
+        }
+    }
+
+    /// The user's plan if they have access now (by the subscription and the grace period).
+    pub async fn plan_with_access(&self, user_id: &AppwriteId) -> Result<Option<String>, StepError> {
+        let Some((record, _)) = self.app.read_subscription(user_id).await? else { return Ok(None) };
+        let entitlement = Entitlement {
+            plan: record.plan.unwrap_or_default(),
+            status: record
+                .status
+                .as_deref()
+                .and_then(SubscriptionStatus::parse)
+                .unwrap_or(SubscriptionStatus::Inactive),
+            expires_at: record.current_period_end.as_deref().and_then(parse_timestamp),
+        };
+        Ok(entitlement.has_access(self.app.clock.now(), self.app.settings.access_grace).then_some(entitlement.plan))
+    }
+
+    /// Makes the user's managed roles right and records the outcome in `role_sync_jobs`.
+    pub async fn sync_user(&self, user_id: &AppwriteId) -> Result<SyncOutcome, StepError> {
+        let outcome = self.compute_and_apply(user_id).await?;
+        self.record_job(user_id, &outcome).await?;
+        Ok(outcome)
+    }
+
+    async fn compute_and_apply(&self, user_id: &AppwriteId) -> Result<SyncOutcome, StepError> {
+        let Some(discord_user) = self.linked_discord_user(user_id).await? else { return Ok(SyncOutcome::NotLinked) };
+        let plan = self.plan_with_access(user_id).await?;
+        let mappings = self.load_mappings().await?;
+        let desired = desired_roles(&mappings, self.guild, plan.as_deref(), plan.is_some());
+        let managed = managed_roles(&mappings, self.guild);
+        let member = match self.discord.get_member(self.guild, discord_user).await {
+            Ok(member) => member,
+            Err(DiscordError::UnknownMember) => return Ok(SyncOutcome::NotInGuild { discord_user, desired }),
+            Err(e) => return Ok(self.not_now(e)),
+        };
+        let current: BTreeSet<RoleId> = member.roles.into_iter().collect();
+        self.apply(discord_user, &current, desired, &managed).await
+    }
+
+    /// Applies the difference between `current` and `desired` (managed roles only).
+    pub(super) async fn apply(
+        &self,
+        discord_user: DiscordUserId,
+        current: &BTreeSet<RoleId>,
+        desired: BTreeSet<RoleId>,
+        managed: &BTreeSet<RoleId>,
+    ) -> Result<SyncOutcome, StepError> {
+        let diff = role_diff(current, &desired, managed);
+        if diff.is_empty() {
+            return Ok(SyncOutcome::InSync { discord_user, desired });
+        }
+        for role in &diff.add {
+            match self.discord.add_member_role(self.guild, discord_user, *role, AUDIT_LOG_REASON).await {
+                Ok(()) => {}
+                Err(DiscordError::UnknownMember) => return Ok(SyncOutcome::NotInGuild { discord_user, desired }),
+                Err(e) => return Ok(self.not_now(e)),
+            }
+        }
+        for role in &diff.remove {
+            match self.discord.remove_member_role(self.guild, discord_user, *role, AUDIT_LOG_REASON).await {
+                // Gone already is the state we wanted.
+                Ok(()) | Err(DiscordError::UnknownRole) => {}
+                Err(DiscordError::UnknownMember) => return Ok(SyncOutcome::NotInGuild { discord_user, desired }),
+                Err(e) => return Ok(self.not_now(e)),
+            }
+        }
+        Ok(SyncOutcome::Applied { discord_user, added: diff.add.len(), removed: diff.remove.len(), desired })
+    }
+
+    fn not_now(&self, error: DiscordError) -> SyncOutcome {
+        let now = self.app.clock.now();
+        match &error {
+            DiscordError::RateLimited { retry_at_ms }
+            | DiscordError::InvalidRequestBudget { until_ms: retry_at_ms } => {
+                let retry_at = DateTime::from_timestamp_millis(*retry_at_ms as i64).unwrap_or(now);
+                SyncOutcome::Deferred { retry_at: retry_at.max(now), reason: error.to_string() }
+            }
+            e if e.is_retryable() => {
+                SyncOutcome::Deferred { retry_at: now + Duration::seconds(TRANSIENT_RETRY_SECS), reason: e.to_string() }
+            }
+            e => SyncOutcome::Failed { message: e.to_string() },
+        }
+    }
+}

@@ -1,0 +1,266 @@
+use crate::support::{context, order, TestContext};
+use chrono::Duration;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use tollgate_app::role_sync::{RoleSync, SyncOutcome};
+use tollgate_core::{AppwriteId, DiscordUserId, GuildId, RoleId, Secret};
+use tollgate_devstack::discord_seed as seed;
+use tollgate_discord::{DiscordClient, DiscordConfig};
+
+fn guild() -> GuildId {
+    GuildId::parse(seed::GUILD_ID).unwrap()
+}
+
+fn roles(ids: &[&str]) -> BTreeSet<RoleId> {
+    ids.iter().map(|id| RoleId::parse(id).unwrap()).collect()
+}
+
+struct World {
+    ctx: TestContext,
+    discord: DiscordClient,
+    http: reqwest::Client,
+}
+
+impl World {
+    async fn new() -> Self {
+        Self::with_token(seed::BOT_TOKEN).await
+    }
+
+    async fn with_token(token: &str) -> Self {
+        let ctx = context().await;
+        let discord = DiscordClient::new(
+            DiscordConfig { api_base: ctx.devstack.discord_api_base(), bot_token: Secret::new(token) },
+            ctx.clock.clone(),
+        );
+        let world = Self { ctx, discord, http: reqwest::Client::new() };
+        world.map("member", &[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID]).await;
+        world
+    }
+
+    fn sync(&self) -> RoleSync<'_, tollgate_core::FixedClock> {
+        RoleSync::new(self.ctx.app(), &self.discord, guild())
+    }
+
+    async fn map(&self, plan: &str, role_ids: &[&str]) {
+        let data =
+            json!({"plan": plan, "guildId": seed::GUILD_ID, "roleIdsJson": serde_json::to_string(role_ids).unwrap()});
+        self.ctx.client.upsert_document("crypto", "discord_role_mappings", plan, &data).await.unwrap();
+    }
+
+    async fn discord_control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.ctx.devstack.discord_base_url()));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{path}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn join(&self, discord_id: &str) {
+        self.discord_control(
+            reqwest::Method::PUT,
+            &format!("/_devstack/guilds/{}/members/{discord_id}", seed::GUILD_ID),
+            None,
+        )
+        .await;
+    }
+
+    /// A user with an account, a linked Discord account and (if `paid`) an active purchase.
+    async fn linked_user(&self, user: &str, discord_id: &str, paid: bool) -> AppwriteId {
+        self.ctx.create_user(user, &format!("{user}@example.com")).await;
+        self.ctx
+            .client
+            .upsert_document("crypto", "profiles", user, &json!({"discordUserId": discord_id}))
+            .await
+            .unwrap();
+        if paid {
+            self.ctx
+                .app()
+                .ingest_sellapp(&order("order.completed", 900 + user.len() as u64, &format!("{user}@example.com")))
+                .await
+                .unwrap();
+        }
+        AppwriteId::parse(user).unwrap()
+    }
+
+    async fn member_roles(&self, discord_id: &str) -> BTreeSet<RoleId> {
+        self.discord
+            .get_member(guild(), DiscordUserId::parse(discord_id).unwrap())
+            .await
+            .unwrap()
+            .roles
+            .into_iter()
+            .collect()
+    }
+
+    async fn job(&self, user: &str) -> Value {
+        self.ctx.document("role_sync_jobs", user).await.expect("a job document")
+    }
+}
+
+#[tokio::test]
+async fn a_paying_member_gets_exactly_the_plans_roles_and_loses_only_them_on_dispute() {
+    let w = World::new().await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    w.discord
+        .add_member_role(
+            guild(),
+            DiscordUserId::parse(alice).unwrap(),
+            RoleId::parse(seed::MODERATOR_ROLE_ID).unwrap(),
+            "test",
+        )
+        .await
+        .unwrap();
+    let user = w.linked_user("alice", alice, true).await;
+
+    let outcome = w.sync().sync_user(&user).await.unwrap();
+    assert!(matches!(outcome, SyncOutcome::Applied { added: 2, removed: 0, .. }), "{outcome:?}");
+    assert_eq!(w.member_roles(alice).await, roles(&[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID, seed::MODERATOR_ROLE_ID]));
+    assert_eq!(w.job("alice").await["status"], "done");
+    assert!(
+        matches!(w.sync().sync_user(&user).await.unwrap(), SyncOutcome::InSync { .. }),
+        "a second sync changes nothing"
+    );
+
+    w.ctx.app().ingest_sellapp(&order("order.disputed", 905, "alice@example.com")).await.unwrap();
+    let outcome = w.sync().sync_user(&user).await.unwrap();
+    assert!(matches!(outcome, SyncOutcome::Applied { added: 0, removed: 2, .. }), "{outcome:?}");
+    assert_eq!(w.member_roles(alice).await, roles(&[seed::MODERATOR_ROLE_ID]), "the unmanaged role stays");
+}
+
+#[tokio::test]
+async fn a_member_not_in_the_guild_is_noted_and_granted_by_reconciliation_when_they_join() {
+    let w = World::new().await;
+    let bob = seed::TEST_USERS[1].0;
+    let user = w.linked_user("bob", bob, true).await;
+    assert!(matches!(w.sync().sync_user(&user).await.unwrap(), SyncOutcome::NotInGuild { .. }));
+    let job = w.job("bob").await;
+    assert_eq!((job["status"].as_str(), job["outcome"].as_str()), (Some("done"), Some("not_in_guild")));
+
+    w.join(bob).await;
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert!(report.pass_finished);
+    assert_eq!(w.member_roles(bob).await, roles(&[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID]));
+
+    // A role taken away by hand comes back on the next reconciliation.
+    w.discord
+        .remove_member_role(
+            guild(),
+            DiscordUserId::parse(bob).unwrap(),
+            RoleId::parse(seed::VIP_ROLE_ID).unwrap(),
+            "test",
+        )
+        .await
+        .unwrap();
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!(report.role_changes, 1);
+    assert_eq!(w.member_roles(bob).await, roles(&[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID]));
+}
+
+#[tokio::test]
+async fn expired_access_is_revoked_by_reconciliation() {
+    let w = World::new().await;
+    let carol = seed::TEST_USERS[2].0;
+    w.join(carol).await;
+    let user = w.linked_user("carol", carol, true).await;
+    w.sync().sync_user(&user).await.unwrap();
+    w.ctx
+        .client
+        .update_document(
+            "crypto",
+            "subscriptions",
+            "carol",
+            &json!({"currentPeriodEnd": "2026-03-02T00:00:00.000+00:00"}),
+        )
+        .await
+        .unwrap();
+    w.ctx.clock.advance(Duration::days(1));
+    w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!(w.member_roles(carol).await.len(), 2, "still within the grace period");
+    w.ctx.clock.advance(Duration::days(2));
+    w.sync().reconcile_once(10).await.unwrap();
+    assert!(w.member_roles(carol).await.is_empty(), "expired plus grace: revoked");
+}
+
+#[tokio::test]
+async fn a_role_above_the_bot_fails_with_an_actionable_message_and_no_retry() {
+    let w = World::new().await;
+    w.map("member", &[seed::ABOVE_BOT_ROLE_ID]).await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    let user = w.linked_user("alice", alice, true).await;
+    let outcome = w.sync().sync_user(&user).await.unwrap();
+    let SyncOutcome::Failed { message } = outcome else { panic!("expected Failed, got {outcome:?}") };
+    assert!(message.contains("50013") && message.contains("highest role"), "{message}");
+    let job = w.job("alice").await;
+    assert_eq!(job["status"], "failed");
+    assert!(job["lastError"].as_str().unwrap_or_default().contains("Manage Roles"));
+    assert!(w.sync().run_due_jobs(10).await.unwrap().is_empty(), "a failed job is not retried by itself");
+}
+
+#[tokio::test]
+async fn rate_limited_syncs_are_deferred_to_the_time_discord_names_and_then_converge() {
+    let w = World::new().await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    let user = w.linked_user("alice", alice, true).await;
+    w.discord_control(reqwest::Method::POST, "/_devstack/rate-limit", Some(json!({"limit": 1, "window_ms": 30_000})))
+        .await;
+    let outcome = w.sync().sync_user(&user).await.unwrap();
+    let SyncOutcome::Deferred { retry_at, .. } = outcome else { panic!("expected Deferred, got {outcome:?}") };
+    assert!(retry_at > w.ctx.clock_now());
+    assert_eq!(w.job("alice").await["status"], "pending");
+    assert!(w.sync().run_due_jobs(10).await.unwrap().is_empty(), "not due before retry_after");
+
+    w.discord_control(reqwest::Method::POST, "/_devstack/rate-limit", Some(json!({"limit": 50, "window_ms": 1_000})))
+        .await;
+    w.ctx.clock.advance(Duration::seconds(31));
+    let ran = w.sync().run_due_jobs(10).await.unwrap();
+    assert_eq!(ran.len(), 1);
+    assert_eq!(w.member_roles(alice).await, roles(&[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID]));
+    assert_eq!(w.job("alice").await["status"], "done");
+}
+
+#[tokio::test]
+async fn a_wrong_bot_token_stops_syncing_and_says_so() {
+    let w = World::with_token("wrong-token").await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    let user = w.linked_user("alice", alice, true).await;
+    let SyncOutcome::Failed { message } = w.sync().sync_user(&user).await.unwrap() else { panic!("expected Failed") };
+    assert!(message.contains("DISCORD_BOT_TOKEN"), "{message}");
+}
+
+#[tokio::test]
+async fn reconciling_a_guild_in_the_right_state_costs_one_list_call_per_thousand_members_and_no_writes() {
+    let w = World::new().await;
+    for i in 0..2_099u64 {
+        w.join(&(3_000_000 + i).to_string()).await;
+    }
+    w.discord_control(reqwest::Method::DELETE, "/_devstack/calls", None).await;
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!((report.members_seen, report.role_changes), (2_100, 0));
+    let calls = w.discord_control(reqwest::Method::GET, "/_devstack/calls", None).await;
+    assert_eq!(calls["GET /api/v10/guilds/{guild_id}/members"], 3);
+    assert_eq!(calls.as_object().map(|c| c.len()), Some(1), "no other Discord call: {calls}");
+
+    // Drift: 15 unlinked members hold a managed role they should not have.
+    for i in 0..15u64 {
+        let id = DiscordUserId::parse(&(3_000_000 + i).to_string()).unwrap();
+        w.discord.add_member_role(guild(), id, RoleId::parse(seed::VIP_ROLE_ID).unwrap(), "drift").await.unwrap();
+    }
+    w.discord_control(reqwest::Method::DELETE, "/_devstack/calls", None).await;
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!(report.role_changes, 15);
+    let calls = w.discord_control(reqwest::Method::GET, "/_devstack/calls", None).await;
+    assert_eq!(calls["DELETE /api/v10/guilds/{guild_id}/members/{user_id}/roles/{role_id}"], 15);
+}
+
+impl TestContext {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use tollgate_core::Clock;
+        self.clock.now()
+    }
+}
