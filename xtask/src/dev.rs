@@ -11,9 +11,12 @@ use tollgate_app::settings::{appwrite_config, Settings};
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::Email;
 use xtask::dev_env::{generate_secret, DevEnv, LocalSystem};
-use xtask::paths::{state_dir, WEBHOOK_WORKER};
+use xtask::paths::{state_dir, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
 
 pub const DEFAULT_WEBHOOK_PORT: u16 = 8787;
+pub const DEFAULT_ROLE_SYNC_PORT: u16 = 8789;
+/// The demo plan and the seeded roles it grants.
+pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
 
@@ -59,6 +62,7 @@ async fn serve(fresh: bool) -> Result<()> {
     let appwrite_port = port_from_env("DEVSTACK_APPWRITE_PORT", tollgate_devstack::DEFAULT_APPWRITE_PORT)?;
     let discord_port = port_from_env("DEVSTACK_DISCORD_PORT", tollgate_devstack::DEFAULT_DISCORD_PORT)?;
     let webhook_port = port_from_env("TOLLGATE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)?;
+    let role_sync_port = port_from_env("TOLLGATE_ROLE_SYNC_PORT", DEFAULT_ROLE_SYNC_PORT)?;
 
     let mut devstack_config = tollgate_devstack::DevstackConfig::for_tests();
     devstack_config.appwrite_addr = ([127, 0, 0, 1], appwrite_port).into();
@@ -67,17 +71,25 @@ async fn serve(fresh: bool) -> Result<()> {
     let devstack = tollgate_devstack::start(devstack_config).await.context("starting devstack")?;
 
     let env_path = state.join("dev.env");
-    let secret = match DevEnv::read(&env_path).ok().and_then(|e| e.get("SELLAPP_WEBHOOK_SECRET").map(str::to_owned)) {
-        Some(existing) => existing,
-        None => generate_secret()?,
+    let previous = DevEnv::read(&env_path).ok();
+    let kept = |key: &str| -> Result<String> {
+        match previous.as_ref().and_then(|e| e.get(key)).filter(|v| !v.is_empty()) {
+            Some(existing) => Ok(existing.to_owned()),
+            None => generate_secret(),
+        }
     };
+    let secret = kept("SELLAPP_WEBHOOK_SECRET")?;
+    let role_sync_token = kept("ROLE_SYNC_TOKEN")?;
     let webhook_url = format!("http://127.0.0.1:{webhook_port}");
+    let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
     let env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
         api_key: devstack.api_key(),
         sellapp_webhook_secret: &secret,
         webhook_url: &webhook_url,
+        role_sync_url: &role_sync_url,
+        role_sync_token: &role_sync_token,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
     });
@@ -89,14 +101,21 @@ async fn serve(fresh: bool) -> Result<()> {
     let report = bootstrap(&client, &settings, &TokioPause).await.context("bootstrapping the Appwrite schema")?;
     eprintln!("xtask dev: schema ready ({} created, {} already there)", report.created.len(), report.found.len());
     seed_demo_user(&client).await?;
+    seed_demo_mapping(&client, &settings).await?;
 
-    let mut worker = xtask::wrangler::start(xtask::wrangler::WorkerLaunch {
-        worker: WEBHOOK_WORKER,
-        port: webhook_port,
-        env_file: &env_path,
-        state_dir: &state.join("wrangler").join(WEBHOOK_WORKER.name),
-    })
-    .await?;
+    let mut workers = Vec::new();
+    for (worker, port) in [(WEBHOOK_WORKER, webhook_port), (ROLE_SYNC_WORKER, role_sync_port)] {
+        workers.push(
+            xtask::wrangler::start(xtask::wrangler::WorkerLaunch {
+                worker,
+                port,
+                env_file: &env_path,
+                state_dir: &state.join("wrangler").join(worker.name),
+            })
+            .await?,
+        );
+    }
+    let worker = &workers[0];
 
     print_try_it(&env, &devstack.appwrite_base_url(), worker.url());
     eprintln!("xtask dev: Discord stand-in at {}", devstack.discord_api_base());
@@ -104,16 +123,36 @@ async fn serve(fresh: bool) -> Result<()> {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("\nxtask dev: stopping"),
         _ = terminate.recv() => eprintln!("xtask dev: terminated, stopping"),
-        _ = watch(&mut worker) => eprintln!("xtask dev: the webhook worker exited; see {}", worker.log_path().display()),
+        _ = watch(&mut workers) => eprintln!("xtask dev: a worker exited; see the logs under {}", state.join("wrangler").display()),
     }
-    worker.stop();
+    for worker in &mut workers {
+        worker.stop();
+    }
     devstack.shutdown().await;
     Ok(())
 }
 
-async fn watch(worker: &mut xtask::wrangler::RunningWorker) {
-    while !worker.has_exited() {
+async fn watch(workers: &mut [xtask::wrangler::RunningWorker]) {
+    while !workers.iter_mut().any(|w| w.has_exited()) {
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings) -> Result<()> {
+    use tollgate_core::{GuildId, RoleId};
+    use tollgate_devstack::discord_seed as seed;
+    let app = tollgate_app::App::new(client, settings, &SystemClock);
+    let roles = [RoleId::parse(seed::MEMBER_ROLE_ID)?, RoleId::parse(seed::VIP_ROLE_ID)?];
+    app.set_role_mapping(DEMO_PLAN, GuildId::parse(seed::GUILD_ID)?, &roles).await?;
+    Ok(())
+}
+
+/// The wall clock, for this native process.
+struct SystemClock;
+
+impl tollgate_core::Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
     }
 }
 
@@ -129,11 +168,13 @@ fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
     let db = env.get("APPWRITE_DATABASE_ID").unwrap_or("crypto");
     let state = state_dir().display().to_string();
     let discord_url = env.get("DEVSTACK_DISCORD_URL").unwrap_or_default();
+    let role_sync_url = env.get("ROLE_SYNC_URL").unwrap_or_default();
     let guild = env.get("CUSTOMER_GUILD_ID").unwrap_or_default();
     println!(
         r#"
 Tollgate is running locally.
   webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
+  role-sync worker {role_sync_url}          (GET /health, POST /sync; cron on GET /__scheduled)
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
   devstack         {discord_url}/api/v10  (Discord stand-in; demo guild {guild})
   settings         {state}/dev.env

@@ -19,6 +19,9 @@ pub struct LocalSystem<'a> {
     pub api_key: &'a str,
     pub sellapp_webhook_secret: &'a str,
     pub webhook_url: &'a str,
+    pub role_sync_url: &'a str,
+    /// Shared by the webhook and role-sync workers for the prompt sync trigger.
+    pub role_sync_token: &'a str,
     pub devstack_appwrite_url: &'a str,
     /// devstack's Discord stand-in base URL (`http://127.0.0.1:8791`).
     pub devstack_discord_url: &'a str,
@@ -49,6 +52,8 @@ impl DevEnv {
             ("DISCORD_CLIENT_ID", tollgate_devstack::discord_seed::CLIENT_ID),
             ("DISCORD_CLIENT_SECRET", tollgate_devstack::discord_seed::CLIENT_SECRET),
             ("WEBHOOK_URL", system.webhook_url),
+            ("ROLE_SYNC_URL", system.role_sync_url),
+            ("ROLE_SYNC_TOKEN", system.role_sync_token),
             ("DEVSTACK_APPWRITE_URL", system.devstack_appwrite_url),
             ("DEVSTACK_DISCORD_URL", system.devstack_discord_url),
         ] {

@@ -14,7 +14,10 @@ pub struct WorkerSpec {
 pub const WEBHOOK_WORKER: WorkerSpec =
     WorkerSpec { name: "webhook", package: "tollgate-webhook-worker", lib_name: "tollgate_webhook_worker" };
 
-pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER];
+pub const ROLE_SYNC_WORKER: WorkerSpec =
+    WorkerSpec { name: "role-sync", package: "tollgate-role-sync-worker", lib_name: "tollgate_role_sync_worker" };
+
+pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER];
 
 impl WorkerSpec {
     pub fn dir(&self) -> PathBuf {

@@ -15,7 +15,7 @@ pub fn run_steps() -> Result<()> {
         cargo_run("cargo clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
     })?;
     step("clippy (workers, wasm32)", || {
-        let mut args = vec!["clippy", "--target", WASM_TARGET];
+        let mut args = vec!["clippy", "--target", WASM_TARGET, "-p", "tollgate-worker-common"];
         for worker in WORKERS {
             args.extend(["-p", worker.package]);
         }

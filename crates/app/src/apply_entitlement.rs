@@ -1,5 +1,6 @@
 //! Makes an entitlement true in Appwrite for an existing user: the `subscriptions` document (id = the
-//! user id) and membership of the `paid` team, which is what "has paid access" means to the web app.
+//! user id), membership of the `paid` team, which is what "has paid access" means to the web app, and a
+//! `role_sync_jobs` entry so Discord roles follow.
 //! Every step is idempotent (upsert, "already a member", "already gone"), so applying the same change
 //! twice, or concurrently, ends in the same state.
 
@@ -37,7 +38,8 @@ impl<C: Clock> App<'_, C> {
                 .await
                 .map_err(|e| StepError::appwrite("removing the paid membership", &e))?;
         }
-        Ok(())
+        // Durably hand the user to role-sync: the outbox entry is what guarantees the roles follow.
+        self.request_role_sync(user_id).await
     }
 
     /// A grant writes the whole document; a revocation keeps the plan and period on record and changes

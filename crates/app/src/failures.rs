@@ -147,7 +147,7 @@ impl<C: Clock> App<'_, C> {
         let now = self.clock.now();
         let attempts = record.attempts() + 1;
         let (outcome, data) = match result {
-            Ok(Processed::Applied | Processed::Pending | Processed::Duplicate | Processed::Ignored) => (
+            Ok(Processed::Applied(_) | Processed::Pending | Processed::Duplicate | Processed::Ignored) => (
                 RetryOutcome::Settled,
                 json!({
                     "state": FailureState::Settled.as_str(),

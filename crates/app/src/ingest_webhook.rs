@@ -23,8 +23,8 @@ use tollgate_providers::{Provider, VerifiedEvent};
 /// What became of a delivery. Every variant is a 2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
-    /// Applied to an existing user.
-    Applied,
+    /// Applied to an existing user (whose roles role-sync should now recompute).
+    Applied { user_id: AppwriteId },
     /// Stored as a pending entitlement: no account has that email yet.
     Pending,
     /// Completed before: nothing was done.
@@ -44,9 +44,9 @@ pub struct NotRecorded {
 }
 
 /// How processing ended when it did not fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Processed {
-    Applied,
+    Applied(AppwriteId),
     Pending,
     Duplicate,
     Ignored,
@@ -64,7 +64,7 @@ impl<C: Clock> App<'_, C> {
     pub async fn ingest_sellapp(&self, event: &VerifiedEvent) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
         match self.process_sellapp(&delivery, event.body(), Attempt::Delivery).await {
-            Ok(Processed::Applied) => Ok(IngestOutcome::Applied),
+            Ok(Processed::Applied(user_id)) => Ok(IngestOutcome::Applied { user_id }),
             Ok(Processed::Pending) => Ok(IngestOutcome::Pending),
             Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
             Ok(Processed::Ignored) => Ok(IngestOutcome::Ignored { event: delivery.event.clone() }),
@@ -111,7 +111,7 @@ impl<C: Clock> App<'_, C> {
                 } else {
                     self.apply_to_user(&user_id, &change).await?;
                 }
-                Processed::Applied
+                Processed::Applied(user_id)
             }
             Ok(None) => {
                 self.record_pending(&change).await?;

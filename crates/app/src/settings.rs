@@ -86,6 +86,28 @@ pub fn appwrite_config(lookup: impl Fn(&str) -> Option<String>) -> Result<Appwri
     })
 }
 
+/// `DISCORD_BOT_TOKEN` (required) and `DISCORD_API_BASE` (default Discord's v10 API).
+pub fn discord_config(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<tollgate_discord::DiscordConfig, SettingsError> {
+    let bot_token = lookup("DISCORD_BOT_TOKEN")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(SettingsError::Missing("DISCORD_BOT_TOKEN"))?;
+    let api_base = lookup("DISCORD_API_BASE")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| tollgate_discord::DISCORD_API_BASE.to_owned());
+    Ok(tollgate_discord::DiscordConfig { api_base, bot_token: Secret::new(bot_token) })
+}
+
+/// `CUSTOMER_GUILD_ID`: the guild whose roles Tollgate manages.
+pub fn customer_guild_id(lookup: impl Fn(&str) -> Option<String>) -> Result<tollgate_core::GuildId, SettingsError> {
+    let raw = lookup("CUSTOMER_GUILD_ID")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(SettingsError::Missing("CUSTOMER_GUILD_ID"))?;
+    tollgate_core::GuildId::parse(&raw)
+        .map_err(|e| SettingsError::Invalid { name: "CUSTOMER_GUILD_ID", reason: e.to_string() })
+}
+
 /// `SELLAPP_WEBHOOK_SECRET`: required to accept Sell.app deliveries.
 pub fn sellapp_webhook_secret(lookup: impl Fn(&str) -> Option<String>) -> Result<Secret, SettingsError> {
     lookup("SELLAPP_WEBHOOK_SECRET")

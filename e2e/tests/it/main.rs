@@ -1,5 +1,6 @@
 mod bad_input;
 mod failures;
 mod pending;
+mod roles;
 mod sellapp_webhook;
 mod support;

@@ -12,13 +12,17 @@ use std::time::Duration;
 use tollgate_app::bootstrap::{bootstrap, Pause};
 use tollgate_app::settings::{appwrite_config, Settings};
 use tollgate_appwrite::AppwriteClient;
+use tollgate_core::{GuildId, RoleId};
+use tollgate_devstack::discord_seed as seed;
 use tollgate_devstack::{DevstackConfig, RunningDevstack};
 use xtask::dev_env::{DevEnv, LocalSystem};
-use xtask::paths::WEBHOOK_WORKER;
+use xtask::paths::{ROLE_SYNC_WORKER, WEBHOOK_WORKER};
 use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
 
 pub const SECRET: &str = "e2e-sellapp-secret";
 pub const DB: &str = "crypto";
+/// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
+pub const PLAN: &str = "member";
 
 struct TokioPause;
 impl Pause for TokioPause {
@@ -30,6 +34,7 @@ impl Pause for TokioPause {
 pub struct TestApp {
     pub devstack: RunningDevstack,
     pub worker: RunningWorker,
+    pub role_sync: RunningWorker,
     pub http: reqwest::Client,
     _state: TempDir,
 }
@@ -56,13 +61,17 @@ pub async fn spawn_app() -> TestApp {
     let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("starting devstack");
     let state = temp_dir();
     let port = free_port().expect("a free port");
+    let role_sync_port = free_port().expect("a free port");
     let webhook_url = format!("http://127.0.0.1:{port}");
+    let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
     let env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
         api_key: devstack.api_key(),
         sellapp_webhook_secret: SECRET,
         webhook_url: &webhook_url,
+        role_sync_url: &role_sync_url,
+        role_sync_token: "e2e-role-sync-token",
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
     });
@@ -72,16 +81,29 @@ pub async fn spawn_app() -> TestApp {
     let settings = Settings::from_lookup(lookup).expect("settings");
     let client = AppwriteClient::new(appwrite_config(lookup).expect("appwrite config")).expect("client");
     bootstrap(&client, &settings, &TokioPause).await.expect("bootstrapping the schema");
-    let worker = xtask::wrangler::start(WorkerLaunch {
-        worker: WEBHOOK_WORKER,
-        port,
-        env_file: &env_file,
-        state_dir: &state.0.join("wrangler"),
-    })
-    .await
-    .expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
+    let clock = tollgate_core::FixedClock::at(Default::default());
+    let roles = [RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()];
+    let app = tollgate_app::App::new(&client, &settings, &clock);
+    app.set_role_mapping(PLAN, GuildId::parse(seed::GUILD_ID).unwrap(), &roles).await.expect("the demo mapping");
+    let (webhook_state, role_sync_state) = (state.0.join("webhook"), state.0.join("role-sync"));
+    let (worker, role_sync) = tokio::join!(
+        xtask::wrangler::start(WorkerLaunch {
+            worker: WEBHOOK_WORKER,
+            port,
+            env_file: &env_file,
+            state_dir: &webhook_state
+        }),
+        xtask::wrangler::start(WorkerLaunch {
+            worker: ROLE_SYNC_WORKER,
+            port: role_sync_port,
+            env_file: &env_file,
+            state_dir: &role_sync_state
+        }),
+    );
+    let worker = worker.expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
+    let role_sync = role_sync.expect("starting the role-sync worker in wrangler dev (run `cargo xtask build` first)");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-    TestApp { devstack, worker, http, _state: state }
+    TestApp { devstack, worker, role_sync, http, _state: state }
 }
 
 pub fn sign(body: &str) -> String {
@@ -218,3 +240,65 @@ impl TestApp {
         self.set_faults(json!({"rate": 0})).await;
     }
 }
+
+impl TestApp {
+    pub async fn discord(&self, method: reqwest::Method, path: &str) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.devstack.discord_base_url()))
+            .header("Authorization", format!("Bot {}", seed::BOT_TOKEN))
+            .send()
+            .await
+            .expect("devstack Discord");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// The member's roles in the demo guild (`None`: not a member).
+    pub async fn member_roles(&self, discord_id: &str) -> Option<Vec<String>> {
+        let member = self
+            .discord(reqwest::Method::GET, &format!("/api/v10/guilds/{}/members/{discord_id}", seed::GUILD_ID))
+            .await;
+        let mut roles: Vec<String> =
+            member["roles"].as_array()?.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect();
+        roles.sort();
+        Some(roles)
+    }
+
+    pub async fn join_guild(&self, discord_id: &str) {
+        self.discord(reqwest::Method::PUT, &format!("/_devstack/guilds/{}/members/{discord_id}", seed::GUILD_ID)).await;
+    }
+
+    pub async fn link_discord(&self, user_id: &str, discord_id: &str) {
+        let path = format!("/databases/{DB}/collections/profiles/documents/{user_id}");
+        let body =
+            json!({ "data": { "discordUserId": discord_id, "discordLinkedAt": "2026-11-24T00:00:00.000+00:00" } });
+        let (status, body) = self.appwrite_json(self.appwrite(reqwest::Method::PUT, &path).json(&body)).await;
+        assert!(status.is_success(), "linking: {body}");
+    }
+
+    pub async fn trigger_role_sync_cron(&self) {
+        let response = self
+            .http
+            .get(format!("{}/__scheduled?cron=*+*+*+*+*", self.role_sync.url()))
+            .send()
+            .await
+            .expect("GET /__scheduled");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// Polls until `check` holds (the prompt sync runs after the webhook's answer), for at most `SYNC_WAIT`.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + SYNC_WAIT;
+        while !check().await {
+            assert!(std::time::Instant::now() < deadline, "{what} did not happen within {SYNC_WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// "Within seconds": how long a prompt role sync may take end to end.
+pub const SYNC_WAIT: Duration = Duration::from_secs(10);

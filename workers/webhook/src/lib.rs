@@ -6,9 +6,9 @@
 //! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning).
 #![cfg(target_arch = "wasm32")]
 
-mod env;
 mod error;
 mod sellapp;
+mod trigger;
 
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
@@ -18,11 +18,11 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     let outcome = match (req.method(), path.as_str()) {
         (worker::Method::Get, "/health") => return error::json(200, &serde_json::json!({ "ok": true })),
-        (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, &env).await,
+        (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, &env, &ctx).await,
         (_, "/health") => Err(error::WebhookError::MethodNotAllowed { allow: "GET" }),
         (_, "/sell/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
         _ => Err(error::WebhookError::NotFound),
@@ -32,7 +32,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match env::AppParts::from_env(&env) {
+    match tollgate_worker_common::AppParts::from_env(&env) {
         Ok(parts) => {
             let report = parts.app().run_scheduled().await;
             worker::console_log!(

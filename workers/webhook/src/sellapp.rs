@@ -1,19 +1,19 @@
 //! `POST /sell/webhook`: size limit, signature, then the use case; its outcome as an HTTP answer.
 //! 2xx only once the delivery is applied or durably recorded for retry.
 
-use crate::env::{setting, AppParts, JsClock};
 use crate::error::{json, WebhookError};
 use serde_json::json;
 use tollgate_app::settings::sellapp_webhook_secret;
 use tollgate_app::IngestOutcome;
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
-use worker::{Env, Request, Response};
+use tollgate_worker_common::{setting, AppParts, JsClock};
+use worker::{Context, Env, Request, Response};
 
 /// Bodies larger than this are refused (413) before anything is verified or written.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 1 << 20;
 
-pub async fn handle(mut req: Request, env: &Env) -> Result<Response, WebhookError> {
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, WebhookError> {
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY_BYTES as u64) {
         return Err(WebhookError::PayloadTooLarge);
@@ -31,7 +31,10 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, WebhookErro
     let outcome =
         parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
     let (status, body) = match outcome {
-        IngestOutcome::Applied => (200, json!({ "ok": true })),
+        IngestOutcome::Applied { user_id } => {
+            crate::trigger::request_role_sync(env, ctx, &user_id);
+            (200, json!({ "ok": true }))
+        }
         IngestOutcome::Pending => (200, json!({ "ok": true, "pending": true })),
         IngestOutcome::Duplicate => (200, json!({ "ok": true, "duplicate": true })),
         IngestOutcome::Ignored { .. } => (200, json!({ "ok": true, "ignored": true })),

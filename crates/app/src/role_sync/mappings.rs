@@ -44,3 +44,22 @@ impl<C: Clock> RoleSync<'_, C> {
         Ok(mappings)
     }
 }
+
+impl<C: Clock> crate::App<'_, C> {
+    /// Sets the roles a plan grants in a guild (one mapping per plan; `plan` is unique).
+    pub async fn set_role_mapping(&self, plan: &str, guild: GuildId, roles: &[RoleId]) -> Result<(), StepError> {
+        let ids: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let data = serde_json::json!({
+            "plan": plan,
+            "guildId": guild.to_string(),
+            "roleIdsJson": serde_json::to_string(&ids).unwrap_or_default(),
+        });
+        let settings = self.settings;
+        let id = tollgate_core::derived_document_id(&format!("mapping:{plan}"));
+        self.appwrite
+            .upsert_document(&settings.database_id, &settings.collections.discord_role_mappings, id.as_str(), &data)
+            .await
+            .map(drop)
+            .map_err(|e| StepError::appwrite("writing the role mapping", &e))
+    }
+}

@@ -6,7 +6,7 @@ async fn a_purchase_is_applied_once_and_its_redelivery_is_a_duplicate() {
     let ctx = context().await;
     ctx.create_user("u1", "one@example.com").await;
     let event = order("order.completed", 11, "ONE@example.com ");
-    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(IngestOutcome::Applied));
+    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(crate::support::applied("u1")));
     assert!(ctx.is_paid("u1").await);
     let subscription = ctx.document("subscriptions", "u1").await.expect("subscription");
     assert_eq!(subscription["plan"], "member", "no product title: the default plan");
@@ -23,7 +23,7 @@ async fn the_product_title_names_the_plan() {
         "store": 7
     });
     let event = crate::support::signed_event(&body.to_string());
-    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(IngestOutcome::Applied));
+    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(crate::support::applied("u2")));
     assert_eq!(ctx.document("subscriptions", "u2").await.expect("subscription")["plan"], "VIP Signals");
 }
 
@@ -36,7 +36,7 @@ async fn a_user_beyond_the_first_page_of_users_is_still_found() {
     ctx.create_user("late", "late@example.com").await;
     assert_eq!(
         ctx.app().ingest_sellapp(&order("order.completed", 13, "late@example.com")).await,
-        Ok(IngestOutcome::Applied)
+        Ok(crate::support::applied("late"))
     );
     assert!(ctx.is_paid("late").await);
 }
@@ -47,7 +47,7 @@ async fn a_dispute_for_a_user_without_a_subscription_still_records_inactive() {
     ctx.create_user("u3", "three@example.com").await;
     assert_eq!(
         ctx.app().ingest_sellapp(&order("order.disputed", 14, "three@example.com")).await,
-        Ok(IngestOutcome::Applied)
+        Ok(crate::support::applied("u3"))
     );
     assert_eq!(ctx.document("subscriptions", "u3").await.expect("subscription")["status"], "inactive");
     assert!(!ctx.is_paid("u3").await);

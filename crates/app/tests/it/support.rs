@@ -97,3 +97,8 @@ pub fn order(event: &str, order_id: u64, email: &str) -> VerifiedEvent {
         &json!({"event": event, "data": {"id": order_id, "customer": {"email": email}}, "store": 7}).to_string(),
     )
 }
+
+/// The outcome of a delivery applied to `user`.
+pub fn applied(user: &str) -> tollgate_app::IngestOutcome {
+    tollgate_app::IngestOutcome::Applied { user_id: tollgate_core::AppwriteId::parse(user).expect("a valid id") }
+}

@@ -1,10 +1,13 @@
-//! Settings from the Worker's environment (vars and secrets by their COMPATIBILITY.md names) and the JS
-//! clock: what a use case needs, assembled per request.
+//! What every Tollgate worker shares: settings read from the Worker's environment by their
+//! COMPATIBILITY.md names, the JS clock, and the clients built from them.
+#![cfg(target_arch = "wasm32")]
 
-use tollgate_app::settings::{appwrite_config, Settings, SettingsError};
+use std::sync::Arc;
+use tollgate_app::settings::{appwrite_config, discord_config, Settings, SettingsError};
 use tollgate_app::App;
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::Clock;
+use tollgate_discord::DiscordClient;
 use worker::Env;
 
 /// `Date.now()`: the only clock on wasm32 (`SystemTime::now()` panics there).
@@ -22,18 +25,18 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
     env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
-pub struct AppParts {
-    pub appwrite: AppwriteClient,
-    pub settings: Settings,
-    pub clock: JsClock,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error("Appwrite client: {0}")]
     Client(#[from] tollgate_appwrite::AppwriteError),
+}
+
+pub struct AppParts {
+    pub appwrite: AppwriteClient,
+    pub settings: Settings,
+    pub clock: JsClock,
 }
 
 impl AppParts {
@@ -46,5 +49,10 @@ impl AppParts {
 
     pub fn app(&self) -> App<'_, JsClock> {
         App::new(&self.appwrite, &self.settings, &self.clock)
+    }
+
+    /// The Discord client (`DISCORD_BOT_TOKEN`, `DISCORD_API_BASE`).
+    pub fn discord(&self, env: &Env) -> Result<DiscordClient, SettingsError> {
+        Ok(DiscordClient::new(discord_config(|name| setting(env, name))?, Arc::new(JsClock)))
     }
 }

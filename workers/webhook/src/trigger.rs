@@ -1,0 +1,33 @@
+//! The prompt hand-off to role-sync: after an access change, the webhook worker asks the role-sync worker
+//! (`ROLE_SYNC_URL`, authenticated with `ROLE_SYNC_TOKEN`) to sync the user, after the answer has been
+//! sent (`wait_until`). It is only the fast path: the `role_sync_jobs` outbox entry was written before,
+//! and role-sync's cron runs every due job, so a lost or failed trigger delays a sync by a minute at most.
+
+use serde_json::json;
+use std::time::Duration;
+use tollgate_core::AppwriteId;
+use tollgate_worker_common::setting;
+use worker::{Context, Env};
+
+/// The role-sync worker's route for one user.
+pub const ROLE_SYNC_PATH: &str = "/sync";
+const TRIGGER_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn request_role_sync(env: &Env, ctx: &Context, user_id: &AppwriteId) {
+    let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
+        return;
+    };
+    let url = format!("{}{ROLE_SYNC_PATH}", base.trim_end_matches('/'));
+    let body = json!({ "userId": user_id.as_str() });
+    ctx.wait_until(async move {
+        let sent =
+            reqwest::Client::new().post(&url).bearer_auth(token).json(&body).timeout(TRIGGER_TIMEOUT).send().await;
+        match sent {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                worker::console_warn!("role-sync trigger answered {}; the cron will pick the job up", response.status())
+            }
+            Err(_) => worker::console_warn!("role-sync trigger failed; the cron will pick the job up"),
+        }
+    });
+}
