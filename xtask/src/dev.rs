@@ -54,6 +54,8 @@ fn port_from_env(name: &str, default: u16) -> Result<u16> {
 }
 
 async fn serve(fresh: bool) -> Result<()> {
+    // Handlers first: a signal that arrives while the system is starting must still stop what started.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let state = state_dir();
     if fresh && state.exists() {
         std::fs::remove_dir_all(&state).context("removing .tollgate for --fresh")?;
@@ -119,7 +121,6 @@ async fn serve(fresh: bool) -> Result<()> {
 
     print_try_it(&env, &devstack.appwrite_base_url(), worker.url());
     eprintln!("xtask dev: Discord stand-in at {}", devstack.discord_api_base());
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("\nxtask dev: stopping"),
         _ = terminate.recv() => eprintln!("xtask dev: terminated, stopping"),

@@ -18,6 +18,15 @@ pub struct ChildGroup {
 impl ChildGroup {
     pub fn spawn(name: &str, mut command: Command) -> Result<Self> {
         command.process_group(0);
+        // If this process dies without stopping its children (a kill -9, a crash), the kernel sends the
+        // child SIGTERM, and wrangler then stops its workerd.
+        // SAFETY: prctl is async-signal-safe and touches only the new child's own state.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = command.spawn().with_context(|| format!("could not start {name}"))?;
         Ok(Self { name: name.to_owned(), child })
     }
