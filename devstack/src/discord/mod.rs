@@ -32,6 +32,9 @@ impl DiscordState {
 
 pub type State = axum::extract::State<Arc<DiscordState>>;
 
+/// `retry_after` of a 429 injected through `/_devstack/faults`.
+pub const INJECTED_RETRY_AFTER_SECS: f64 = 2.0;
+
 /// Discord's error body.
 #[derive(Debug, Clone)]
 pub struct DiscordError {
@@ -98,6 +101,15 @@ impl Stand for DiscordState {
     }
 
     fn fault(&self, status: u16, message: &str) -> Response {
+        if status == 429 {
+            // An injected 429 looks like Discord's own: a body with `retry_after` and the scope header.
+            let body = json!({ "message": "You are being rate limited.", "retry_after": INJECTED_RETRY_AFTER_SECS, "global": false });
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            let headers = response.headers_mut();
+            headers.insert("retry-after", axum::http::HeaderValue::from(INJECTED_RETRY_AFTER_SECS as u64));
+            headers.insert("x-ratelimit-scope", axum::http::HeaderValue::from_static("user"));
+            return response;
+        }
         DiscordError::new(status, 0, message).into_response()
     }
 }

@@ -75,11 +75,11 @@ impl World {
             .await
             .unwrap();
         if paid {
-            self.ctx
-                .app()
-                .ingest_sellapp(&order("order.completed", 900 + user.len() as u64, &format!("{user}@example.com")))
-                .await
-                .unwrap();
+            static NEXT_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+            let order_id = NEXT_ORDER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let email = format!("{user}@example.com");
+            let outcome = self.ctx.app().ingest_sellapp(&order("order.completed", order_id, &email)).await;
+            assert!(matches!(outcome, Ok(tollgate_app::IngestOutcome::Applied { .. })), "{outcome:?}");
         }
         AppwriteId::parse(user).unwrap()
     }
@@ -124,7 +124,9 @@ async fn a_paying_member_gets_exactly_the_plans_roles_and_loses_only_them_on_dis
         "a second sync changes nothing"
     );
 
-    w.ctx.app().ingest_sellapp(&order("order.disputed", 905, "alice@example.com")).await.unwrap();
+    let sub = w.ctx.document("subscriptions", "alice").await.expect("subscription");
+    let order_id: u64 = sub["sellappOrderId"].as_str().unwrap().parse().unwrap();
+    w.ctx.app().ingest_sellapp(&order("order.disputed", order_id, "alice@example.com")).await.unwrap();
     let outcome = w.sync().sync_user(&user).await.unwrap();
     assert!(matches!(outcome, SyncOutcome::Applied { added: 0, removed: 2, .. }), "{outcome:?}");
     assert_eq!(w.member_roles(alice).await, roles(&[seed::MODERATOR_ROLE_ID]), "the unmanaged role stays");
@@ -263,4 +265,94 @@ impl TestContext {
         use tollgate_core::Clock;
         self.clock.now()
     }
+}
+
+#[tokio::test]
+async fn with_discord_answering_429_or_503_to_a_share_of_calls_every_job_still_converges() {
+    let w = World::new().await;
+    let mut users = Vec::new();
+    for (i, (discord_id, _)) in seed::TEST_USERS.iter().enumerate() {
+        w.join(discord_id).await;
+        users.push((w.linked_user(&format!("flaky{i}"), discord_id, true).await, *discord_id));
+    }
+    for status in [429, 503] {
+        w.discord_control(
+            reqwest::Method::POST,
+            "/_devstack/faults",
+            Some(json!({"rate": 0.5, "status": status, "paths": ["/api/v10/guilds"]})),
+        )
+        .await;
+        for (user, _) in &users {
+            w.ctx.app().request_role_sync(user).await.unwrap();
+        }
+        for _ in 0..40 {
+            w.sync().run_due_jobs(10).await.unwrap();
+            w.ctx.clock.advance(Duration::seconds(61));
+        }
+        w.discord_control(reqwest::Method::POST, "/_devstack/faults", Some(json!({"rate": 0}))).await;
+        for (user, discord_id) in &users {
+            assert_eq!(
+                w.member_roles(discord_id).await,
+                roles(&[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID]),
+                "{user} under {status}s"
+            );
+            assert_eq!(w.job(user.as_str()).await["status"], "done", "{user}'s job under {status}s");
+        }
+        // Start the next round from no roles.
+        for (_, discord_id) in &users {
+            for role_id in [seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID] {
+                w.discord
+                    .remove_member_role(
+                        guild(),
+                        DiscordUserId::parse(discord_id).unwrap(),
+                        RoleId::parse(role_id).unwrap(),
+                        "reset",
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ten_thousand_member_guild_in_order_costs_ten_list_calls_and_a_hundred_drifted_cost_a_hundred_writes() {
+    let w = World::new().await;
+    for i in 0..9_999u64 {
+        w.join(&(4_000_000 + i).to_string()).await;
+    }
+    w.discord_control(reqwest::Method::DELETE, "/_devstack/calls", None).await;
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!((report.members_seen, report.role_changes), (10_000, 0));
+    let calls = w.discord_control(reqwest::Method::GET, "/_devstack/calls", None).await;
+    assert_eq!(calls, json!({"GET /api/v10/guilds/{guild_id}/members": 10}), "ten list calls and nothing else");
+
+    w.discord_control(
+        reqwest::Method::POST,
+        "/_devstack/rate-limit",
+        Some(json!({"limit": 1_000, "window_ms": 1_000})),
+    )
+    .await;
+    for i in 0..100u64 {
+        let id = DiscordUserId::parse(&(4_000_000 + i * 97).to_string()).unwrap();
+        w.discord.add_member_role(guild(), id, RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), "drift").await.unwrap();
+    }
+    w.discord_control(reqwest::Method::DELETE, "/_devstack/calls", None).await;
+    // Room for the hundred writes within one window; rate limiting itself is tested above.
+    w.discord_control(
+        reqwest::Method::POST,
+        "/_devstack/rate-limit",
+        Some(json!({"limit": 1_000, "window_ms": 1_000})),
+    )
+    .await;
+    let mut changes = 0;
+    for _ in 0..3 {
+        changes += w.sync().reconcile_once(10).await.unwrap().role_changes;
+    }
+    assert_eq!(changes, 100);
+    let calls = w.discord_control(reqwest::Method::GET, "/_devstack/calls", None).await;
+    assert_eq!(
+        calls["DELETE /api/v10/guilds/{guild_id}/members/{user_id}/roles/{role_id}"], 100,
+        "exactly one write per drifted role"
+    );
 }
