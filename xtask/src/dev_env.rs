@@ -43,6 +43,7 @@ impl DevEnv {
             ("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", "role_sync_jobs"),
             ("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
             ("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
+            ("APPWRITE_OAUTH_STATES_COLLECTION_ID", "oauth_states"),
             ("APPWRITE_TEAM_PAID_ID", "paid"),
             ("SELLAPP_WEBHOOK_SECRET", system.sellapp_webhook_secret),
             ("SELLAPP_DEFAULT_PLAN", "member"),

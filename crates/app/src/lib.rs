@@ -12,6 +12,7 @@
 //! - [`apply_entitlement`]: an entitlement made true in Appwrite (subscription + `paid` membership).
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
 //! - [`pending_entitlements`]: purchases by emails with no account yet, claimed when the account appears.
+//! - [`link_discord`]: linking a Discord account by OAuth2 (single-use state, PKCE), unlinking.
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
 //! - [`scheduled`]: everything a cron run does.
 
@@ -20,6 +21,7 @@ pub mod bootstrap;
 pub mod error;
 pub mod failures;
 pub mod ingest_webhook;
+pub mod link_discord;
 pub mod pending_entitlements;
 pub mod records;
 pub mod role_sync;

@@ -121,7 +121,11 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
         CollectionSpec {
             id: c.profiles.clone(),
             name: "Profiles",
-            attributes: vec![string("discordUserId", SHORT_TEXT_SIZE), datetime("discordLinkedAt")],
+            attributes: vec![
+                string("discordUserId", SHORT_TEXT_SIZE),
+                datetime("discordLinkedAt"),
+                string("discordUsername", NAME_SIZE),
+            ],
             indexes: vec![index("discord_user_idx", IndexKind::Key, &["discordUserId"])],
         },
         CollectionSpec {
@@ -150,6 +154,12 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 string("outcome", SHORT_TEXT_SIZE),
             ],
             indexes: vec![index("status_next_idx", IndexKind::Key, &["status", "nextAttemptAt"])],
+        },
+        CollectionSpec {
+            id: c.oauth_states.clone(),
+            name: "OAuth states",
+            attributes: vec![string("userId", ID_SIZE), string("codeVerifier", NAME_SIZE), datetime("expiresAt")],
+            indexes: vec![],
         },
         CollectionSpec {
             id: c.sync_state.clone(),

@@ -25,6 +25,8 @@ pub struct Collections {
     pub pending_entitlements: String,
     /// Where reconciliation resumes (one document per guild).
     pub sync_state: String,
+    /// Pending Discord authorisations (single-use `state`, PKCE verifier).
+    pub oauth_states: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,7 @@ impl Settings {
                 role_sync_jobs: or("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", "role_sync_jobs"),
                 pending_entitlements: or("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
                 sync_state: or("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
+                oauth_states: or("APPWRITE_OAUTH_STATES_COLLECTION_ID", "oauth_states"),
             },
             paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
             sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),
@@ -97,6 +100,27 @@ pub fn discord_config(
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| tollgate_discord::DISCORD_API_BASE.to_owned());
     Ok(tollgate_discord::DiscordConfig { api_base, bot_token: Secret::new(bot_token) })
+}
+
+/// Discord's authorize page.
+pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
+
+/// Discord OAuth2: `DISCORD_CLIENT_ID`, `DISCORD_CLIENT_SECRET`, `DISCORD_REDIRECT_URI` (required),
+/// `DISCORD_AUTHORIZE_URL` (default Discord's; devstack's locally).
+pub fn discord_oauth(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(tollgate_discord::OAuthApp, String), SettingsError> {
+    let required =
+        |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(SettingsError::Missing(name));
+    let app = tollgate_discord::OAuthApp {
+        client_id: required("DISCORD_CLIENT_ID")?,
+        client_secret: Secret::new(required("DISCORD_CLIENT_SECRET")?),
+        redirect_uri: required("DISCORD_REDIRECT_URI")?,
+    };
+    let authorize = lookup("DISCORD_AUTHORIZE_URL")
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DISCORD_AUTHORIZE_URL.to_owned());
+    Ok((app, authorize))
 }
 
 /// `CUSTOMER_GUILD_ID`: the guild whose roles Tollgate manages.

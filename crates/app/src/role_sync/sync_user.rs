@@ -130,7 +130,7 @@ impl<C: Clock> RoleSync<'_, C> {
     }
 
     /// Applies the difference between `current` and `desired` (managed roles only).
-    pub(super) async fn apply(
+    pub(crate) async fn apply(
         &self,
         discord_user: DiscordUserId,
         current: &BTreeSet<RoleId>,

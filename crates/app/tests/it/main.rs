@@ -1,5 +1,6 @@
 mod failures;
 mod ingest;
+mod linking;
 mod pending;
 mod role_sync;
 mod support;

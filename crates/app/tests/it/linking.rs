@@ -1,0 +1,147 @@
+use crate::support::{context, order, TestContext};
+use chrono::Duration;
+use serde_json::Value;
+use tollgate_app::link_discord::LinkError;
+use tollgate_app::role_sync::RoleSync;
+use tollgate_core::{AppwriteId, DiscordUserId, GuildId, RoleId, Secret};
+use tollgate_devstack::discord_seed as seed;
+use tollgate_discord::{DiscordClient, DiscordConfig, OAuthApp};
+
+const REDIRECT: &str = "http://127.0.0.1:8788/discord/callback";
+
+struct Linking {
+    ctx: TestContext,
+    discord: DiscordClient,
+    oauth: OAuthApp,
+    authorize: String,
+}
+
+async fn linking() -> Linking {
+    let ctx = context().await;
+    let discord = DiscordClient::new(
+        DiscordConfig { api_base: ctx.devstack.discord_api_base(), bot_token: Secret::new(seed::BOT_TOKEN) },
+        ctx.clock.clone(),
+    );
+    let oauth = OAuthApp {
+        client_id: seed::CLIENT_ID.into(),
+        client_secret: Secret::new(seed::CLIENT_SECRET),
+        redirect_uri: REDIRECT.into(),
+    };
+    let authorize = format!("{}/oauth2/authorize", ctx.devstack.discord_base_url());
+    let world = Linking { ctx, discord, oauth, authorize };
+    let app = world.ctx.app();
+    let roles = [RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()];
+    app.set_role_mapping("member", GuildId::parse(seed::GUILD_ID).unwrap(), &roles).await.unwrap();
+    world
+}
+
+impl Linking {
+    fn sync(&self) -> RoleSync<'_, tollgate_core::FixedClock> {
+        RoleSync::new(self.ctx.app(), &self.discord, GuildId::parse(seed::GUILD_ID).unwrap())
+    }
+
+    async fn paid_user(&self, id: &str, order_id: u64) -> AppwriteId {
+        self.ctx.create_user(id, &format!("{id}@example.com")).await;
+        self.ctx.app().ingest_sellapp(&order("order.completed", order_id, &format!("{id}@example.com"))).await.unwrap();
+        AppwriteId::parse(id).unwrap()
+    }
+
+    /// Starts a link and approves it in devstack as `discord_user`: `(code, state)`.
+    async fn approve(&self, user: &AppwriteId, discord_user: &str) -> (String, String) {
+        let url = self.sync().start_link(user, &self.oauth, &self.authorize).await.unwrap();
+        assert!(url.contains("scope=identify%20guilds.join") && url.contains("code_challenge_method=S256"), "{url}");
+        let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response = no_redirects.get(format!("{url}&test_user={discord_user}")).send().await.unwrap();
+        let location = reqwest::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        let param = |name: &str| location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap();
+        (param("code"), param("state"))
+    }
+
+    async fn profile(&self, user: &str) -> Option<Value> {
+        self.ctx.document("profiles", user).await
+    }
+
+    async fn roles_of(&self, discord_user: &str) -> Vec<RoleId> {
+        self.discord
+            .get_member(GuildId::parse(seed::GUILD_ID).unwrap(), DiscordUserId::parse(discord_user).unwrap())
+            .await
+            .map(|m| m.roles)
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_paid_user_links_joins_the_guild_with_the_plans_roles_and_unlinks() {
+    let l = linking().await;
+    let alice = seed::TEST_USERS[0].0;
+    let user = l.paid_user("linker", 7_001).await;
+    let (code, state) = l.approve(&user, alice).await;
+    let linked = l.sync().finish_link(&code, &state, &l.oauth, None).await.unwrap();
+    assert_eq!((linked.discord_user.to_string(), linked.username.as_str()), (alice.to_owned(), "alice"));
+    let profile = l.profile("linker").await.expect("profile");
+    assert_eq!(profile["discordUserId"], alice);
+    assert!(profile["discordLinkedAt"].is_string());
+    let mut roles = l.roles_of(alice).await;
+    roles.sort();
+    assert_eq!(roles, vec![RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()]);
+
+    assert!(l.sync().unlink(&user).await.unwrap());
+    assert!(l.roles_of(alice).await.is_empty(), "managed roles removed");
+    assert!(l.profile("linker").await.expect("profile")["discordUserId"].is_null());
+    assert!(!l.sync().unlink(&user).await.unwrap(), "unlinking again changes nothing");
+}
+
+#[tokio::test]
+async fn reused_expired_forged_and_foreign_states_are_refused_without_writes() {
+    let l = linking().await;
+    let user = l.paid_user("stater", 7_002).await;
+    let other = AppwriteId::parse("someone-else").unwrap();
+    let (code, state) = l.approve(&user, seed::TEST_USERS[0].0).await;
+    assert!(
+        matches!(l.sync().finish_link(&code, &state, &l.oauth, Some(&other)).await, Err(LinkError::StateInvalid)),
+        "bound to another user"
+    );
+    assert!(
+        matches!(l.sync().finish_link(&code, &state, &l.oauth, None).await, Err(LinkError::StateInvalid)),
+        "a state works once"
+    );
+    assert!(matches!(l.sync().finish_link(&code, "forged", &l.oauth, None).await, Err(LinkError::StateInvalid)));
+    let (code, state) = l.approve(&user, seed::TEST_USERS[0].0).await;
+    l.ctx.clock.advance(Duration::minutes(11));
+    assert!(
+        matches!(l.sync().finish_link(&code, &state, &l.oauth, None).await, Err(LinkError::StateInvalid)),
+        "expired"
+    );
+    assert!(l.profile("stater").await.is_none(), "nothing written");
+}
+
+#[tokio::test]
+async fn a_discord_account_linked_elsewhere_is_refused_and_a_failed_exchange_writes_nothing() {
+    let l = linking().await;
+    let bob = seed::TEST_USERS[1].0;
+    let first = l.paid_user("first", 7_003).await;
+    let (code, state) = l.approve(&first, bob).await;
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.unwrap();
+    let second = l.paid_user("second", 7_004).await;
+    let (code, state) = l.approve(&second, bob).await;
+    assert!(matches!(l.sync().finish_link(&code, &state, &l.oauth, None).await, Err(LinkError::DiscordAccountTaken)));
+    assert!(l.profile("second").await.is_none());
+
+    let (_, state) = l.approve(&second, seed::TEST_USERS[2].0).await;
+    assert!(matches!(l.sync().finish_link("not-a-code", &state, &l.oauth, None).await, Err(LinkError::Discord(_))));
+    assert!(l.profile("second").await.is_none(), "nothing half-written");
+}
+
+#[tokio::test]
+async fn relinking_to_another_discord_account_strips_the_old_ones_roles() {
+    let l = linking().await;
+    let (alice, carol) = (seed::TEST_USERS[0].0, seed::TEST_USERS[2].0);
+    let user = l.paid_user("mover", 7_005).await;
+    let (code, state) = l.approve(&user, alice).await;
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.unwrap();
+    assert_eq!(l.roles_of(alice).await.len(), 2);
+    let (code, state) = l.approve(&user, carol).await;
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.unwrap();
+    assert!(l.roles_of(alice).await.is_empty(), "the old account lost the managed roles");
+    assert_eq!(l.roles_of(carol).await.len(), 2);
+}
