@@ -11,10 +11,11 @@ use tollgate_app::settings::{appwrite_config, Settings};
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::Email;
 use xtask::dev_env::{generate_secret, DevEnv, LocalSystem};
-use xtask::paths::{state_dir, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
+use xtask::paths::{state_dir, API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
 
 pub const DEFAULT_WEBHOOK_PORT: u16 = 8787;
 pub const DEFAULT_ROLE_SYNC_PORT: u16 = 8789;
+pub const DEFAULT_API_PORT: u16 = 8788;
 /// The demo plan and the seeded roles it grants.
 pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
@@ -65,6 +66,7 @@ async fn serve(fresh: bool) -> Result<()> {
     let discord_port = port_from_env("DEVSTACK_DISCORD_PORT", tollgate_devstack::DEFAULT_DISCORD_PORT)?;
     let webhook_port = port_from_env("TOLLGATE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)?;
     let role_sync_port = port_from_env("TOLLGATE_ROLE_SYNC_PORT", DEFAULT_ROLE_SYNC_PORT)?;
+    let api_port = port_from_env("TOLLGATE_API_PORT", DEFAULT_API_PORT)?;
 
     let mut devstack_config = tollgate_devstack::DevstackConfig::for_tests();
     devstack_config.appwrite_addr = ([127, 0, 0, 1], appwrite_port).into();
@@ -82,6 +84,8 @@ async fn serve(fresh: bool) -> Result<()> {
     };
     let secret = kept("SELLAPP_WEBHOOK_SECRET")?;
     let role_sync_token = kept("ROLE_SYNC_TOKEN")?;
+    let admin_token = kept("ADMIN_TOKEN")?;
+    let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{webhook_port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
     let env = DevEnv::for_local(&LocalSystem {
@@ -92,6 +96,8 @@ async fn serve(fresh: bool) -> Result<()> {
         webhook_url: &webhook_url,
         role_sync_url: &role_sync_url,
         role_sync_token: &role_sync_token,
+        api_url: &api_url,
+        admin_token: &admin_token,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
     });
@@ -106,7 +112,7 @@ async fn serve(fresh: bool) -> Result<()> {
     seed_demo_mapping(&client, &settings).await?;
 
     let mut workers = Vec::new();
-    for (worker, port) in [(WEBHOOK_WORKER, webhook_port), (ROLE_SYNC_WORKER, role_sync_port)] {
+    for (worker, port) in [(WEBHOOK_WORKER, webhook_port), (ROLE_SYNC_WORKER, role_sync_port), (API_WORKER, api_port)] {
         workers.push(
             xtask::wrangler::start(xtask::wrangler::WorkerLaunch {
                 worker,
@@ -170,12 +176,14 @@ fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
     let state = state_dir().display().to_string();
     let discord_url = env.get("DEVSTACK_DISCORD_URL").unwrap_or_default();
     let role_sync_url = env.get("ROLE_SYNC_URL").unwrap_or_default();
+    let api_url = env.get("API_URL").unwrap_or_default();
     let guild = env.get("CUSTOMER_GUILD_ID").unwrap_or_default();
     println!(
         r#"
 Tollgate is running locally.
   webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
   role-sync worker {role_sync_url}          (GET /health, POST /sync; cron on GET /__scheduled)
+  api worker       {api_url}          (GET /health, /discord/link, /discord/callback, /me/access, /admin/...)
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
   devstack         {discord_url}/api/v10  (Discord stand-in; demo guild {guild})
   settings         {state}/dev.env
@@ -190,6 +198,15 @@ Try it (in another shell, from the project root):
     -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" -H "X-Appwrite-Key: $APPWRITE_API_KEY"; echo
   curl -s "$APPWRITE_ENDPOINT/users/{DEMO_USER_ID}/memberships" \
     -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" -H "X-Appwrite-Key: $APPWRITE_API_KEY"; echo
+
+Link the demo user's Discord account (as devstack's test user alice), then look at the result:
+  JWT=$(curl -s -X POST "$APPWRITE_ENDPOINT/users/{DEMO_USER_ID}/jwts" -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" \
+    -H "X-Appwrite-Key: $APPWRITE_API_KEY" -H 'content-type: application/json' -d '{{}}' | sed 's/.*"jwt":"\([^"]*\)".*/\1/')
+  URL=$(curl -s -X POST "$API_URL/discord/link" -H "Authorization: Bearer $JWT" | sed 's/.*"url":"\([^"]*\)".*/\1/')
+  CALLBACK=$(curl -s -o /dev/null -w '%{{redirect_url}}' "$URL&test_user=1100000000000000100")
+  curl -s -o /dev/null -w '%{{redirect_url}}\n' "$CALLBACK"
+  curl -s "$API_URL/me/access" -H "Authorization: Bearer $JWT"; echo
+  curl -s "$API_URL/admin/users?email=demo@example.com" -H "Authorization: Bearer $ADMIN_TOKEN"; echo
 
 Press Ctrl-C to stop everything.
 "#

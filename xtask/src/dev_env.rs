@@ -20,6 +20,9 @@ pub struct LocalSystem<'a> {
     pub sellapp_webhook_secret: &'a str,
     pub webhook_url: &'a str,
     pub role_sync_url: &'a str,
+    pub api_url: &'a str,
+    /// Bearer token of the API worker's admin routes.
+    pub admin_token: &'a str,
     /// Shared by the webhook and role-sync workers for the prompt sync trigger.
     pub role_sync_token: &'a str,
     pub devstack_appwrite_url: &'a str,
@@ -54,6 +57,8 @@ impl DevEnv {
             ("DISCORD_CLIENT_SECRET", tollgate_devstack::discord_seed::CLIENT_SECRET),
             ("WEBHOOK_URL", system.webhook_url),
             ("ROLE_SYNC_URL", system.role_sync_url),
+            ("API_URL", system.api_url),
+            ("ADMIN_TOKEN", system.admin_token),
             ("ROLE_SYNC_TOKEN", system.role_sync_token),
             ("DEVSTACK_APPWRITE_URL", system.devstack_appwrite_url),
             ("DEVSTACK_DISCORD_URL", system.devstack_discord_url),
@@ -61,6 +66,8 @@ impl DevEnv {
             env.set(key, value);
         }
         env.set("DISCORD_API_BASE", &format!("{}/api/v10", system.devstack_discord_url));
+        env.set("DISCORD_AUTHORIZE_URL", &format!("{}/oauth2/authorize", system.devstack_discord_url));
+        env.set("DISCORD_REDIRECT_URI", &format!("{}/discord/callback", system.api_url));
         env
     }
 

@@ -17,7 +17,10 @@ pub const WEBHOOK_WORKER: WorkerSpec =
 pub const ROLE_SYNC_WORKER: WorkerSpec =
     WorkerSpec { name: "role-sync", package: "tollgate-role-sync-worker", lib_name: "tollgate_role_sync_worker" };
 
-pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER];
+pub const API_WORKER: WorkerSpec =
+    WorkerSpec { name: "api", package: "tollgate-api-worker", lib_name: "tollgate_api_worker" };
+
+pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER, API_WORKER];
 
 impl WorkerSpec {
     pub fn dir(&self) -> PathBuf {

@@ -22,7 +22,7 @@ async fn answers(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) 
 async fn xtask_dev_serves_both_health_endpoints_and_stops_everything_on_sigterm() {
     let state = std::env::temp_dir().join(format!("tollgate-xtask-dev-{}", std::process::id()));
     let (appwrite_port, webhook_port) = (free_port().unwrap(), free_port().unwrap());
-    let (discord_port, role_sync_port) = (free_port().unwrap(), free_port().unwrap());
+    let (discord_port, role_sync_port, api_port) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
         .args(["dev", "--fresh", "--no-build"])
@@ -31,6 +31,7 @@ async fn xtask_dev_serves_both_health_endpoints_and_stops_everything_on_sigterm(
         .env("TOLLGATE_WEBHOOK_PORT", webhook_port.to_string())
         .env("DEVSTACK_DISCORD_PORT", discord_port.to_string())
         .env("TOLLGATE_ROLE_SYNC_PORT", role_sync_port.to_string())
+        .env("TOLLGATE_API_PORT", api_port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -40,6 +41,7 @@ async fn xtask_dev_serves_both_health_endpoints_and_stops_everything_on_sigterm(
     let worker_health = format!("http://127.0.0.1:{webhook_port}/health");
     let devstack_health = format!("http://127.0.0.1:{appwrite_port}/v1/health");
     let role_sync_health = format!("http://127.0.0.1:{role_sync_port}/health");
+    let api_health = format!("http://127.0.0.1:{api_port}/health");
     let appwrite_headers = [
         ("X-Appwrite-Project", tollgate_devstack::DEFAULT_PROJECT_ID),
         ("X-Appwrite-Key", tollgate_devstack::DEFAULT_API_KEY),
@@ -71,6 +73,7 @@ async fn xtask_dev_serves_both_health_endpoints_and_stops_everything_on_sigterm(
     }
     assert!(!answers(&client, &worker_health, &[]).await, "the webhook worker was left running");
     assert!(!answers(&client, &role_sync_health, &[]).await, "the role-sync worker was left running");
+    assert!(!answers(&client, &api_health, &[]).await, "the api worker was left running");
     assert!(!answers(&client, &devstack_health, &appwrite_headers).await, "devstack was left running");
     let _ = std::fs::remove_dir_all(&state);
 }

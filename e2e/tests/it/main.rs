@@ -1,3 +1,4 @@
+mod api;
 mod bad_input;
 mod failures;
 mod pending;

@@ -16,10 +16,11 @@ use tollgate_core::{GuildId, RoleId};
 use tollgate_devstack::discord_seed as seed;
 use tollgate_devstack::{DevstackConfig, RunningDevstack};
 use xtask::dev_env::{DevEnv, LocalSystem};
-use xtask::paths::{ROLE_SYNC_WORKER, WEBHOOK_WORKER};
+use xtask::paths::{API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
 use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
 
 pub const SECRET: &str = "e2e-sellapp-secret";
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const DB: &str = "crypto";
 /// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
 pub const PLAN: &str = "member";
@@ -35,6 +36,7 @@ pub struct TestApp {
     pub devstack: RunningDevstack,
     pub worker: RunningWorker,
     pub role_sync: RunningWorker,
+    pub api: RunningWorker,
     pub http: reqwest::Client,
     _state: TempDir,
 }
@@ -62,6 +64,8 @@ pub async fn spawn_app() -> TestApp {
     let state = temp_dir();
     let port = free_port().expect("a free port");
     let role_sync_port = free_port().expect("a free port");
+    let api_port = free_port().expect("a free port");
+    let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
     let env = DevEnv::for_local(&LocalSystem {
@@ -72,6 +76,8 @@ pub async fn spawn_app() -> TestApp {
         webhook_url: &webhook_url,
         role_sync_url: &role_sync_url,
         role_sync_token: "e2e-role-sync-token",
+        api_url: &api_url,
+        admin_token: ADMIN_TOKEN,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
     });
@@ -85,8 +91,9 @@ pub async fn spawn_app() -> TestApp {
     let roles = [RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()];
     let app = tollgate_app::App::new(&client, &settings, &clock);
     app.set_role_mapping(PLAN, GuildId::parse(seed::GUILD_ID).unwrap(), &roles).await.expect("the demo mapping");
-    let (webhook_state, role_sync_state) = (state.0.join("webhook"), state.0.join("role-sync"));
-    let (worker, role_sync) = tokio::join!(
+    let (webhook_state, role_sync_state, api_state) =
+        (state.0.join("webhook"), state.0.join("role-sync"), state.0.join("api"));
+    let (worker, role_sync, api) = tokio::join!(
         xtask::wrangler::start(WorkerLaunch {
             worker: WEBHOOK_WORKER,
             port,
@@ -99,11 +106,18 @@ pub async fn spawn_app() -> TestApp {
             env_file: &env_file,
             state_dir: &role_sync_state
         }),
+        xtask::wrangler::start(WorkerLaunch {
+            worker: API_WORKER,
+            port: api_port,
+            env_file: &env_file,
+            state_dir: &api_state
+        }),
     );
+    let api = api.expect("starting the api worker in wrangler dev (run `cargo xtask build` first)");
     let worker = worker.expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
     let role_sync = role_sync.expect("starting the role-sync worker in wrangler dev (run `cargo xtask build` first)");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-    TestApp { devstack, worker, role_sync, http, _state: state }
+    TestApp { devstack, worker, role_sync, api, http, _state: state }
 }
 
 pub fn sign(body: &str) -> String {

@@ -1,0 +1,60 @@
+//! What a request needs, assembled from the environment, and who is calling.
+
+use crate::error::ApiError;
+use subtle::ConstantTimeEq;
+use tollgate_app::role_sync::RoleSync;
+use tollgate_app::settings::{customer_guild_id, discord_oauth};
+use tollgate_appwrite::User;
+use tollgate_core::GuildId;
+use tollgate_discord::{DiscordClient, OAuthApp};
+use tollgate_worker_common::{setting, AppParts, JsClock};
+use worker::{Env, Request};
+
+pub struct Ctx {
+    pub parts: AppParts,
+    pub discord: DiscordClient,
+    pub guild: GuildId,
+}
+
+impl Ctx {
+    pub fn from_env(env: &Env) -> Result<Self, ApiError> {
+        let parts = AppParts::from_env(env).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+        let discord = parts.discord(env).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+        let guild = customer_guild_id(|n| setting(env, n)).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+        Ok(Self { parts, discord, guild })
+    }
+
+    pub fn sync(&self) -> RoleSync<'_, JsClock> {
+        RoleSync::new(self.parts.app(), &self.discord, self.guild)
+    }
+
+    /// The user behind `Authorization: Bearer <jwt>` or `X-Appwrite-JWT`, checked by Appwrite.
+    pub async fn user(&self, req: &Request) -> Result<User, ApiError> {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let jwt = header("x-appwrite-jwt")
+            .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)))
+            .filter(|j| !j.trim().is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        match self.parts.appwrite.get_account(jwt.trim()).await {
+            Ok(user) => Ok(user),
+            Err(e) if e.status == Some(401) => Err(ApiError::Unauthenticated),
+            Err(e) => Err(ApiError::Upstream(e.to_string())),
+        }
+    }
+}
+
+pub fn oauth(env: &Env) -> Result<(OAuthApp, String), ApiError> {
+    discord_oauth(|n| setting(env, n)).map_err(|e| ApiError::Misconfigured(e.to_string()))
+}
+
+/// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
+pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let expected = setting(env, "ADMIN_TOKEN").filter(|t| !t.is_empty()).ok_or(ApiError::AdminUnauthenticated)?;
+    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let given = given.strip_prefix("Bearer ").unwrap_or_default();
+    if given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::AdminUnauthenticated)
+    }
+}

@@ -1,0 +1,72 @@
+//! workers/api (`api.<domain>`): Discord linking, the customer's access, admin routes.
+//!
+//! - `POST /discord/link`, `POST /discord/unlink`, `GET /me/access`: Appwrite JWT; CORS for `APP_BASE_URL`.
+//! - `GET /discord/callback`: Discord's redirect; answers with a redirect to `APP_BASE_URL`.
+//! - `GET /admin/users?email=|id=`, `GET /admin/failures`, `POST /admin/failures/{id}/replay`,
+//!   `POST /admin/users/{id}/sync`: `Authorization: Bearer <ADMIN_TOKEN>`.
+//! - `GET /health`.
+#![cfg(target_arch = "wasm32")]
+
+mod admin;
+mod context;
+mod customer;
+mod error;
+
+use error::ApiError;
+use tollgate_worker_common::setting;
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Customer routes are called from the web app's origin.
+fn with_cors(mut response: Response, env: &Env) -> Result<Response> {
+    if let Some(origin) = setting(env, "APP_BASE_URL")
+        .and_then(|base| worker::Url::parse(&base).ok())
+        .map(|u| u.origin().ascii_serialization())
+    {
+        let headers = response.headers_mut();
+        headers.set("Access-Control-Allow-Origin", &origin)?;
+        headers.set("Access-Control-Allow-Headers", "Authorization, X-Appwrite-JWT, Content-Type")?;
+        headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
+        headers.set("Vary", "Origin")?;
+    }
+    Ok(response)
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let customer = matches!(segments.as_slice(), ["discord", "link" | "unlink"] | ["me", "access"]);
+    if customer && req.method() == Method::Options {
+        return with_cors(Response::empty()?.with_status(204), &env);
+    }
+    let result = match (req.method(), segments.as_slice()) {
+        (Method::Get, ["health"]) => Response::from_json(&serde_json::json!({ "ok": true })).map_err(ApiError::from),
+        (Method::Post, ["discord", "link"]) => customer::link(&req, &env).await,
+        (Method::Get, ["discord", "callback"]) => customer::callback(&req, &env).await,
+        (Method::Post, ["discord", "unlink"]) => customer::unlink(&req, &env).await,
+        (Method::Get, ["me", "access"]) => customer::access(&req, &env).await,
+        (Method::Get, ["admin", "users"]) => admin::lookup(&req, &env).await,
+        (Method::Get, ["admin", "failures"]) => admin::failures(&req, &env).await,
+        (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, &env, id).await,
+        (Method::Post, ["admin", "users", id, "sync"]) => admin::sync_user(&req, &env, id).await,
+        (
+            _,
+            ["health"]
+            | ["discord", "link" | "unlink" | "callback"]
+            | ["me", "access"]
+            | ["admin", "users" | "failures"],
+        ) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound("no such route")),
+    };
+    let response = result.or_else(ApiError::into_response)?;
+    if customer {
+        with_cors(response, &env)
+    } else {
+        Ok(response)
+    }
+}
