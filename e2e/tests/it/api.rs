@@ -90,6 +90,14 @@ async fn bad_jwts_forged_states_taken_accounts_and_failed_exchanges_are_refused_
     let bob = seed::TEST_USERS[1].0;
     let (status, body) = api(&app, reqwest::Method::POST, "/discord/link", None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+    let preflight =
+        app.http.request(reqwest::Method::OPTIONS, format!("{}/discord/link", app.api.url())).send().await.unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:3000",
+        "CORS for the web app's origin"
+    );
     let (status, _) = api(&app, reqwest::Method::GET, "/me/access", Some("forged.jwt")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let forged =

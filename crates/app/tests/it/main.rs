@@ -1,6 +1,7 @@
 mod failures;
 mod ingest;
 mod linking;
+mod lookup;
 mod pending;
 mod role_sync;
 mod support;
