@@ -9,6 +9,7 @@
 //! - [`schema`] / [`bootstrap`]: the collections Tollgate needs, created idempotently.
 //! - [`records`]: the documents Tollgate reads and writes, as typed values.
 //! - [`ingest_webhook`]: a verified Sell.app delivery applied exactly once (the webhook contract).
+//! - [`admin_grants`]: access given or taken by an admin, before or after the account exists.
 //! - [`apply_entitlement`]: an entitlement made true in Appwrite (subscription + `paid` membership).
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
 //! - [`pending_entitlements`]: purchases by emails with no account yet, claimed when the account appears.
@@ -17,6 +18,7 @@
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
 //! - [`scheduled`]: everything a cron run does.
 
+pub mod admin_grants;
 pub mod apply_entitlement;
 pub mod bootstrap;
 pub mod error;

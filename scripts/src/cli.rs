@@ -1,0 +1,138 @@
+//! The command line's shape (clap). Every read command has `--json`; destructive ones ask unless `--yes`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about = "Administer Tollgate: schema, access, failures, Discord roles.")]
+pub struct Cli {
+    /// Read settings from this KEY=VALUE file (e.g. .tollgate/dev.env); it overrides the environment.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Print machine-readable JSON instead of a report.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not ask for confirmation before changing things.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database, the `paid` team, and every collection, attribute and index that is missing.
+    Bootstrap,
+    /// Set a subscription by email (works before the account exists: a pending entitlement).
+    UpsertSubscription(UpsertArgs),
+    /// Give access to a plan until a time (works before the account exists).
+    Grant(GrantArgs),
+    /// Take access away.
+    Revoke(RevokeArgs),
+    /// Everything that decides a user's access.
+    Lookup(LookupArgs),
+    /// Webhook deliveries that could not be applied.
+    #[command(subcommand)]
+    Failures(FailuresCommand),
+    /// Make Discord roles match access now.
+    Sync(SyncArgs),
+    /// Which Discord roles each plan grants.
+    #[command(subcommand)]
+    Plans(PlansCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Status {
+    Active,
+    Inactive,
+}
+
+#[derive(Debug, Args)]
+pub struct UpsertArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub plan: String,
+    #[arg(long, value_enum, default_value = "active")]
+    pub status: Status,
+    /// When access ends (RFC 3339, e.g. 2027-01-01T00:00:00Z); none: no end.
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub plan: String,
+    /// When access ends (RFC 3339).
+    #[arg(long)]
+    pub until: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    #[arg(long)]
+    pub email: String,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LookupArgs {
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FailureStateArg {
+    Due,
+    Dead,
+    Settled,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FailuresCommand {
+    /// List failures (newest state first), optionally one state only.
+    List {
+        #[arg(long, value_enum)]
+        state: Option<FailureStateArg>,
+    },
+    /// Re-send a failure's exact body through the webhook path.
+    Replay {
+        /// The failure's id.
+        id: Option<String>,
+        /// Every failure that is due now.
+        #[arg(long, conflicts_with = "id")]
+        all_due: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SyncArgs {
+    /// One user (Appwrite id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The whole guild (reconciliation), with a progress bar.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlansCommand {
+    /// Every plan and its roles.
+    List,
+    /// Set the roles a plan grants.
+    Set {
+        plan: String,
+        /// Role ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// The guild (default CUSTOMER_GUILD_ID).
+        #[arg(long)]
+        guild: Option<String>,
+    },
+}

@@ -1,0 +1,58 @@
+//! Settings for the CLI: the process environment, overridden by `--env-file`.
+
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tollgate_app::settings::{appwrite_config, customer_guild_id, discord_config, Settings};
+use tollgate_appwrite::AppwriteClient;
+use tollgate_core::{Clock, GuildId};
+use tollgate_discord::DiscordClient;
+
+/// The wall clock: this is a native process.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+pub struct Config {
+    values: HashMap<String, String>,
+}
+
+impl Config {
+    pub fn load(env_file: Option<&Path>) -> Result<Self> {
+        let mut values: HashMap<String, String> = std::env::vars().collect();
+        if let Some(path) = env_file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                if let Some((key, value)) = line.split_once('=') {
+                    values.insert(key.trim().to_owned(), value.trim().to_owned());
+                }
+            }
+        }
+        Ok(Self { values })
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.values.get(key).cloned()
+    }
+
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings::from_lookup(|k| self.get(k))?)
+    }
+
+    pub fn appwrite(&self) -> Result<AppwriteClient> {
+        Ok(AppwriteClient::new(appwrite_config(|k| self.get(k))?)?)
+    }
+
+    pub fn discord(&self) -> Result<DiscordClient> {
+        Ok(DiscordClient::new(discord_config(|k| self.get(k))?, Arc::new(SystemClock)))
+    }
+
+    pub fn guild(&self) -> Result<GuildId> {
+        Ok(customer_guild_id(|k| self.get(k))?)
+    }
+}

@@ -1,0 +1,168 @@
+//! The `tollgate` binary against devstack, configured through `--env-file` as an operator would.
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use tollgate_devstack::discord_seed as seed;
+use tollgate_devstack::{DevstackConfig, RunningDevstack};
+
+struct Cli {
+    devstack: RunningDevstack,
+    env_file: PathBuf,
+}
+
+async fn cli() -> Cli {
+    let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-cli-{}-{}",
+        std::process::id(),
+        devstack.appwrite_base_url().rsplit(':').next().unwrap()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env_file = dir.join("dev.env");
+    let lines = [
+        format!("APPWRITE_ENDPOINT={}", devstack.appwrite_endpoint()),
+        format!("APPWRITE_PROJECT_ID={}", devstack.project_id()),
+        format!("APPWRITE_API_KEY={}", devstack.api_key()),
+        format!("DISCORD_API_BASE={}", devstack.discord_api_base()),
+        format!("DISCORD_BOT_TOKEN={}", seed::BOT_TOKEN),
+        format!("CUSTOMER_GUILD_ID={}", seed::GUILD_ID),
+    ];
+    std::fs::write(&env_file, lines.join("\n")).unwrap();
+    Cli { devstack, env_file }
+}
+
+impl Cli {
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command.arg("--env-file").arg(&self.env_file).args(args).stdin(Stdio::null());
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        assert!(output.status.success(), "tollgate {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all).await).expect("--json prints JSON")
+    }
+
+    async fn create_user(&self, id: &str, email: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/users", self.devstack.appwrite_endpoint()))
+            .header("X-Appwrite-Project", self.devstack.project_id())
+            .header("X-Appwrite-Key", self.devstack.api_key())
+            .json(&json!({"userId": id, "email": email}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    async fn discord(&self, method: reqwest::Method, path: &str) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.devstack.discord_base_url()))
+            .header("Authorization", format!("Bot {}", seed::BOT_TOKEN))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subcommand_has_help() {
+    let cli = cli().await;
+    for args in [
+        vec!["--help"],
+        vec!["bootstrap", "--help"],
+        vec!["upsert-subscription", "--help"],
+        vec!["grant", "--help"],
+        vec!["revoke", "--help"],
+        vec!["lookup", "--help"],
+        vec!["failures", "list", "--help"],
+        vec!["failures", "replay", "--help"],
+        vec!["sync", "--help"],
+        vec!["plans", "list", "--help"],
+        vec!["plans", "set", "--help"],
+    ] {
+        assert!(cli.ok(&args).await.contains("Usage"), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_twice_changes_nothing_the_second_time() {
+    let cli = cli().await;
+    let first = cli.json(&["bootstrap"]).await;
+    assert!(first["created"].as_array().unwrap().len() > 50);
+    let second = cli.json(&["bootstrap"]).await;
+    assert_eq!(second["created"], json!([]));
+    assert!(cli.ok(&["bootstrap"]).await.contains("0 created"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_before_the_account_exists_is_applied_once_it_does_and_lookup_shows_it() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    let granted =
+        cli.json(&["grant", "--email", "Early@Example.com", "--plan", "vip", "--until", "2099-01-01T00:00:00Z"]).await;
+    assert_eq!(granted["outcome"], "pending");
+    cli.create_user("early", "early@example.com").await;
+    let report = cli.json(&["lookup", "--email", "early@example.com"]).await;
+    assert_eq!(
+        (report["hasAccess"].as_bool(), report["plan"].as_str(), report["paidMembership"].as_bool()),
+        (Some(true), Some("vip"), Some(true))
+    );
+    assert!(cli.ok(&["lookup", "--id", "early"]).await.contains("hasAccess: true"));
+
+    let output = cli.run(&["revoke", "--email", "early@example.com"]).await;
+    assert!(!output.status.success(), "a destructive command without --yes and no terminal refuses");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--yes"));
+    cli.ok(&["revoke", "--email", "early@example.com", "--yes"]).await;
+    assert_eq!(cli.json(&["lookup", "--email", "early@example.com"]).await["hasAccess"], false);
+    let upserted = cli.json(&["upsert-subscription", "--email", "early@example.com", "--plan", "member"]).await;
+    assert_eq!((upserted["outcome"].as_str(), upserted["status"].as_str()), (Some("applied"), Some("active")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_set_and_listed_and_sync_all_fixes_drift_and_reports_counts() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    let roles = format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID);
+    cli.ok(&["plans", "set", "member", "--roles", &roles]).await;
+    let plans = cli.json(&["plans", "list"]).await;
+    assert_eq!(plans["plans"][0]["roleIds"].as_array().unwrap().len(), 2);
+    for id in 5_000..5_010u64 {
+        cli.discord(reqwest::Method::PUT, &format!("/_devstack/guilds/{}/members/{id}", seed::GUILD_ID)).await;
+    }
+    for id in 5_000..5_004u64 {
+        cli.discord(
+            reqwest::Method::PUT,
+            &format!("/api/v10/guilds/{}/members/{id}/roles/{}", seed::GUILD_ID, seed::VIP_ROLE_ID),
+        )
+        .await;
+    }
+    let report = cli.json(&["sync", "--all"]).await;
+    assert_eq!((report["membersChecked"].as_u64(), report["roleChanges"].as_u64()), (Some(11), Some(4)));
+    let again = cli.json(&["sync", "--all"]).await;
+    assert_eq!(again["roleChanges"], 0, "nothing left to fix");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_listed_and_replayed() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    let listed = cli.json(&["failures", "list", "--state", "due"]).await;
+    assert_eq!(listed["total"], 0);
+    assert!(cli.ok(&["failures", "list"]).await.contains("0 failure(s)"));
+    let missing = cli.run(&["failures", "replay", "nonexistent-failure"]).await;
+    assert!(!missing.status.success());
+    let message = String::from_utf8_lossy(&missing.stderr);
+    assert!(message.starts_with("error:") && message.lines().count() == 1, "one clear line: {message}");
+    let all = cli.json(&["failures", "replay", "--all-due", "--yes"]).await;
+    assert_eq!(all["settled"], 0);
+}
