@@ -39,6 +39,8 @@ pub enum Command {
     /// Which Discord roles each plan grants.
     #[command(subcommand)]
     Plans(PlansCommand),
+    /// Check everything that makes paid roles fail (exit code 1 if anything does).
+    Doctor,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -27,6 +27,8 @@ async fn cli() -> Cli {
         format!("DISCORD_API_BASE={}", devstack.discord_api_base()),
         format!("DISCORD_BOT_TOKEN={}", seed::BOT_TOKEN),
         format!("CUSTOMER_GUILD_ID={}", seed::GUILD_ID),
+        "SELLAPP_WEBHOOK_SECRET=cli-test-secret".to_owned(),
+        "DISCORD_REDIRECT_URI=http://127.0.0.1:8788/discord/callback".to_owned(),
     ];
     std::fs::write(&env_file, lines.join("\n")).unwrap();
     Cli { devstack, env_file }
@@ -36,6 +38,20 @@ impl Cli {
     async fn run(&self, args: &[&str]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         command.arg("--env-file").arg(&self.env_file).args(args).stdin(Stdio::null());
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+
+    /// Runs with some settings overridden (later lines of the env file win).
+    async fn run_with(&self, overrides: &[&str], args: &[&str]) -> Output {
+        let file = self.env_file.with_extension(format!("env.{}", overrides.len()));
+        let mut text = std::fs::read_to_string(&self.env_file).unwrap();
+        for line in overrides {
+            text.push('\n');
+            text.push_str(line);
+        }
+        std::fs::write(&file, text).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command.arg("--env-file").arg(&file).args(args).stdin(Stdio::null());
         tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
     }
 
@@ -89,6 +105,7 @@ async fn every_subcommand_has_help() {
         vec!["sync", "--help"],
         vec!["plans", "list", "--help"],
         vec!["plans", "set", "--help"],
+        vec!["doctor", "--help"],
     ] {
         assert!(cli.ok(&args).await.contains("Usage"), "{args:?}");
     }
@@ -165,4 +182,52 @@ async fn failures_are_listed_and_replayed() {
     assert!(message.starts_with("error:") && message.lines().count() == 1, "one clear line: {message}");
     let all = cli.json(&["failures", "replay", "--all-due", "--yes"]).await;
     assert_eq!(all["settled"], 0);
+}
+
+fn failed_checks(output: &Output) -> Vec<String> {
+    let report: Value = serde_json::from_slice(&output.stdout).expect("doctor --json prints JSON");
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_on_the_seeded_devstack_and_names_each_misconfiguration() {
+    let cli = cli().await;
+    let missing_schema = cli.run(&["doctor", "--json"]).await;
+    assert!(!missing_schema.status.success());
+    assert!(failed_checks(&missing_schema).contains(&"schema".to_owned()), "missing collections are reported");
+
+    cli.ok(&["bootstrap"]).await;
+    let roles = format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID);
+    cli.ok(&["plans", "set", "member", "--roles", &roles]).await;
+    let healthy = cli.run(&["doctor"]).await;
+    let text = String::from_utf8_lossy(&healthy.stdout);
+    assert!(healthy.status.success(), "doctor fails on the seeded devstack:\n{text}");
+    assert!(text.contains("all checks passed"));
+
+    let cases: [(&[&str], &str, &[&str]); 5] = [
+        (&["DISCORD_BOT_TOKEN=not-the-token"], "bot token", &[]),
+        (&["APPWRITE_API_KEY=wrong-key"], "appwrite", &[]),
+        (&["CUSTOMER_GUILD_ID=1234567890"], "bot in guild", &[]),
+        (&["APPWRITE_PROFILES_COLLECTION_ID=no_such_collection"], "schema", &[]),
+        (&[], "role order", &["plans", "set", "member", "--roles", seed::ABOVE_BOT_ROLE_ID]),
+    ];
+    for (overrides, check, setup) in cases {
+        if !setup.is_empty() {
+            cli.ok(setup).await;
+        }
+        let output = cli.run_with(overrides, &["doctor", "--json"]).await;
+        assert_eq!(output.status.code(), Some(1), "{check}");
+        let failed = failed_checks(&output);
+        assert!(failed.contains(&check.to_owned()), "{check} should fail, failed: {failed:?}");
+        let human = String::from_utf8_lossy(&cli.run_with(overrides, &["doctor"]).await.stdout).into_owned();
+        assert!(human.contains("fix:"), "each failure says how to fix it:\n{human}");
+    }
+    cli.ok(&["plans", "set", "member", "--roles", "999999"]).await;
+    assert!(failed_checks(&cli.run(&["doctor", "--json"]).await).contains(&"mapped roles exist".to_owned()));
 }

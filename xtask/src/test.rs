@@ -23,6 +23,16 @@ pub fn run_steps() -> Result<()> {
         cargo_run("cargo clippy (wasm32)", &args)
     })?;
     step("build workers (wasm32 → workerd)", || xtask::build::build_workers(WORKERS))?;
+    step("deploy configuration (wrangler deploy --dry-run of every worker)", || {
+        let scratch = std::env::temp_dir().join(format!("tollgate-dry-run-{}", std::process::id()));
+        for worker in WORKERS {
+            let output = xtask::wrangler::deploy_dry_run(*worker, &scratch.join(worker.name))?;
+            let size = output.lines().find(|l| l.contains("Total Upload")).unwrap_or_default().trim().to_owned();
+            eprintln!("xtask: {} deploys cleanly ({size})", worker.name);
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok(())
+    })?;
     step("tests (unit, integration, end-to-end through workerd)", || {
         cargo_run("cargo test", &["test", "--workspace", "--no-fail-fast"])
     })?;

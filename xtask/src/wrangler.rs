@@ -109,3 +109,25 @@ pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// `wrangler deploy --dry-run` of a built worker: validates its `wrangler.toml` and bundles it as a
+/// deploy would, without an account or the network. Returns wrangler's output.
+pub fn deploy_dry_run(worker: WorkerSpec, scratch: &Path) -> Result<String> {
+    let output = Command::new(crate::paths::node_bin_dir().join("node"))
+        .arg(wrangler_js())
+        .args(["deploy", "--dry-run", "--outdir"])
+        .arg(scratch.join("bundle"))
+        .current_dir(worker.dir())
+        .env("PATH", path_with_node())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "true")
+        .env("XDG_CONFIG_HOME", scratch.join("config"))
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running wrangler deploy --dry-run for {}", worker.name))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() || !text.contains("--dry-run: exiting now.") {
+        bail!("wrangler deploy --dry-run failed for {}:\n{text}", worker.name);
+    }
+    Ok(text)
+}

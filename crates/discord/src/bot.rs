@@ -16,6 +16,13 @@ impl DiscordClient {
         Call { method, route, major, path, query: &[], body: Body::Empty, auth: Auth::Bot, audit_reason: None }
     }
 
+    /// The bot's own user (`GET /users/@me` with the bot token): checks the token too.
+    pub async fn current_bot_user(&self) -> Result<crate::models::User, DiscordError> {
+        let (status, text) =
+            self.send(Self::bot_call(Method::GET, "GET /users/@me", "", "/users/@me".to_owned())).await?;
+        Self::decode(status, &text)
+    }
+
     pub async fn get_guild(&self, guild: GuildId) -> Result<Guild, DiscordError> {
         let major = guild.to_string();
         let (status, text) =

@@ -233,11 +233,17 @@ pub async fn revoke(state: State, headers: HeaderMap, body: axum::body::Bytes) -
 }
 
 pub async fn current_user(state: State, headers: HeaderMap) -> DResult<Json<Value>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(DiscordError::unauthorized)?;
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if authorization.starts_with("Bot ") {
+        // The bot asking about itself.
+        super::guilds::require_bot(&headers)?;
+        let c = state.store.lock();
+        let mut json = user_json(&c, seed::BOT_USER_ID)?.ok_or_else(DiscordError::unauthorized)?;
+        json["mfa_enabled"] = json!(false);
+        json["locale"] = json!("en-US");
+        return Ok(Json(json));
+    }
+    let token = authorization.strip_prefix("Bearer ").ok_or_else(DiscordError::unauthorized)?;
     let c = state.store.lock();
     let user: Option<String> = c
         .query_row(

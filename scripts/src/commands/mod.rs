@@ -1,6 +1,7 @@
 //! One file per family of subcommands; `run` dispatches and returns the exit code.
 
 mod access;
+mod doctor;
 mod failures;
 mod plans;
 mod schema;
@@ -21,5 +22,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Failures(command) => failures::run(&config, cli.json, cli.yes, command).await,
         Command::Sync(args) => sync::run(&config, cli.json, args).await,
         Command::Plans(command) => plans::run(&config, cli.json, command).await,
+        Command::Doctor => doctor::run(&config, cli.json).await,
     }
 }
