@@ -22,7 +22,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the database, the `paid` team, and every collection, attribute and index that is missing.
-    Bootstrap,
+    Bootstrap {
+        /// Only list what would be created.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Set a subscription by email (works before the account exists: a pending entitlement).
     UpsertSubscription(UpsertArgs),
     /// Give access to a plan until a time (works before the account exists).

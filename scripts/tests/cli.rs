@@ -114,7 +114,15 @@ async fn every_subcommand_has_help() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_twice_changes_nothing_the_second_time() {
     let cli = cli().await;
+    let planned = cli.json(&["bootstrap", "--dry-run"]).await;
+    let planned = planned["wouldCreate"].as_array().unwrap().len();
     let first = cli.json(&["bootstrap"]).await;
+    assert_eq!(
+        first["created"].as_array().unwrap().len(),
+        planned,
+        "the dry run listed exactly what bootstrap created"
+    );
+    assert_eq!(cli.json(&["bootstrap", "--dry-run"]).await["wouldCreate"], json!([]));
     assert!(first["created"].as_array().unwrap().len() > 50);
     let second = cli.json(&["bootstrap"]).await;
     assert_eq!(second["created"], json!([]));

@@ -135,3 +135,45 @@ where
     }
     Err(BootstrapError::NotAvailable { what: what.to_owned(), status: last.0, detail: last.1 })
 }
+
+/// What `bootstrap` would create, without creating anything (`tollgate bootstrap --dry-run`).
+pub async fn missing(client: &AppwriteClient, settings: &Settings) -> Result<Vec<String>, BootstrapError> {
+    let db = settings.database_id.as_str();
+    let absent = |what: String, result: Result<(), AppwriteError>| -> Result<Option<String>, BootstrapError> {
+        match result {
+            Ok(()) => Ok(None),
+            Err(e) if e.status == Some(404) => Ok(Some(what)),
+            Err(source) => Err(BootstrapError::Appwrite { what, source }),
+        }
+    };
+    let mut missing = Vec::new();
+    missing.extend(absent(format!("database {db}"), client.get_database(db).await.map(drop))?);
+    missing.extend(absent(
+        format!("team {}", settings.paid_team_id),
+        client.get_team(&settings.paid_team_id).await.map(drop),
+    )?);
+    for spec in collections(settings) {
+        let attributes = match client.list_attributes(db, &spec.id).await {
+            Ok(attributes) => attributes,
+            Err(e) if e.status == Some(404) => {
+                missing.push(format!("collection {}", spec.id));
+                missing.extend(spec.attributes.iter().map(|a| format!("attribute {}.{}", spec.id, a.key)));
+                missing.extend(spec.indexes.iter().map(|i| format!("index {}.{}", spec.id, i.key)));
+                continue;
+            }
+            Err(source) => return Err(BootstrapError::Appwrite { what: format!("collection {}", spec.id), source }),
+        };
+        for attribute in &spec.attributes {
+            if !attributes.iter().any(|a| a.key == attribute.key) {
+                missing.push(format!("attribute {}.{}", spec.id, attribute.key));
+            }
+        }
+        for index in &spec.indexes {
+            missing.extend(absent(
+                format!("index {}.{}", spec.id, index.key),
+                client.get_index(db, &spec.id, index.key).await.map(drop),
+            )?);
+        }
+    }
+    Ok(missing)
+}

@@ -14,7 +14,8 @@ use anyhow::Result;
 pub async fn run(cli: Cli) -> Result<i32> {
     let config = Config::load(cli.env_file.as_deref())?;
     match cli.command {
-        Command::Bootstrap => schema::bootstrap(&config, cli.json).await,
+        Command::Bootstrap { dry_run: false } => schema::bootstrap(&config, cli.json).await,
+        Command::Bootstrap { dry_run: true } => schema::dry_run(&config, cli.json).await,
         Command::UpsertSubscription(args) => access::upsert(&config, cli.json, args).await,
         Command::Grant(args) => access::grant(&config, cli.json, args).await,
         Command::Revoke(args) => access::revoke(&config, cli.json, cli.yes, args).await,
