@@ -114,6 +114,8 @@ pub struct PendingRecord {
 }
 
 /// A `subscriptions` document.
+///
+/// Its entitlement: a missing or unknown status counts as inactive, a missing end date as none.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionRecord {
@@ -124,6 +126,23 @@ pub struct SubscriptionRecord {
     pub current_period_end: Option<String>,
     /// When Tollgate last wrote it, by Tollgate's clock (absent on documents of the replaced deployment).
     pub changed_at: Option<String>,
+}
+
+impl SubscriptionRecord {
+    pub fn entitlement(&self) -> tollgate_core::Entitlement {
+        use tollgate_core::SubscriptionStatus;
+        tollgate_core::Entitlement {
+            plan: self.plan.clone().unwrap_or_default(),
+            status: self.status.as_deref().and_then(SubscriptionStatus::parse).unwrap_or(SubscriptionStatus::Inactive),
+            expires_at: self.current_period_end.as_deref().and_then(parse_timestamp),
+        }
+    }
+
+    /// The plan, if the subscription gives access at `now` (allowing `grace` past its end).
+    pub fn plan_with_access(&self, now: chrono::DateTime<chrono::Utc>, grace: chrono::Duration) -> Option<String> {
+        let entitlement = self.entitlement();
+        entitlement.has_access(now, grace).then_some(entitlement.plan)
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,20 @@ impl DiscordClient {
         Self::decode(status, &text)
     }
 
+    async fn member_role(
+        &self,
+        method: Method,
+        route: &'static str,
+        ids: (GuildId, DiscordUserId, RoleId),
+        reason: &str,
+    ) -> Result<(), DiscordError> {
+        let (guild, user, role) = ids;
+        let major = guild.to_string();
+        let mut call = Self::bot_call(method, route, &major, format!("/guilds/{guild}/members/{user}/roles/{role}"));
+        call.audit_reason = Some(reason);
+        self.send(call).await.map(drop)
+    }
+
     pub async fn add_member_role(
         &self,
         guild: GuildId,
@@ -76,15 +90,8 @@ impl DiscordClient {
         role: RoleId,
         reason: &str,
     ) -> Result<(), DiscordError> {
-        let major = guild.to_string();
-        let mut call = Self::bot_call(
-            Method::PUT,
-            "PUT /guilds/{guild}/members/{user}/roles/{role}",
-            &major,
-            format!("/guilds/{guild}/members/{user}/roles/{role}"),
-        );
-        call.audit_reason = Some(reason);
-        self.send(call).await.map(drop)
+        self.member_role(Method::PUT, "PUT /guilds/{guild}/members/{user}/roles/{role}", (guild, user, role), reason)
+            .await
     }
 
     pub async fn remove_member_role(
@@ -94,15 +101,13 @@ impl DiscordClient {
         role: RoleId,
         reason: &str,
     ) -> Result<(), DiscordError> {
-        let major = guild.to_string();
-        let mut call = Self::bot_call(
+        self.member_role(
             Method::DELETE,
             "DELETE /guilds/{guild}/members/{user}/roles/{role}",
-            &major,
-            format!("/guilds/{guild}/members/{user}/roles/{role}"),
-        );
-        call.audit_reason = Some(reason);
-        self.send(call).await.map(drop)
+            (guild, user, role),
+            reason,
+        )
+        .await
     }
 
     /// Adds the user to the guild with their `guilds.join` token (201), or finds them there (204).

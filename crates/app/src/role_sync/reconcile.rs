@@ -6,11 +6,11 @@
 
 use super::RoleSync;
 use crate::error::StepError;
-use crate::records::{parse_timestamp, timestamp, SubscriptionRecord};
+use crate::records::{timestamp, SubscriptionRecord};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use tollgate_appwrite::Query;
-use tollgate_core::{desired_roles, managed_roles, Clock, DiscordUserId, Entitlement, RoleId, SubscriptionStatus};
+use tollgate_core::{desired_roles, managed_roles, Clock, DiscordUserId, RoleId};
 use tollgate_discord::GUILD_MEMBERS_PAGE_LIMIT;
 
 /// Member pages per run: 10,000 members.
@@ -67,16 +67,7 @@ impl<C: Clock> RoleSync<'_, C> {
             .into_iter()
             .map(|doc| {
                 let record = doc.decode::<SubscriptionRecord>().unwrap_or_default();
-                let entitlement = Entitlement {
-                    plan: record.plan.unwrap_or_default(),
-                    status: record
-                        .status
-                        .as_deref()
-                        .and_then(SubscriptionStatus::parse)
-                        .unwrap_or(SubscriptionStatus::Inactive),
-                    expires_at: record.current_period_end.as_deref().and_then(parse_timestamp),
-                };
-                let access = entitlement.has_access(now, settings.access_grace).then_some(entitlement.plan);
+                let access = record.plan_with_access(now, settings.access_grace);
                 (doc.id, access)
             })
             .collect();

@@ -3,12 +3,9 @@
 
 use super::{RoleSync, AUDIT_LOG_REASON};
 use crate::error::StepError;
-use crate::records::parse_timestamp;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
-use tollgate_core::{
-    desired_roles, managed_roles, role_diff, AppwriteId, Clock, DiscordUserId, Entitlement, RoleId, SubscriptionStatus,
-};
+use tollgate_core::{desired_roles, managed_roles, role_diff, AppwriteId, Clock, DiscordUserId, RoleId};
 use tollgate_discord::DiscordError;
 
 /// How long to wait before trying again after a transient Discord failure (5xx, network).
@@ -95,16 +92,7 @@ impl<C: Clock> RoleSync<'_, C> {
     /// The user's plan if they have access now (by the subscription and the grace period).
     pub async fn plan_with_access(&self, user_id: &AppwriteId) -> Result<Option<String>, StepError> {
         let Some((record, _)) = self.app.read_subscription(user_id).await? else { return Ok(None) };
-        let entitlement = Entitlement {
-            plan: record.plan.unwrap_or_default(),
-            status: record
-                .status
-                .as_deref()
-                .and_then(SubscriptionStatus::parse)
-                .unwrap_or(SubscriptionStatus::Inactive),
-            expires_at: record.current_period_end.as_deref().and_then(parse_timestamp),
-        };
-        Ok(entitlement.has_access(self.app.clock.now(), self.app.settings.access_grace).then_some(entitlement.plan))
+        Ok(record.plan_with_access(self.app.clock.now(), self.app.settings.access_grace))
     }
 
     /// Makes the user's managed roles right and records the outcome in `role_sync_jobs`.
