@@ -10,17 +10,20 @@ use tollgate_providers::{sellapp, stripe, Headers, VerifyError};
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/signatures.json");
 const EXPECTED_VECTOR_COUNT: usize = 39;
 
+fn headers_of(vector: &Value) -> Headers {
+    let pairs = vector["headers"].as_object().into_iter().flatten();
+    Headers::from_pairs(pairs.map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())))
+}
+
+fn now_of(vector: &Value) -> DateTime<chrono::Utc> {
+    DateTime::from_timestamp(vector["now"].as_i64().unwrap_or(0), 0).expect("a valid now")
+}
+
 fn run(vector: &Value) -> Result<(), VerifyError> {
     let text = |key: &str| vector[key].as_str().unwrap_or_default();
     let body = text("body").as_bytes();
-    let headers = Headers::from_pairs(
-        vector["headers"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())),
-    );
-    let now = DateTime::from_timestamp(vector["now"].as_i64().unwrap_or(0), 0).expect("a valid now");
+    let headers = headers_of(vector);
+    let now = now_of(vector);
     let secret = Secret::new(text("secret"));
     match text("scheme") {
         "sellapp-hex" => sellapp::verify(body, &headers, &secret, now).map(drop),
@@ -68,14 +71,8 @@ fn a_sellapp_delivery_with_standard_webhooks_headers_is_verified_with_them() {
         .flatten()
         .find(|v| v["id"] == "sellapp-channels-stdwh-raw-key")
         .expect("vector");
-    let headers = Headers::from_pairs(
-        vector["headers"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())),
-    );
-    let now = DateTime::from_timestamp(vector["now"].as_i64().unwrap_or(0), 0).expect("now");
+    let headers = headers_of(vector);
+    let now = now_of(vector);
     let secret = Secret::new(vector["secret"].as_str().unwrap_or_default());
     let body = vector["body"].as_str().unwrap_or_default().as_bytes();
     assert!(sellapp::verify(body, &headers, &secret, now).is_ok());
