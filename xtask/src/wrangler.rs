@@ -104,10 +104,26 @@ pub fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768 and up), so a port it hands out is never
+/// one the kernel gives a process binding port 0 (workerd binds several), and parallel tests cannot race
+/// each other for it.
+const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port that is free now on 127.0.0.1, unique within this process.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
+    // Different processes start at different places in the range.
+    let offset = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = PORT_RANGE.start + u16::try_from((offset + step) % span).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {PORT_RANGE:?} on 127.0.0.1")
 }
 
 /// `wrangler deploy --dry-run` of a built worker: validates its `wrangler.toml` and bundles it as a
