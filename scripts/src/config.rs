@@ -6,17 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use tollgate_app::settings::{appwrite_config, customer_guild_id, discord_config, Settings};
 use tollgate_appwrite::AppwriteClient;
-use tollgate_core::{Clock, GuildId};
+use tollgate_core::GuildId;
 use tollgate_discord::DiscordClient;
 
-/// The wall clock: this is a native process.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
-    }
-}
+pub use tollgate_core::SystemClock;
 
 pub struct Config {
     values: HashMap<String, String>,

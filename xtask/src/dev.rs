@@ -6,12 +6,13 @@
 
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
-use tollgate_app::bootstrap::{bootstrap, Pause};
+use tollgate_app::bootstrap::bootstrap;
 use tollgate_app::settings::{appwrite_config, Settings};
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::Email;
 use xtask::dev_env::{generate_secret, DevEnv, LocalSystem};
 use xtask::paths::{state_dir, API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
+use xtask::TokioPause;
 
 pub const DEFAULT_WEBHOOK_PORT: u16 = 8787;
 pub const DEFAULT_ROLE_SYNC_PORT: u16 = 8789;
@@ -20,14 +21,6 @@ pub const DEFAULT_API_PORT: u16 = 8788;
 pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
-
-struct TokioPause;
-
-impl Pause for TokioPause {
-    async fn pause(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
 
 pub fn run(args: &[&str]) -> Result<()> {
     let mut fresh = false;
@@ -148,19 +141,10 @@ async fn watch(workers: &mut [xtask::wrangler::RunningWorker]) {
 async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings) -> Result<()> {
     use tollgate_core::{GuildId, RoleId};
     use tollgate_devstack::discord_seed as seed;
-    let app = tollgate_app::App::new(client, settings, &SystemClock);
+    let app = tollgate_app::App::new(client, settings, &tollgate_core::SystemClock);
     let roles = [RoleId::parse(seed::MEMBER_ROLE_ID)?, RoleId::parse(seed::VIP_ROLE_ID)?];
     app.set_role_mapping(DEMO_PLAN, GuildId::parse(seed::GUILD_ID)?, &roles).await?;
     Ok(())
-}
-
-/// The wall clock, for this native process.
-struct SystemClock;
-
-impl tollgate_core::Clock for SystemClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
-    }
 }
 
 async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {

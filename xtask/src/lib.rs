@@ -17,3 +17,12 @@ pub mod paths;
 pub mod process;
 pub mod toolchain;
 pub mod wrangler;
+
+/// Waiting between Appwrite build polls ([`tollgate_app::bootstrap::Pause`]) on this tokio runtime.
+pub struct TokioPause;
+
+impl tollgate_app::bootstrap::Pause for TokioPause {
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}

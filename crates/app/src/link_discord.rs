@@ -14,6 +14,7 @@ use crate::role_sync::RoleSync;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Duration;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -76,17 +77,11 @@ fn state_document_id(state: &str) -> AppwriteId {
     derived_document_id(&format!("oauth-state:{state}"))
 }
 
+/// Query values: RFC 3986 unreserved characters stay, everything else is percent-encoded (a space is %20).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 impl<C: Clock> RoleSync<'_, C> {

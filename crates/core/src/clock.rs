@@ -16,6 +16,19 @@ impl<C: Clock + ?Sized> Clock for &C {
     }
 }
 
+/// The wall clock, for native processes (the CLI, xtask). Not on wasm32, where it would panic: workers
+/// use the JS clock.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 /// A clock that stands still until told to move: for tests.
 #[derive(Debug)]
 pub struct FixedClock(Mutex<DateTime<Utc>>);

@@ -25,6 +25,8 @@ pub mod role_diff;
 pub mod secret;
 pub mod snowflake;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use clock::SystemClock;
 pub use clock::{Clock, FixedClock};
 pub use desired_roles::{desired_roles, managed_roles, RoleMapping};
 pub use email::{Email, EmailError};

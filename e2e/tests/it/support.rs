@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tollgate_app::bootstrap::{bootstrap, Pause};
+use tollgate_app::bootstrap::bootstrap;
 use tollgate_app::settings::{appwrite_config, Settings};
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::{GuildId, RoleId};
@@ -18,19 +18,13 @@ use tollgate_devstack::{DevstackConfig, RunningDevstack};
 use xtask::dev_env::{DevEnv, LocalSystem};
 use xtask::paths::{API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
 use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
+use xtask::TokioPause;
 
 pub const SECRET: &str = "e2e-sellapp-secret";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const DB: &str = "crypto";
 /// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
 pub const PLAN: &str = "member";
-
-struct TokioPause;
-impl Pause for TokioPause {
-    async fn pause(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
 
 pub struct TestApp {
     pub devstack: RunningDevstack,
