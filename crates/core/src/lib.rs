@@ -7,6 +7,7 @@
 //! - [`email`]: `Email`, trimmed, lower-cased and validated on parse (Appwrite stores emails lower-cased).
 //! - [`ids`]: typed Appwrite ids (`AppwriteId`, `UserId`).
 //! - [`secret`]: `Secret`, a string that never prints itself.
+//! - [`attribute_fit`]: provider strings fitted to Appwrite attribute sizes (prefix + hash when too long).
 //! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (COMPATIBILITY.md).
 //! - [`entitlement`]: what a buyer is entitled to, and whether that means access now.
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
@@ -14,6 +15,7 @@
 //! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
 //! - [`desired_roles`] / [`role_diff`]: which managed roles a member should hold, and the changes to get there.
 
+pub mod attribute_fit;
 pub mod clock;
 pub mod desired_roles;
 pub mod email;
@@ -25,6 +27,7 @@ pub mod role_diff;
 pub mod secret;
 pub mod snowflake;
 
+pub use attribute_fit::fit_to_attribute;
 #[cfg(not(target_arch = "wasm32"))]
 pub use clock::SystemClock;
 pub use clock::{Clock, FixedClock};
