@@ -4,8 +4,10 @@
 //! also accepted from every place the replaced deployment read it (COMPATIBILITY.md), so stored failures
 //! and existing test scripts keep working.
 //!
-//! The idempotency key is `(event, data.id, store)` (COMPATIBILITY.md) whatever the shape; an authentic
-//! body that is not a JSON object is keyed by its hash.
+//! The idempotency key is `(event, data.id, store)` (COMPATIBILITY.md) whatever the shape. Without an
+//! order id (absent, blank, or neither a string nor a number) the body's hash stands in for it, so that
+//! distinct purchases never share a key (`tollgate_core::idempotency`); an authentic body that is not a
+//! JSON object is keyed by its hash alone.
 
 use crate::verified::VerifiedEvent;
 use serde_json::Value;
@@ -84,13 +86,14 @@ pub fn interpret(event: &VerifiedEvent) -> SellappDelivery {
         };
     };
     let event_name = root.get("event").and_then(Value::as_str).map(str::to_owned);
-    let order_id = lookup(&root, &["data", "id"]).and_then(as_text);
+    // A blank id identifies nothing: keyed as if absent, so blank-id purchases do not share one key.
+    let order_id = lookup(&root, &["data", "id"]).and_then(as_text).filter(|id| !id.trim().is_empty());
     let store = root.get("store").and_then(as_text);
     let email_raw = EMAIL_PATHS
         .iter()
         .find_map(|path| lookup(&root, path).and_then(Value::as_str).filter(|s| !s.trim().is_empty()))
         .map(str::to_owned);
-    let key = IdempotencyKey::sellapp(event_name.as_deref(), order_id.as_deref(), store.as_deref());
+    let key = IdempotencyKey::sellapp(event_name.as_deref(), order_id.as_deref(), store.as_deref(), event.body());
     let outcome = match event_name.as_deref() {
         Some(ORDER_COMPLETED) => parse_email(email_raw.as_deref()).map(|email| SellappAction::Grant {
             email,

@@ -8,7 +8,7 @@ use tollgate_core::retry_schedule::{MAX_ATTEMPTS, RETRY_SCHEDULE_SECS};
 use tollgate_core::{AppwriteId, IdempotencyKey};
 
 fn failure_id(event: &str, order_id: &str) -> String {
-    IdempotencyKey::sellapp(Some(event), Some(order_id), Some("7")).document_id().as_str().to_owned()
+    IdempotencyKey::sellapp(Some(event), Some(order_id), Some("7"), b"").document_id().as_str().to_owned()
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
+use sha2::Digest;
 
 fn interpret_json(value: Value) -> SellappDelivery {
     interpret(&VerifiedEvent::from_recorded_failure(crate::Provider::Sellapp, value.to_string().into_bytes()))
@@ -61,6 +62,37 @@ fn missing_and_invalid_emails_and_bodies_are_named() {
     assert_eq!(not_json.outcome, Err(PayloadError::InvalidJson));
     assert_eq!(PayloadError::InvalidJson.code(), "invalid_json");
     assert_eq!(PayloadError::NoEmailInPayload.code(), "no_email_in_payload");
+}
+
+#[test]
+fn purchases_without_an_order_id_get_a_key_from_their_body_so_they_are_not_duplicates_of_each_other() {
+    let purchase = |email: &str| json!({"event": "order.completed", "data": {"customer_information": {"email": email}}, "store": 1});
+    let first = interpret_json(purchase("first@example.com"));
+    let second = interpret_json(purchase("second@example.com"));
+    assert_ne!(first.key.document_id(), second.key.document_id());
+    assert!(first.key.raw().starts_with("order.completed:no-order-"), "{}", first.key.raw());
+    assert!(first.key.raw().ends_with(":1"), "{}", first.key.raw());
+    assert_eq!(first.order_id, None);
+    let redelivery = interpret_json(purchase("first@example.com"));
+    assert_eq!(redelivery.key, first.key, "an identical redelivery is still recognised as a duplicate");
+}
+
+#[test]
+fn a_blank_or_null_order_id_counts_as_no_order_id() {
+    for id in [json!(""), json!("  "), json!(null), json!({"nested": 1})] {
+        let a = interpret_json(json!({"event": "order.completed", "data": {"id": id, "email": "a@example.com"}}));
+        let b = interpret_json(json!({"event": "order.completed", "data": {"id": id, "email": "b@example.com"}}));
+        assert_eq!(a.order_id, None, "{id}");
+        assert_ne!(a.key, b.key, "{id}");
+    }
+}
+
+#[test]
+fn keys_of_payloads_with_an_order_id_stay_those_of_the_replaced_deployment() {
+    let body = json!({"event": "order.completed", "data": {"id": 236, "email": "a@example.com"}, "store": 1});
+    let delivery = interpret_json(body);
+    let legacy_id = hex::encode(sha2::Sha256::digest(b"order.completed:236:1"));
+    assert_eq!(delivery.key.document_id().as_str(), &legacy_id[..36]);
 }
 
 #[test]
