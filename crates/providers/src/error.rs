@@ -1,5 +1,9 @@
-//! Why a signature was not accepted. The `reason` strings are the ones of `shared/vectors` and the
-//! `error` field of the webhook worker's 401 answers. Messages never contain a secret or a signature.
+//! Why a delivery was not verified. [`VerifyError`]: the request is not authentic; its `reason` strings
+//! are the ones of `shared/vectors` and the `error` field of the webhook worker's 401 answers.
+//! [`InvalidSecret`]: the configured secret cannot be used, whatever the request; this is the operator's
+//! error, not the sender's, and is kept apart so that it is never answered like a bad signature (a 401
+//! makes the provider stop retrying, and every delivery until the fix would be lost). Messages never
+//! contain a secret or a signature.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -17,8 +21,23 @@ pub enum VerifyError {
     TimestampTooOld,
     #[error("the timestamp is in the future")]
     TimestampTooNew,
-    #[error("the configured signing secret is not valid base64")]
-    InvalidSecret,
+}
+
+/// The configured signing secret is a `whsec_` secret that is not valid base64, or decodes to no bytes
+/// (an empty HMAC key, which anyone could sign with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the configured signing secret is a whsec_ secret that is not valid non-empty base64")]
+pub struct InvalidSecret;
+
+/// Why a verifier that decodes its configured secret did not accept a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyFailure {
+    /// The request is not authentic (answer 401).
+    #[error(transparent)]
+    Rejected(#[from] VerifyError),
+    /// The secret is misconfigured; nothing about the request is known (answer 503, so it is retried).
+    #[error(transparent)]
+    Misconfigured(#[from] InvalidSecret),
 }
 
 impl VerifyError {
@@ -31,7 +50,6 @@ impl VerifyError {
             Self::SignatureMismatch => "signature_mismatch",
             Self::TimestampTooOld => "timestamp_too_old",
             Self::TimestampTooNew => "timestamp_too_new",
-            Self::InvalidSecret => "invalid_secret",
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! ## Layout
 //! - [`headers`]: case-insensitive request headers.
-//! - [`error`]: [`VerifyError`], one variant per way a signature can fail, with the machine-readable reason.
+//! - [`error`]: [`VerifyError`], one variant per way a signature can fail, with the machine-readable reason;
+//!   [`InvalidSecret`] / [`VerifyFailure`], a configured secret that cannot be used (not the sender's fault).
 //! - [`verified`]: [`VerifiedEvent`] and [`Provider`].
 //! - [`sellapp`]: Sell.app's legacy hex `signature`, or Standard Webhooks headers when present.
 //! - [`sellapp_payload`]: what a verified Sell.app body means (email, order, grant/revoke/ignore).
@@ -22,7 +23,7 @@ pub mod standard_webhooks;
 pub mod stripe;
 pub mod verified;
 
-pub use error::VerifyError;
+pub use error::{InvalidSecret, VerifyError, VerifyFailure};
 pub use headers::Headers;
 pub use sellapp_payload::{PayloadError, SellappAction, SellappDelivery};
 pub use verified::{Provider, VerifiedEvent};

@@ -4,7 +4,7 @@
 //! within [`STANDARD_WEBHOOKS_TOLERANCE_SECS`] of now in both directions, so a captured request cannot be
 //! replayed later and a clock far ahead is noticed.
 
-use crate::error::{check_timestamp, hmac_sha256, same, VerifyError};
+use crate::error::{check_timestamp, hmac_sha256, same, InvalidSecret, VerifyError};
 use crate::headers::Headers;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -21,10 +21,13 @@ pub struct StandardWebhooksKey(Vec<u8>);
 
 impl StandardWebhooksKey {
     /// The scheme's own serialisation: `whsec_` + base64 (the prefix is optional, as in the reference
-    /// libraries).
-    pub fn from_whsec(secret: &str) -> Result<Self, VerifyError> {
+    /// libraries). A secret that does not decode, or decodes to no bytes, is a configuration error.
+    pub fn from_whsec(secret: &str) -> Result<Self, InvalidSecret> {
         let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-        STANDARD.decode(encoded).map(Self).map_err(|_| VerifyError::InvalidSecret)
+        match STANDARD.decode(encoded) {
+            Ok(key) if !key.is_empty() => Ok(Self(key)),
+            _ => Err(InvalidSecret),
+        }
     }
 
     /// The secret's bytes as they are.
@@ -69,5 +72,17 @@ pub fn verify<'h>(
         Ok(id)
     } else {
         Err(VerifyError::SignatureMismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whsec_secret_that_is_not_base64_or_is_empty_is_a_configuration_error() {
+        assert!(StandardWebhooksKey::from_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+        assert!(matches!(StandardWebhooksKey::from_whsec("whsec_not base64!"), Err(InvalidSecret)));
+        assert!(matches!(StandardWebhooksKey::from_whsec("whsec_"), Err(InvalidSecret)));
     }
 }

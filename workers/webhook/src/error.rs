@@ -3,7 +3,7 @@
 //! internal is ever returned (details go to the log).
 
 use serde_json::json;
-use tollgate_providers::VerifyError;
+use tollgate_providers::{VerifyError, VerifyFailure};
 use worker::Response;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,17 @@ impl WebhookError {
             response.headers_mut().set("Retry-After", "60")?;
         }
         Ok(response)
+    }
+}
+
+impl From<VerifyFailure> for WebhookError {
+    fn from(failure: VerifyFailure) -> Self {
+        match failure {
+            VerifyFailure::Rejected(reason) => Self::Unauthorized(reason),
+            // The operator's mistake, not the sender's: a 401 would make the provider stop retrying and
+            // every delivery until the fix would be lost; 503 keeps them coming.
+            VerifyFailure::Misconfigured(error) => Self::Misconfigured(format!("SELLAPP_WEBHOOK_SECRET: {error}")),
+        }
     }
 }
 

@@ -25,8 +25,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     let secret =
         sellapp_webhook_secret(|name| setting(env, name)).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let headers = Headers::from_pairs(req.headers().entries());
-    let event = tollgate_providers::sellapp::verify(&body, &headers, &secret, JsClock.now())
-        .map_err(WebhookError::Unauthorized)?;
+    let event = tollgate_providers::sellapp::verify(&body, &headers, &secret, JsClock.now())?;
     let parts = AppParts::from_env(env).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let outcome =
         parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
