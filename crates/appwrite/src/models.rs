@@ -15,7 +15,8 @@ pub struct User {
     pub name: String,
     #[serde(default)]
     pub email: String,
-    #[serde(default)]
+    /// Whether the user proved they own `email`: what a pending purchase is given on. Required, so a
+    /// response without it is a decode error rather than an unverified (or verified) user.
     pub email_verification: bool,
     #[serde(default)]
     pub status: bool,
@@ -163,6 +164,15 @@ mod tests {
         assert_eq!(doc.id, "u1");
         assert_eq!(doc.data.len(), 1);
         assert_eq!(doc.data["status"], "active");
+    }
+
+    #[test]
+    fn a_user_decodes_its_email_verification_and_is_refused_without_it() {
+        let user = json!({"$id": "u1", "email": "a@example.com", "emailVerification": true, "status": true});
+        assert!(serde_json::from_value::<User>(user.clone()).unwrap().email_verification);
+        let mut without = user;
+        without.as_object_mut().unwrap().remove("emailVerification");
+        assert!(serde_json::from_value::<User>(without).is_err());
     }
 
     #[test]

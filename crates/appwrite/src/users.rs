@@ -48,6 +48,12 @@ impl AppwriteClient {
         self.call(Method::POST, &["users"], &[], Some(&body)).await
     }
 
+    /// Marks the user's email verified (or not): `PATCH /users/{userId}/verification`. Returns the user.
+    pub async fn update_email_verification(&self, user_id: &AppwriteId, verified: bool) -> Result<User, AppwriteError> {
+        let body = json!({ "emailVerification": verified });
+        self.call(Method::PATCH, &["users", user_id.as_str(), "verification"], &[], Some(&body)).await
+    }
+
     pub async fn delete_user(&self, user_id: &AppwriteId) -> Result<(), AppwriteError> {
         self.call_no_content(Method::DELETE, &["users", user_id.as_str()], None).await
     }

@@ -12,7 +12,7 @@ pub mod users;
 
 use crate::control::{self, Control, Stand};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use error::ApiError;
 use std::sync::Arc;
@@ -58,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/users"),
     ("GET", "/v1/users/{userId}"),
     ("DELETE", "/v1/users/{userId}"),
+    ("PATCH", "/v1/users/{userId}/verification"),
     ("GET", "/v1/users/{userId}/memberships"),
     ("POST", "/v1/users/{userId}/jwts"),
     ("POST", "/v1/databases"),
@@ -95,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/account", get(users::account))
         .route("/v1/users", post(users::create).get(users::list))
         .route("/v1/users/{userId}", get(users::get).delete(users::delete))
+        .route("/v1/users/{userId}/verification", patch(users::update_email_verification))
         .route("/v1/users/{userId}/memberships", get(teams::user_memberships))
         .route("/v1/users/{userId}/jwts", post(users::create_jwt))
         .route("/v1/databases", post(databases::create_database).get(databases::list_databases))

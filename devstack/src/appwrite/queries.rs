@@ -149,6 +149,34 @@ impl ListQuery {
         out
     }
 
+    /// For lists whose filterable attributes are fixed (users): every attribute named must be one of
+    /// `allowed`, and every filter value must have the attribute's type, as Appwrite's query validator
+    /// requires (400 `general_query_invalid` otherwise).
+    pub fn check_fixed_attributes(&self, allowed: &[(&str, ValueKind)]) -> ApiResult<()> {
+        fn walk(filter: &Filter, allowed: &[(&str, ValueKind)]) -> ApiResult<()> {
+            match filter {
+                Filter::And(all) | Filter::Or(all) => all.iter().try_for_each(|f| walk(f, allowed)),
+                Filter::Compare { attribute, values, .. } => {
+                    let kind = kind_of(allowed, attribute)?;
+                    if values.iter().all(|v| kind.accepts(v)) {
+                        Ok(())
+                    } else {
+                        Err(ApiError::query(format!("Query value is invalid for attribute \"{attribute}\"")))
+                    }
+                }
+            }
+        }
+        fn kind_of(allowed: &[(&str, ValueKind)], attribute: &str) -> ApiResult<ValueKind> {
+            allowed
+                .iter()
+                .find(|(name, _)| *name == attribute)
+                .map(|(_, kind)| *kind)
+                .ok_or_else(|| ApiError::query(format!("Attribute not found in schema: {attribute}")))
+        }
+        self.filters.iter().try_for_each(|f| walk(f, allowed))?;
+        self.order.iter().try_for_each(|(attribute, _)| kind_of(allowed, attribute).map(drop))
+    }
+
     pub fn matches(&self, item: &Value) -> bool {
         self.filters.iter().all(|f| matches(f, item))
     }
@@ -158,6 +186,24 @@ impl ListQuery {
         let Some(search) = &self.search else { return true };
         let needle = search.to_lowercase();
         fields.iter().any(|f| item.get(*f).and_then(Value::as_str).is_some_and(|v| v.to_lowercase().contains(&needle)))
+    }
+}
+
+/// The type of a fixed attribute, for [`ListQuery::check_fixed_attributes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Strings, datetimes and string arrays: filter values must be strings.
+    Text,
+    /// Filter values must be JSON booleans (`"true"` is refused).
+    Boolean,
+}
+
+impl ValueKind {
+    fn accepts(self, value: &Value) -> bool {
+        match self {
+            Self::Text => value.is_string(),
+            Self::Boolean => value.is_boolean(),
+        }
     }
 }
 

@@ -1,8 +1,12 @@
 //! Users, user JWTs, `GET /v1/account`, and `GET /v1/health`.
+//!
+//! Every user answer is the full user model, `emailVerification` included: Tollgate gives a pending
+//! purchase only to an account whose email is verified, and `PATCH /v1/users/{userId}/verification` is how
+//! a server (or a test) marks it verified without a verification email.
 
 use super::error::{ApiError, ApiResult};
 use super::models::{now, now_millis, object, optional_str, parse_stored, required_str, resolve_id};
-use super::queries::{apply, ListQuery};
+use super::queries::{apply, ListQuery, ValueKind};
 use super::store::next_seq;
 use super::{AppState, State};
 use axum::body::Bytes;
@@ -12,6 +16,24 @@ use axum::Json;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+/// What `GET /v1/users` may filter and order on: the attributes the spec lists (1.8), plus the ids and
+/// timestamps Appwrite allows on every list.
+const USER_QUERY_ATTRIBUTES: &[(&str, ValueKind)] = &[
+    ("$id", ValueKind::Text),
+    ("$createdAt", ValueKind::Text),
+    ("$updatedAt", ValueKind::Text),
+    ("$sequence", ValueKind::Text),
+    ("name", ValueKind::Text),
+    ("email", ValueKind::Text),
+    ("phone", ValueKind::Text),
+    ("status", ValueKind::Boolean),
+    ("passwordUpdate", ValueKind::Text),
+    ("registration", ValueKind::Text),
+    ("emailVerification", ValueKind::Boolean),
+    ("phoneVerification", ValueKind::Boolean),
+    ("labels", ValueKind::Text),
+];
 
 /// Default and largest JWT lifetimes (Appwrite: 900 s, at most 3600 s).
 const JWT_DEFAULT_SECS: i64 = 900;
@@ -76,6 +98,7 @@ pub async fn get(state: State, Path(user_id): Path<String>) -> ApiResult<Json<Va
 
 pub async fn list(state: State, UrlQuery(raw): UrlQuery<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
     let query = ListQuery::parse(&raw)?;
+    query.check_fixed_attributes(USER_QUERY_ATTRIBUTES)?;
     let connection = state.store.lock();
     let mut statement = connection.prepare("SELECT json FROM users ORDER BY seq")?;
     let users = statement
@@ -87,6 +110,28 @@ pub async fn list(state: State, UrlQuery(raw): UrlQuery<Vec<(String, String)>>) 
     let users = users.into_iter().filter(|u| query.matches_search(u, &["$id", "name", "email", "phone"])).collect();
     let (total, page) = apply(&query, users)?;
     Ok(Json(json!({ "total": total, "users": page })))
+}
+
+/// `PATCH /v1/users/{userId}/verification` (`updateEmailVerification`): the body is checked before the
+/// user is looked up, as Appwrite validates parameters before running the action.
+pub async fn update_email_verification(
+    state: State,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body = object(&body)?;
+    let verified = match body.get("emailVerification") {
+        None | Some(Value::Null) => return Err(ApiError::argument("Param \"emailVerification\" is not optional.")),
+        Some(value) => value
+            .as_bool()
+            .ok_or_else(|| ApiError::argument("Invalid `emailVerification` param: Value must be a valid boolean"))?,
+    };
+    let connection = state.store.lock();
+    let mut user = load_user(&connection, &user_id)?;
+    user["emailVerification"] = json!(verified);
+    user["$updatedAt"] = json!(now());
+    connection.execute("UPDATE users SET json = ?1 WHERE id = ?2", params![user.to_string(), user_id])?;
+    Ok(Json(user))
 }
 
 pub async fn delete(state: State, Path(user_id): Path<String>) -> ApiResult<StatusCode> {

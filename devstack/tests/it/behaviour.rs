@@ -67,6 +67,105 @@ async fn users_are_found_by_exact_lower_cased_email_and_duplicates_conflict() {
 }
 
 #[tokio::test]
+async fn an_email_is_marked_verified_by_the_server_and_every_user_answer_reports_it() {
+    let stand = stand().await;
+    let created = stand.post("/users", json!({"userId": "v1", "email": "v1@example.com"})).await;
+    assert_eq!((created.status, &created.body["emailVerification"]), (StatusCode::CREATED, &json!(false)));
+    stand.post("/users", json!({"userId": "v2", "email": "v2@example.com"})).await;
+
+    let verified =
+        stand.call(Method::PATCH, "/users/v1/verification", &[], Some(json!({"emailVerification": true}))).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    assert_eq!((verified.body["$id"].as_str(), &verified.body["emailVerification"]), (Some("v1"), &json!(true)));
+    assert_eq!(verified.body["email"], "v1@example.com", "the whole user model is returned");
+    assert_eq!(stand.get("/users/v1", &[]).await.body["emailVerification"], true);
+
+    let jwt = stand.post("/users/v1/jwts", json!({})).await.body["jwt"].as_str().unwrap_or_default().to_owned();
+    let account = stand
+        .http
+        .get(format!("{}/account", stand.devstack.appwrite_endpoint()))
+        .header("X-Appwrite-Project", stand.devstack.project_id())
+        .header("X-Appwrite-JWT", jwt)
+        .send()
+        .await
+        .expect("account");
+    assert_eq!(account.json::<Value>().await.expect("json")["emailVerification"], true);
+
+    let only_verified = stand
+        .get(
+            "/users",
+            &[("queries[]", q(json!({"method": "equal", "attribute": "emailVerification", "values": [true]})))],
+        )
+        .await;
+    assert_eq!(
+        (only_verified.body["total"].as_u64(), only_verified.body["users"][0]["$id"].as_str()),
+        (Some(1), Some("v1"))
+    );
+    let unverified = stand
+        .get(
+            "/users",
+            &[("queries[]", q(json!({"method": "equal", "attribute": "emailVerification", "values": [false]})))],
+        )
+        .await;
+    assert_eq!((unverified.body["total"].as_u64(), unverified.body["users"][0]["$id"].as_str()), (Some(1), Some("v2")));
+
+    let unverify =
+        stand.call(Method::PATCH, "/users/v1/verification", &[], Some(json!({"emailVerification": false}))).await;
+    assert_eq!((unverify.status, &unverify.body["emailVerification"]), (StatusCode::OK, &json!(false)));
+}
+
+#[tokio::test]
+async fn verification_updates_and_user_queries_refuse_what_appwrite_refuses() {
+    let stand = stand().await;
+    stand.post("/users", json!({"userId": "v1", "email": "v1@example.com"})).await;
+    let patch = |path: &'static str, body: Value| stand.call(Method::PATCH, path, &[], Some(body));
+
+    let missing_user = patch("/users/nobody/verification", json!({"emailVerification": true})).await;
+    assert_eq!(
+        (missing_user.status, missing_user.body["type"].as_str()),
+        (StatusCode::NOT_FOUND, Some("user_not_found"))
+    );
+    for bad in [json!({}), json!({"emailVerification": "true"}), json!({"emailVerification": null}), json!([true])] {
+        let refused = patch("/users/v1/verification", bad.clone()).await;
+        assert_eq!(
+            (refused.status, refused.body["type"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("general_argument_invalid")),
+            "{bad}"
+        );
+    }
+    let still = stand.get("/users/v1", &[]).await;
+    assert_eq!(still.body["emailVerification"], false, "a refused update changes nothing");
+
+    let with_jwt_only = stand
+        .http
+        .patch(format!("{}/users/v1/verification", stand.devstack.appwrite_endpoint()))
+        .header("X-Appwrite-Project", stand.devstack.project_id())
+        .json(&json!({"emailVerification": true}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(with_jwt_only.status(), StatusCode::UNAUTHORIZED, "an API key is required");
+
+    let string_value = stand
+        .get(
+            "/users",
+            &[("queries[]", q(json!({"method": "equal", "attribute": "emailVerification", "values": ["true"]})))],
+        )
+        .await;
+    assert_eq!(
+        (string_value.status, string_value.body["type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("general_query_invalid"))
+    );
+    let not_filterable = stand
+        .get("/users", &[("queries[]", q(json!({"method": "equal", "attribute": "prefs", "values": ["x"]})))])
+        .await;
+    assert_eq!(
+        (not_filterable.status, not_filterable.body["type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("general_query_invalid"))
+    );
+}
+
+#[tokio::test]
 async fn attributes_build_asynchronously_and_documents_are_validated_against_them() {
     let stand = stand().await;
     stand.post("/databases", json!({"databaseId": "db", "name": "DB"})).await;

@@ -39,6 +39,16 @@ async fn every_served_route_answers_as_the_official_spec_documents() {
     )
     .await;
     r.call(Method::GET, "/users", &[("search", "One".to_owned())], None).await;
+    r.call(Method::PATCH, "/users/u1/verification", &[], Some(json!({"emailVerification": true}))).await;
+    r.call(Method::PATCH, "/users/u1/verification", &[], Some(json!({"emailVerification": "yes"}))).await; // 400
+    r.call(Method::PATCH, "/users/nobody/verification", &[], Some(json!({"emailVerification": true}))).await; // 404
+    r.call(
+        Method::GET,
+        "/users",
+        &[("queries[]", q(json!({"method": "equal", "attribute": "emailVerification", "values": [true]})))],
+        None,
+    )
+    .await;
     r.call(Method::GET, "/users/u1", &[], None).await;
     r.call(Method::GET, "/users/nobody", &[], None).await; // 404
     let jwt = r.call(Method::POST, "/users/u1/jwts", &[], Some(json!({"duration": 60}))).await;
