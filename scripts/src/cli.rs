@@ -72,15 +72,18 @@ pub struct GrantArgs {
     pub email: String,
     #[arg(long)]
     pub plan: String,
-    /// When access ends (RFC 3339).
+    /// When access ends (RFC 3339); none: open-ended. Granting the same plan again sets the new end.
     #[arg(long)]
-    pub until: String,
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     #[arg(long)]
     pub email: String,
+    /// Revoke only the entitlement with this source (as `lookup` shows it); none: all of them.
+    #[arg(long)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -79,6 +79,19 @@ impl Cli {
         assert!(response.status().is_success());
     }
 
+    /// The account proves its email (Appwrite's server-side `PATCH /users/{id}/verification`).
+    async fn verify_email(&self, id: &str) {
+        let response = reqwest::Client::new()
+            .patch(format!("{}/users/{id}/verification", self.devstack.appwrite_endpoint()))
+            .header("X-Appwrite-Project", self.devstack.project_id())
+            .header("X-Appwrite-Key", self.devstack.api_key())
+            .json(&json!({"emailVerification": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
     async fn discord(&self, method: reqwest::Method, path: &str) {
         let response = reqwest::Client::new()
             .request(method, format!("{}{path}", self.devstack.discord_base_url()))
@@ -138,6 +151,10 @@ async fn a_grant_before_the_account_exists_is_applied_once_it_does_and_lookup_sh
     assert_eq!(granted["outcome"], "pending");
     cli.create_user("early", "early@example.com").await;
     let report = cli.json(&["lookup", "--email", "early@example.com"]).await;
+    assert_eq!(report["hasAccess"], false, "not before the account has verified the email");
+    assert_eq!(report["pendingEntitlements"][0]["source"], "admin:early@example.com:vip");
+    cli.verify_email("early").await;
+    let report = cli.json(&["lookup", "--email", "early@example.com"]).await;
     assert_eq!(
         (report["hasAccess"].as_bool(), report["plan"].as_str(), report["paidMembership"].as_bool()),
         (Some(true), Some("vip"), Some(true))
@@ -148,9 +165,16 @@ async fn a_grant_before_the_account_exists_is_applied_once_it_does_and_lookup_sh
     assert!(!output.status.success(), "a destructive command without --yes and no terminal refuses");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--yes"));
     cli.ok(&["revoke", "--email", "early@example.com", "--yes"]).await;
-    assert_eq!(cli.json(&["lookup", "--email", "early@example.com"]).await["hasAccess"], false);
+    let report = cli.json(&["lookup", "--email", "early@example.com"]).await;
+    assert_eq!(report["hasAccess"], false);
+    assert_eq!(report["entitlements"][0]["revokeReason"], "admin");
     let upserted = cli.json(&["upsert-subscription", "--email", "early@example.com", "--plan", "member"]).await;
-    assert_eq!((upserted["outcome"].as_str(), upserted["status"].as_str()), (Some("applied"), Some("active")));
+    assert_eq!((upserted["outcome"].as_str(), upserted["plan"].as_str()), (Some("applied"), Some("member")));
+    let report = cli.json(&["lookup", "--email", "early@example.com"]).await;
+    assert_eq!((report["hasAccess"].as_bool(), report["plan"].as_str()), (Some(true), Some("member")));
+    let revoked =
+        cli.json(&["revoke", "--email", "early@example.com", "--source", "admin:early@example.com:vip", "--yes"]).await;
+    assert_eq!(revoked["alreadyRevoked"], json!(["admin:early@example.com:vip"]), "revoking twice is idempotent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

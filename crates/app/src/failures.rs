@@ -5,7 +5,8 @@
 
 use crate::error::StepError;
 use crate::ingest_webhook::{Attempt, Processed};
-use crate::records::{timestamp, FailureRecord, FailureState};
+use crate::records::{fit, timestamp, FailureRecord, FailureState};
+use crate::schema::{EMAIL_SIZE, MESSAGE_SIZE, NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use chrono::Duration;
 use serde_json::json;
@@ -17,6 +18,16 @@ use tollgate_providers::{Provider, VerifiedEvent};
 
 /// Settled failures are kept this long for admins to see, then deleted (COMPATIBILITY.md).
 pub const FAILURE_RETENTION_DAYS: i64 = 7;
+
+fn normalised_email(delivery: &SellappDelivery) -> Option<String> {
+    let raw = delivery.email_raw.as_deref()?;
+    let email = match tollgate_core::Email::parse(raw) {
+        Ok(email) => email.as_str().to_owned(),
+        // Not an address: still findable by its trimmed, lower-cased spelling.
+        Err(_) => raw.trim().to_lowercase(),
+    };
+    Some(fit(&email, EMAIL_SIZE))
+}
 
 /// What one retry or replay did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,15 +81,19 @@ impl<C: Clock> App<'_, C> {
         let state = if next.is_some() { FailureState::Due } else { FailureState::Dead };
         let data = json!({
             "provider": provider.as_str(),
-            "event": delivery.event,
-            "eventId": delivery.key.raw(),
-            "orderId": delivery.order_id,
-            "store": delivery.store,
-            "email": delivery.email_raw,
+            // Every string from the payload is fitted to its attribute: an authentic body with an
+            // over-long field must still be recorded (its full text is in `bodyText`).
+            "event": delivery.event.as_deref().map(|v| fit(v, NAME_SIZE)),
+            "eventId": fit(delivery.key.raw(), NAME_SIZE * 2),
+            "orderId": delivery.order_id.as_deref().map(|v| fit(v, SHORT_TEXT_SIZE)),
+            "store": delivery.store.as_deref().map(|v| fit(v, SHORT_TEXT_SIZE)),
+            // Normalised, as the admin lookup searches it; the payload's own spelling beside it.
+            "email": normalised_email(delivery),
+            "emailRaw": delivery.email_raw.as_deref().map(|v| fit(v, EMAIL_SIZE)),
             "payloadHash": payload_hash(body),
             "bodyText": String::from_utf8_lossy(body),
             "errorCode": failure.code,
-            "errorMessage": failure.message,
+            "errorMessage": fit(&failure.message, MESSAGE_SIZE),
             "errorStatus": failure.status,
             "errorType": failure.error_type,
             "attempts": attempts,
@@ -110,8 +125,10 @@ impl<C: Clock> App<'_, C> {
             .map_err(|e| StepError::appwrite("listing due failures", &e))?;
         let mut report = RetryReport::default();
         for doc in due.documents {
-            let record = doc.decode::<FailureRecord>().unwrap_or_default();
-            let outcome = self.retry_record(&doc.id, &record).await?;
+            let outcome = match doc.decode::<FailureRecord>() {
+                Ok(record) => self.retry_record(&doc.id, &record).await?,
+                Err(e) => self.give_up_unreadable(&doc.id, &e).await?,
+            };
             report.count(&outcome);
         }
         Ok(report)
@@ -124,14 +141,52 @@ impl<C: Clock> App<'_, C> {
             .get_document(&self.settings.database_id, &self.settings.collections.webhook_failures, failure_id.as_str())
             .await
             .map_err(|e| StepError::appwrite("reading the failure record", &e))?;
-        let record = doc.decode::<FailureRecord>().unwrap_or_default();
+        let record = doc.decode::<FailureRecord>().map_err(|e| StepError {
+            code: "unreadable_failure",
+            message: format!("failure {failure_id} cannot be read: {e}"),
+            status: None,
+            error_type: None,
+            retryable: false,
+        })?;
         self.retry_record(&doc.id, &record).await
+    }
+
+    /// A due failure record that does not decode cannot be retried; it is marked dead (for an admin)
+    /// rather than skipped, which would retry it, and block the ones after it, forever.
+    async fn give_up_unreadable(&self, doc_id: &str, error: &serde_json::Error) -> Result<RetryOutcome, StepError> {
+        tracing::error!(failure = doc_id, error = %error, "a failure record does not decode; marking it dead");
+        let data = json!({
+            "state": FailureState::Dead.as_str(),
+            "nextAttemptAt": null,
+            "lastAttemptAt": timestamp(self.clock.now()),
+            "errorCode": "unreadable_failure",
+            "errorMessage": fit(&format!("the record does not decode: {error}"), MESSAGE_SIZE),
+        });
+        self.appwrite
+            .update_document(&self.settings.database_id, &self.settings.collections.webhook_failures, doc_id, &data)
+            .await
+            .map_err(|e| StepError::appwrite("updating the failure record", &e))?;
+        Ok(RetryOutcome::Dead)
     }
 
     async fn retry_record(&self, doc_id: &str, record: &FailureRecord) -> Result<RetryOutcome, StepError> {
         let result = match record.provider.as_deref().unwrap_or(Provider::Sellapp.as_str()) {
             provider if provider == Provider::Sellapp.as_str() => {
-                let body = record.body_text.clone().unwrap_or_default().into_bytes();
+                let Some(body) = record.body_text.clone().map(String::into_bytes) else {
+                    return self
+                        .finish_retry(
+                            doc_id,
+                            record,
+                            Err(StepError {
+                                code: "no_body",
+                                message: "the failure record keeps no body to retry".to_owned(),
+                                status: None,
+                                error_type: None,
+                                retryable: false,
+                            }),
+                        )
+                        .await;
+                };
                 let event = VerifiedEvent::from_recorded_failure(Provider::Sellapp, body);
                 let delivery = interpret(&event);
                 self.process_sellapp(&delivery, event.body(), Attempt::Retry).await
@@ -144,6 +199,15 @@ impl<C: Clock> App<'_, C> {
                 retryable: false,
             }),
         };
+        self.finish_retry(doc_id, record, result).await
+    }
+
+    async fn finish_retry(
+        &self,
+        doc_id: &str,
+        record: &FailureRecord,
+        result: Result<Processed, StepError>,
+    ) -> Result<RetryOutcome, StepError> {
         let now = self.clock.now();
         let attempts = record.attempts() + 1;
         let (outcome, data) = match result {
@@ -169,7 +233,7 @@ impl<C: Clock> App<'_, C> {
                     "lastAttemptAt": timestamp(now),
                     "attempts": attempts,
                     "errorCode": failure.code,
-                    "errorMessage": failure.message,
+                    "errorMessage": fit(&failure.message, MESSAGE_SIZE),
                     "errorStatus": failure.status,
                     "errorType": failure.error_type,
                 });

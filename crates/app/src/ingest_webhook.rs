@@ -11,21 +11,22 @@
 //! [`crate::failures`]); only when even that record cannot be written does the caller answer 503, so the
 //! provider retries. A buyer with no account yet gets a pending entitlement, never a dropped purchase.
 
-use crate::apply_entitlement::EntitlementChange;
 use crate::error::StepError;
-use crate::records::{timestamp, EventClaim, EVENT_COMPLETED, EVENT_PROCESSING};
+use crate::ledger::{sellapp_order_source, LedgerChange, PROVIDER_SELLAPP};
+use crate::records::{fit, timestamp, ClaimStatus, EventClaim, EVENT_COMPLETED, EVENT_PROCESSING};
+use crate::schema::{NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use serde_json::json;
-use tollgate_core::{payload_hash, AppwriteId, Clock, Email, Entitlement, SubscriptionStatus};
+use tollgate_core::{payload_hash, AppwriteId, Clock, Grant, LedgerEvent, Revocation, RevokeReason};
 use tollgate_providers::sellapp_payload::{interpret, SellappAction, SellappDelivery};
 use tollgate_providers::{Provider, VerifiedEvent};
 
 /// What became of a delivery. Every variant is a 2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
-    /// Applied to an existing user (whose roles role-sync should now recompute).
+    /// Recorded on an entitlement owned by this user (whose access role-sync now projects).
     Applied { user_id: AppwriteId },
-    /// Stored as a pending entitlement: no account has that email yet.
+    /// Recorded on a pending entitlement: no account may claim it yet (none has that email verified).
     Pending,
     /// Completed before: nothing was done.
     Duplicate,
@@ -79,45 +80,81 @@ impl<C: Clock> App<'_, C> {
     }
 
     /// The steps of the contract after verification; shared by deliveries, retries and replays.
+    ///
+    /// In the request: claim, find the buyer, record the event on the order's entitlement, queue the
+    /// buyer's projection (the `role_sync_jobs` outbox), complete: 5 Appwrite calls for a new purchase (6
+    /// when the buyer has no job document yet). The projection itself (`subscriptions` document, `paid`
+    /// membership, roles) runs in role-sync, prompted at once and guaranteed by the outbox.
     pub(crate) async fn process_sellapp(
         &self,
         delivery: &SellappDelivery,
         body: &[u8],
         attempt: Attempt,
     ) -> Result<Processed, StepError> {
-        let change = match &delivery.outcome {
+        let now = self.clock.now();
+        let (email, event) = match &delivery.outcome {
             Err(payload_error) => return Err(StepError::payload(payload_error)),
             Ok(SellappAction::Ignore { .. }) => return Ok(Processed::Ignored),
             Ok(SellappAction::Grant { email, product_title, .. }) => {
                 let plan = product_title.clone().unwrap_or_else(|| self.settings.sellapp_default_plan.clone());
-                self.change_for(delivery, email, SubscriptionStatus::Active, plan)
+                let grant = Grant { plan, starts_at: None, ends_at: None, at: now };
+                // Sell.app gives no event times: a purchase never lifts a revocation of its order.
+                (email, LedgerEvent::Grant { grant, reinstates: false })
             }
             Ok(SellappAction::Revoke { email, .. }) => {
-                let plan = self.settings.sellapp_default_plan.clone();
-                self.change_for(delivery, email, SubscriptionStatus::Inactive, plan)
+                (email, LedgerEvent::Revoke(Revocation { at: now, reason: RevokeReason::Dispute }))
             }
         };
         let claim_id = delivery.key.document_id();
-        let resumed = match self.claim(delivery, body).await? {
+        let resumed = match self.claim(delivery, body, attempt).await? {
             Claim::New => false,
             Claim::Completed => return Ok(Processed::Duplicate),
             Claim::Unfinished => true,
         };
-        let processed = match self.appwrite.find_user_by_email(&change.email).await {
-            Ok(Some(user)) => {
-                let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
-                if attempt == Attempt::Retry && self.superseded_by_revocation(&user_id, &change).await? {
-                    tracing::info!(order = ?change.order_id, "a later revocation of this order stands; not re-granting");
-                } else {
-                    self.apply_to_user(&user_id, &change).await?;
-                }
+        let user = self
+            .appwrite
+            .find_user_by_email(email)
+            .await
+            .map_err(|e| StepError::appwrite("finding the user by email", &e))?;
+        // A purchase goes to an account only once it has verified the email; a revocation may be filed
+        // under any account with it (it gives nothing, and that account's projection must see it).
+        let owner = match (&user, &event) {
+            (Some(user), LedgerEvent::Revoke(_)) => Some(user),
+            (Some(user), _) if self.may_claim(user) => Some(user),
+            _ => None,
+        };
+        let owner_id = owner
+            .map(|u| AppwriteId::parse(&u.id).map_err(|e| StepError::unexpected_user_id(&u.id, &e)))
+            .transpose()?;
+        let order_id = delivery.order_id.as_deref().map(|o| fit(o, SHORT_TEXT_SIZE));
+        let store = delivery.store.as_deref().map(|s| fit(s, SHORT_TEXT_SIZE));
+        let source = match &order_id {
+            Some(order) => sellapp_order_source(store.as_deref(), order),
+            // No order id: the event's own key (which then includes the body's hash) names the source.
+            None => format!("sellapp:{}:event-{}", store.as_deref().unwrap_or("no-store"), claim_id),
+        };
+        let change = LedgerChange {
+            source,
+            provider: PROVIDER_SELLAPP,
+            email: Some(email.clone()),
+            user_id: owner_id,
+            order_id,
+            store,
+            event,
+            event_key: delivery.key.raw().to_owned(),
+        };
+        let recorded = self.record_ledger_event(&change).await?;
+        if let (LedgerEvent::Revoke(revocation), Some(order)) = (&change.event, &change.order_id) {
+            // The same order may also stand in the ledger as an import of a pre-ledger subscription.
+            self.revoke_other_sources_of_order(order, &change.source, *revocation, &change.event_key).await?;
+        }
+        let processed = match recorded.entry.user_id.as_deref() {
+            Some(raw) => {
+                let user_id = AppwriteId::parse(raw).map_err(|e| StepError::unexpected_user_id(raw, &e))?;
+                self.request_role_sync(&user_id).await?;
                 Processed::Applied(user_id)
             }
-            Ok(None) => {
-                self.record_pending(&change).await?;
-                Processed::Pending
-            }
-            Err(e) => return Err(StepError::appwrite("finding the user by email", &e)),
+            None => Processed::Pending,
         };
         self.complete(claim_id).await?;
         if resumed && attempt == Attempt::Delivery {
@@ -127,45 +164,14 @@ impl<C: Clock> App<'_, C> {
         Ok(processed)
     }
 
-    fn change_for(
-        &self,
-        delivery: &SellappDelivery,
-        email: &Email,
-        status: SubscriptionStatus,
-        plan: String,
-    ) -> EntitlementChange {
-        EntitlementChange {
-            email: email.clone(),
-            entitlement: Entitlement { plan, status, expires_at: None },
-            provider: Provider::Sellapp.as_str().to_owned(),
-            order_id: delivery.order_id.clone(),
-            event_id: delivery.key.raw().to_owned(),
-        }
-    }
-
-    /// A grant retried after the same order was revoked (disputed) must not restore access.
-    async fn superseded_by_revocation(
-        &self,
-        user_id: &AppwriteId,
-        change: &EntitlementChange,
-    ) -> Result<bool, StepError> {
-        if change.entitlement.status != SubscriptionStatus::Active || change.order_id.is_none() {
-            return Ok(false);
-        }
-        Ok(self.read_subscription(user_id).await?.is_some_and(|(current, _)| {
-            current.status.as_deref() == Some(SubscriptionStatus::Inactive.as_str())
-                && current.sellapp_order_id == change.order_id
-        }))
-    }
-
-    async fn claim(&self, delivery: &SellappDelivery, body: &[u8]) -> Result<Claim, StepError> {
+    async fn claim(&self, delivery: &SellappDelivery, body: &[u8], attempt: Attempt) -> Result<Claim, StepError> {
         let db = &self.settings.database_id;
         let collection = &self.settings.collections.webhook_events;
         let id = delivery.key.document_id().as_str();
         let data = json!({
             "provider": Provider::Sellapp.as_str(),
-            "eventId": delivery.key.raw(),
-            "orderId": delivery.order_id,
+            "eventId": fit(delivery.key.raw(), NAME_SIZE * 2),
+            "orderId": delivery.order_id.as_deref().map(|o| fit(o, SHORT_TEXT_SIZE)),
             "payloadHash": payload_hash(body),
             "status": EVENT_PROCESSING,
             "claimedAt": timestamp(self.clock.now()),
@@ -178,8 +184,23 @@ impl<C: Clock> App<'_, C> {
                     .get_document(db, collection, id)
                     .await
                     .map_err(|e| StepError::appwrite("reading the event claim", &e))?;
-                let claim = existing.decode::<EventClaim>().unwrap_or_default();
-                Ok(if claim.is_completed() { Claim::Completed } else { Claim::Unfinished })
+                let claim = match existing.decode::<EventClaim>() {
+                    Ok(claim) => claim,
+                    Err(e) => {
+                        // Unreadable is not "done": processing again is safe, every step is idempotent.
+                        tracing::error!(claim = id, error = %e, "an event claim does not decode; processing again");
+                        return Ok(Claim::Unfinished);
+                    }
+                };
+                Ok(match (claim.status(), attempt) {
+                    (ClaimStatus::Completed, _) => Claim::Completed,
+                    (ClaimStatus::Processing, _) => Claim::Unfinished,
+                    // The replaced deployment wrote its record before the side effects. A delivery it
+                    // recorded was (most likely) applied; a recorded *failure* of it was not, so a retry
+                    // or an admin's replay applies it.
+                    (ClaimStatus::Legacy, Attempt::Delivery) => Claim::Completed,
+                    (ClaimStatus::Legacy, Attempt::Retry) => Claim::Unfinished,
+                })
             }
             Err(e) => Err(StepError::appwrite("claiming the event", &e)),
         }

@@ -10,23 +10,25 @@
 //! - [`records`]: the documents Tollgate reads and writes, as typed values.
 //! - [`ingest_webhook`]: a verified Sell.app delivery applied exactly once (the webhook contract).
 //! - [`admin_grants`]: access given or taken by an admin, before or after the account exists.
-//! - [`apply_entitlement`]: an entitlement made true in Appwrite (subscription + `paid` membership).
+//! - [`ledger`]: the entitlement ledger (`entitlements`): one document per source of access.
+//! - [`projection`]: a user's `subscriptions` document and `paid` membership made equal to their access.
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
-//! - [`pending_entitlements`]: purchases by emails with no account yet, claimed when the account appears.
+//! - [`pending_entitlements`]: purchases no account may claim yet, claimed once an account verifies the email.
 //! - [`link_discord`]: linking a Discord account by OAuth2 (single-use state, PKCE), unlinking.
 //! - [`lookup`]: everything that decides a user's access, for `/me/access` and the admin lookup.
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
 //! - [`scheduled`]: everything a cron run does.
 
 pub mod admin_grants;
-pub mod apply_entitlement;
 pub mod bootstrap;
 pub mod error;
 pub mod failures;
 pub mod ingest_webhook;
+pub mod ledger;
 pub mod link_discord;
 pub mod lookup;
 pub mod pending_entitlements;
+pub mod projection;
 pub mod records;
 pub mod role_sync;
 pub mod scheduled;

@@ -1,14 +1,19 @@
 //! Everything that decides a user's access, in one read: for the customer's `GET /me/access` and the
-//! admin's user lookup. Reads only (plus claiming a waiting pending entitlement, since Tollgate "sees" the
-//! user here).
+//! admin's user lookup: the entitlements with their sources, status and end, the access derived from
+//! them, and each projection as it stands (`subscriptions`, `paid` membership, Discord roles) so a
+//! disagreement shows. Reads only, except that pending entitlements the user may now claim are claimed
+//! (Tollgate "sees" the user here).
 
 use crate::error::StepError;
+use crate::ledger::LedgerEntry;
+use crate::records::timestamp;
 use crate::records::FailureRecord;
 use crate::role_sync::RoleSync;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tollgate_appwrite::{Query, User};
-use tollgate_core::{derived_document_id, managed_roles, AppwriteId, Clock, Email};
+use tollgate_core::{managed_roles, Access, AppwriteId, Clock, Email};
 
 /// Failures shown with a lookup.
 const RECENT_FAILURES: u32 = 10;
@@ -17,11 +22,23 @@ const RECENT_FAILURES: u32 = 10;
 #[serde(rename_all = "camelCase")]
 pub struct AccessReport {
     pub user: Value,
-    pub subscription: Option<Value>,
+    /// Derived from the entitlements: the truth.
     pub has_access: bool,
+    /// The primary plan (the one the `subscriptions` document names).
     pub plan: Option<String>,
+    /// Every plan with access, until when (before the grace period) and from which sources.
+    pub plans: Vec<Value>,
+    /// When access ends (before grace); `null` when open-ended or when there is none.
+    pub access_ends_at: Option<String>,
+    pub grace_hours: i64,
+    /// The user's entitlements (owned).
+    pub entitlements: Vec<Value>,
+    /// Entitlements bought with the user's email that they have not claimed: they wait for the email to
+    /// be verified.
+    pub pending_entitlements: Vec<Value>,
+    /// Projections as they stand.
+    pub subscription: Option<Value>,
     pub paid_membership: bool,
-    pub pending_entitlement: Option<Value>,
     pub discord: Option<Value>,
     /// The member's managed roles as Discord has them now (`None`: not linked or not in the guild).
     pub discord_managed_roles: Option<Vec<String>>,
@@ -30,7 +47,35 @@ pub struct AccessReport {
 }
 
 fn user_json(user: &User) -> Value {
-    serde_json::json!({ "id": user.id, "email": user.email, "name": user.name })
+    serde_json::json!({ "id": user.id, "email": user.email, "name": user.name, "emailVerification": user.email_verification })
+}
+
+/// An entitlement as admins and customers see it.
+pub fn entitlement_json(entry: &LedgerEntry, now: DateTime<Utc>, grace: chrono::Duration) -> Value {
+    let e = &entry.entitlement;
+    serde_json::json!({
+        "id": entry.id,
+        "source": e.source,
+        "provider": entry.provider,
+        "orderId": entry.order_id,
+        "plan": e.grant.as_ref().map(|g| g.plan.clone()),
+        "status": e.status(now, grace).as_str(),
+        "startsAt": e.grant.as_ref().and_then(|g| g.starts_at).map(timestamp),
+        "endsAt": e.grant.as_ref().and_then(|g| g.ends_at).map(timestamp),
+        "revokedAt": e.revocation.map(|r| timestamp(r.at)),
+        "revokeReason": e.revocation.map(|r| r.reason.as_str()),
+        "reinstatedAt": e.reinstated_at.map(timestamp),
+        "userId": entry.user_id,
+        "eventKeys": entry.event_keys,
+    })
+}
+
+fn access_json(access: &Access) -> Vec<Value> {
+    access
+        .plans
+        .iter()
+        .map(|(plan, a)| serde_json::json!({ "plan": plan, "endsAt": a.ends_at.map(timestamp), "sources": a.sources }))
+        .collect()
 }
 
 impl<C: Clock> RoleSync<'_, C> {
@@ -50,12 +95,15 @@ impl<C: Clock> RoleSync<'_, C> {
     /// The whole picture for one user. `with_failures` adds the recent failures of the user's email (admins).
     pub async fn access_report(&self, user: &User, with_failures: bool) -> Result<AccessReport, StepError> {
         let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
-        if let Ok(email) = Email::parse(&user.email) {
-            self.app.claim_pending_for_user(&user_id, &email).await?;
-        }
+        self.app.claim_pending_for_user(user).await?;
         let collections = &self.app.settings.collections;
+        let (now, grace) = (self.app.clock.now(), self.app.settings.access_grace);
+        let (access, entries) = self.app.derived_access(&user_id).await?;
+        let pending = match Email::parse(&user.email) {
+            Ok(email) => self.app.pending_entitlements_of(&email).await?,
+            Err(_) => Vec::new(),
+        };
         let subscription = self.optional_document(&collections.subscriptions, user_id.as_str()).await?;
-        let plan = self.plan_with_access(&user_id).await?;
         let paid_membership = self
             .app
             .appwrite
@@ -63,16 +111,6 @@ impl<C: Clock> RoleSync<'_, C> {
             .await
             .map_err(|e| StepError::appwrite("reading the paid membership", &e))?
             .is_some();
-        let pending_entitlement = match Email::parse(&user.email) {
-            Ok(email) => {
-                self.optional_document(
-                    &collections.pending_entitlements,
-                    derived_document_id(&format!("pending:{email}")).as_str(),
-                )
-                .await?
-            }
-            Err(_) => None,
-        };
         let discord = self
             .optional_document(&collections.profiles, user_id.as_str())
             .await?
@@ -90,14 +128,21 @@ impl<C: Clock> RoleSync<'_, C> {
             None => None,
         };
         let last_sync = self.optional_document(&collections.role_sync_jobs, user_id.as_str()).await?;
-        let recent_failures = if with_failures { self.failures_for(&user.email).await? } else { Vec::new() };
+        let recent_failures = match (with_failures, Email::parse(&user.email)) {
+            (true, Ok(email)) => self.failures_for(email.as_str()).await?,
+            _ => Vec::new(),
+        };
         Ok(AccessReport {
             user: user_json(user),
+            has_access: access.has_access(),
+            plan: access.primary_plan().map(str::to_owned),
+            plans: access_json(&access),
+            access_ends_at: access.ends_at().filter(|_| access.has_access()).map(timestamp),
+            grace_hours: grace.num_hours(),
+            entitlements: entries.iter().map(|e| entitlement_json(e, now, grace)).collect(),
+            pending_entitlements: pending.iter().map(|e| entitlement_json(e, now, grace)).collect(),
             subscription,
-            has_access: plan.is_some(),
-            plan,
             paid_membership,
-            pending_entitlement,
             discord,
             discord_managed_roles,
             last_sync,
@@ -114,11 +159,15 @@ impl<C: Clock> RoleSync<'_, C> {
             .list_documents(&settings.database_id, &settings.collections.webhook_failures, &queries)
             .await
             .map_err(|e| StepError::appwrite("listing the user's failures", &e))?;
-        Ok(list
-            .documents
-            .into_iter()
-            .map(|doc| failure_summary(&doc.id, &doc.decode::<FailureRecord>().unwrap_or_default()))
-            .collect())
+        Ok(list.documents.iter().map(failure_summary_of).collect())
+    }
+}
+
+/// A failure document as admins see it; one that does not decode is shown as such, not as empty.
+pub fn failure_summary_of(doc: &tollgate_appwrite::Document) -> Value {
+    match doc.decode::<FailureRecord>() {
+        Ok(record) => failure_summary(&doc.id, &record),
+        Err(e) => serde_json::json!({ "id": doc.id, "unreadable": e.to_string() }),
     }
 }
 
@@ -131,6 +180,7 @@ pub fn failure_summary(id: &str, record: &FailureRecord) -> Value {
         "eventId": record.event_id,
         "orderId": record.order_id,
         "email": record.email,
+        "emailRaw": record.email_raw,
         "errorCode": record.error_code,
         "errorMessage": record.error_message,
         "attempts": record.attempts(),

@@ -1,100 +1,141 @@
-//! Purchases by an email that has no Appwrite account yet. The replaced deployment acknowledged and
-//! dropped them (`user_not_found`); Tollgate stores the entitlement under the email (one document per
-//! email, id derived from it, holding that email's latest state) and applies it as soon as an account
-//! with that email exists: on the webhook worker's cron, and whenever Tollgate sees that user
-//! ([`App::claim_pending_for_user`]).
+//! Pending entitlements: purchases (or grants) by an email that no account may claim yet. The replaced
+//! deployment acknowledged and dropped them (`user_not_found`); Tollgate keeps them in the ledger with no
+//! `userId` and gives them to the account with that email **once the account has verified it**: anyone can
+//! sign up with a buyer's address, so an unverified account receives nothing
+//! (`ALLOW_UNVERIFIED_EMAIL_CLAIMS` turns that check off, on purpose only).
 //!
-//! A pending entitlement never overrides something newer: if the user's subscription was written after
-//! the entitlement was recorded (a later event found the account), the pending one is marked superseded.
+//! They are claimed whenever Tollgate sees the user ([`App::claim_pending_for_user`]: `/me/access`, the
+//! admin lookup) and by the webhook worker's cron ([`App::claim_pending_entitlements`]), which walks the
+//! pending entitlements from a cursor kept in `sync_state`: each is examined within a bounded number of
+//! runs, however many buyers never sign up before it.
+//!
+//! Documents of the collection `pending_entitlements` (where Tollgate kept them before the ledger) are
+//! moved into the ledger by the same cron, a page per run.
 
-use crate::apply_entitlement::EntitlementChange;
 use crate::error::StepError;
-use crate::records::{parse_timestamp, timestamp, PendingRecord};
+use crate::ledger::{LedgerChange, LedgerEntry, PROVIDER_ADMIN, PROVIDER_SELLAPP};
+use crate::records::{parse_timestamp, timestamp};
 use crate::App;
 use serde_json::json;
-use tollgate_appwrite::{Document, Query};
-use tollgate_core::{derived_document_id, AppwriteId, Clock, Email, Entitlement, SubscriptionStatus};
+use std::collections::BTreeSet;
+use tollgate_appwrite::{Query, User};
+use tollgate_core::{AppwriteId, Clock, Email, Grant, LedgerEvent, Revocation, RevokeReason};
 
-/// Unclaimed pending entitlements read per page, and emails looked up per users query (Appwrite allows
-/// up to 100 values in one `equal`).
+/// Pending entitlements read per page, and emails looked up per users query (Appwrite allows up to 100
+/// values in one `equal`).
 pub const PENDING_PAGE_SIZE: u32 = 100;
+/// The `sync_state` document holding the cron's place among pending entitlements.
+const CURSOR_ID: &str = "pending-claims";
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClaimReport {
+    /// Pending entitlements examined.
     pub checked: u32,
-    pub applied: u32,
-    pub superseded: u32,
+    /// Entitlements given to their (verified) account.
+    pub claimed: u32,
+    /// Pending entitlements whose account exists but has not verified the email.
+    pub awaiting_verification: u32,
+    /// Documents that do not decode (skipped, logged).
+    pub unreadable: u32,
+    /// Documents moved from the collection `pending_entitlements` into the ledger.
+    pub migrated: u32,
+    /// The walk reached the end and starts again from the first next time.
+    pub wrapped: bool,
 }
 
-/// `pending_entitlements.claimOutcome`.
-const CLAIM_APPLIED: &str = "applied";
-const CLAIM_SUPERSEDED: &str = "superseded";
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Cursor {
+    cursor: Option<String>,
+}
 
-fn pending_document_id(email: &Email) -> AppwriteId {
-    derived_document_id(&format!("pending:{email}"))
+/// A document of the collection used before the ledger.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct OldPendingRecord {
+    email: Option<String>,
+    plan: Option<String>,
+    status: Option<String>,
+    provider: Option<String>,
+    order_id: Option<String>,
+    expires_at: Option<String>,
+    recorded_at: Option<String>,
 }
 
 impl<C: Clock> App<'_, C> {
-    pub(crate) async fn record_pending(&self, change: &EntitlementChange) -> Result<(), StepError> {
-        let e = &change.entitlement;
-        let data = json!({
-            "email": change.email.as_str(),
-            "plan": e.plan,
-            "status": e.status.as_str(),
-            "provider": change.provider,
-            "orderId": change.order_id,
-            "eventId": change.event_id,
-            "expiresAt": e.expires_at.map(timestamp),
-            "recordedAt": timestamp(self.clock.now()),
-            "claimedAt": null,
-            "claimedByUserId": null,
-            "claimOutcome": null,
-        });
-        let id = pending_document_id(&change.email);
-        self.appwrite
-            .upsert_document(
-                &self.settings.database_id,
-                &self.settings.collections.pending_entitlements,
-                id.as_str(),
-                &data,
-            )
-            .await
-            .map(drop)
-            .map_err(|e| StepError::appwrite("recording the pending entitlement", &e))
+    /// May this account receive purchases made with its email?
+    pub fn may_claim(&self, user: &User) -> bool {
+        user.email_verification || self.settings.allow_unverified_email_claims
     }
 
-    /// Claims every unclaimed pending entitlement whose email now has an account, reading at most
-    /// `max_pages` pages of them.
+    /// Gives the user the entitlements waiting for their email, if they may claim them, and projects
+    /// their access. Returns how many were claimed.
+    pub async fn claim_pending_for_user(&self, user: &User) -> Result<u32, StepError> {
+        if !self.may_claim(user) {
+            return Ok(0);
+        }
+        let Ok(email) = Email::parse(&user.email) else { return Ok(0) };
+        let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
+        let pending = self.pending_entitlements_of(&email).await?;
+        for entry in &pending {
+            self.assign_owner(entry, &user_id).await?;
+        }
+        if !pending.is_empty() {
+            self.project_user(&user_id).await?;
+            self.request_role_sync(&user_id).await?;
+        }
+        Ok(pending.len() as u32)
+    }
+
+    /// Examines up to `max_pages` pages of pending entitlements from where the last run stopped and gives
+    /// each to its account if that account may claim it.
     pub async fn claim_pending_entitlements(&self, max_pages: u32) -> Result<ClaimReport, StepError> {
         let mut report = ClaimReport::default();
-        let mut cursor: Option<String> = None;
+        let (db, collection) = (&self.settings.database_id, &self.settings.collections.entitlements);
+        let mut cursor = self.load_claim_cursor().await?;
+        let mut owners: BTreeSet<AppwriteId> = BTreeSet::new();
         for _ in 0..max_pages {
-            let mut queries = vec![Query::is_null("claimedAt"), Query::limit(PENDING_PAGE_SIZE)];
+            let mut queries = vec![Query::is_null("userId"), Query::limit(PENDING_PAGE_SIZE)];
             if let Some(after) = &cursor {
                 queries.push(Query::cursor_after(after.as_str()));
             }
             let page = self
                 .appwrite
-                .list_documents(&self.settings.database_id, &self.settings.collections.pending_entitlements, &queries)
+                .list_documents(db, collection, &queries)
                 .await
                 .map_err(|e| StepError::appwrite("listing pending entitlements", &e))?;
-            let full_page = page.documents.len() as u32 >= PENDING_PAGE_SIZE;
+            let full = page.documents.len() as u32 >= PENDING_PAGE_SIZE;
             cursor = page.documents.last().map(|d| d.id.clone());
-            self.claim_page(&page.documents, &mut report).await?;
-            if !full_page {
+            report.checked += page.documents.len() as u32;
+            let mut entries = Vec::new();
+            for doc in &page.documents {
+                match LedgerEntry::decode(doc) {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) => report.unreadable += 1, // logged by decode; the walk goes on
+                }
+            }
+            self.claim_page(&entries, &mut report, &mut owners).await?;
+            if !full {
+                cursor = None;
+                report.wrapped = true;
                 break;
             }
+        }
+        self.save_claim_cursor(cursor.as_deref()).await?;
+        for user_id in &owners {
+            self.project_user(user_id).await?;
+            self.request_role_sync(user_id).await?;
         }
         Ok(report)
     }
 
-    async fn claim_page(&self, docs: &[Document], report: &mut ClaimReport) -> Result<(), StepError> {
-        let emails: Vec<String> = docs
-            .iter()
-            .filter_map(|d| d.decode::<PendingRecord>().ok()?.email)
-            .filter_map(|raw| Email::parse(&raw).ok().map(|e| e.as_str().to_owned()))
-            .collect();
-        report.checked += docs.len() as u32;
+    async fn claim_page(
+        &self,
+        entries: &[LedgerEntry],
+        report: &mut ClaimReport,
+        owners: &mut BTreeSet<AppwriteId>,
+    ) -> Result<(), StepError> {
+        let emails: BTreeSet<String> = entries.iter().filter_map(|e| e.email.clone()).collect();
         if emails.is_empty() {
             return Ok(());
         }
@@ -103,81 +144,101 @@ impl<C: Clock> App<'_, C> {
             .list_users(&[Query::equal("email", emails), Query::limit(PENDING_PAGE_SIZE)], None)
             .await
             .map_err(|e| StepError::appwrite("looking up users by email", &e))?;
-        for doc in docs {
-            let record = doc.decode::<PendingRecord>().unwrap_or_default();
-            let Some(email) = record.email.as_deref().and_then(|raw| Email::parse(raw).ok()) else { continue };
-            let Some(user) = users.users.iter().find(|u| u.email.eq_ignore_ascii_case(email.as_str())) else {
+        for entry in entries {
+            let Some(email) = entry.email.as_deref() else { continue };
+            let Some(user) = users.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)) else { continue };
+            if !self.may_claim(user) {
+                report.awaiting_verification += 1;
                 continue;
-            };
-            let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
-            match self.claim_one(&doc.id, &record, &email, &user_id).await? {
-                CLAIM_APPLIED => report.applied += 1,
-                _ => report.superseded += 1,
             }
+            let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
+            self.assign_owner(entry, &user_id).await?;
+            report.claimed += 1;
+            owners.insert(user_id);
         }
         Ok(())
     }
 
-    /// Applies the user's pending entitlement, if one is waiting. `Ok(true)` if something was claimed.
-    pub async fn claim_pending_for_user(&self, user_id: &AppwriteId, email: &Email) -> Result<bool, StepError> {
-        let id = pending_document_id(email);
-        let db = &self.settings.database_id;
-        let collection = &self.settings.collections.pending_entitlements;
-        let doc = match self.appwrite.get_document(db, collection, id.as_str()).await {
-            Ok(doc) => doc,
-            Err(e) if e.is_not_found() => return Ok(false),
-            Err(e) => return Err(StepError::appwrite("reading the pending entitlement", &e)),
-        };
-        let record = doc.decode::<PendingRecord>().unwrap_or_default();
-        if record.claimed_at.is_some() {
-            return Ok(false);
+    async fn load_claim_cursor(&self) -> Result<Option<String>, StepError> {
+        let (db, collection) = (&self.settings.database_id, &self.settings.collections.sync_state);
+        match self.appwrite.get_document(db, collection, CURSOR_ID).await {
+            Ok(doc) => match doc.decode::<Cursor>() {
+                Ok(c) => Ok(c.cursor.filter(|c| !c.is_empty())),
+                Err(e) => {
+                    // Starting from the beginning is safe: every pending entitlement is examined again.
+                    tracing::warn!(error = %e, "the pending-claims cursor does not decode; starting from the first");
+                    Ok(None)
+                }
+            },
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(StepError::appwrite("reading the pending-claims cursor", &e)),
         }
-        self.claim_one(&doc.id, &record, email, user_id).await?;
-        Ok(true)
     }
 
-    async fn claim_one(
-        &self,
-        doc_id: &str,
-        record: &PendingRecord,
-        email: &Email,
-        user_id: &AppwriteId,
-    ) -> Result<&'static str, StepError> {
-        let recorded_at = record.recorded_at.as_deref().and_then(parse_timestamp);
-        let newer_subscription = match (self.read_subscription(user_id).await?, recorded_at) {
-            (Some((_, written_at)), Some(recorded_at)) => written_at > recorded_at,
-            _ => false,
-        };
-        let outcome = if newer_subscription {
-            CLAIM_SUPERSEDED
-        } else {
-            let change = EntitlementChange {
-                email: email.clone(),
-                entitlement: Entitlement {
-                    plan: record.plan.clone().unwrap_or_else(|| self.settings.sellapp_default_plan.clone()),
-                    status: record
-                        .status
-                        .as_deref()
-                        .and_then(SubscriptionStatus::parse)
-                        .unwrap_or(SubscriptionStatus::Inactive),
-                    expires_at: record.expires_at.as_deref().and_then(parse_timestamp),
-                },
-                provider: record.provider.clone().unwrap_or_default(),
-                order_id: record.order_id.clone(),
-                event_id: record.event_id.clone().unwrap_or_default(),
-            };
-            self.apply_to_user(user_id, &change).await?;
-            CLAIM_APPLIED
-        };
-        let data = json!({
-            "claimedAt": timestamp(self.clock.now()),
-            "claimedByUserId": user_id.as_str(),
-            "claimOutcome": outcome,
-        });
+    async fn save_claim_cursor(&self, cursor: Option<&str>) -> Result<(), StepError> {
+        let (db, collection) = (&self.settings.database_id, &self.settings.collections.sync_state);
+        let data = json!({ "cursor": cursor, "updatedAt": timestamp(self.clock.now()) });
         self.appwrite
-            .update_document(&self.settings.database_id, &self.settings.collections.pending_entitlements, doc_id, &data)
+            .upsert_document(db, collection, CURSOR_ID, &data)
             .await
-            .map_err(|e| StepError::appwrite("marking the pending entitlement claimed", &e))?;
-        Ok(outcome)
+            .map(drop)
+            .map_err(|e| StepError::appwrite("saving the pending-claims cursor", &e))
+    }
+
+    /// Moves up to one page of unclaimed documents of the pre-ledger `pending_entitlements` collection
+    /// into the ledger (as pending entitlements), marking each `claimOutcome: migrated`.
+    pub async fn migrate_old_pending(&self, report: &mut ClaimReport) -> Result<(), StepError> {
+        let (db, collection) = (&self.settings.database_id, &self.settings.collections.pending_entitlements);
+        let queries = [Query::is_null("claimedAt"), Query::limit(PENDING_PAGE_SIZE)];
+        let page = match self.appwrite.list_documents(db, collection, &queries).await {
+            Ok(page) => page,
+            // A project bootstrapped without the old collection has nothing to migrate.
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(StepError::appwrite("listing pre-ledger pending entitlements", &e)),
+        };
+        for doc in page.documents {
+            let Ok(old) = doc.decode::<OldPendingRecord>() else {
+                report.unreadable += 1;
+                tracing::error!(document = %doc.id, "a pre-ledger pending entitlement does not decode; left as it is");
+                continue;
+            };
+            let Some(email) = old.email.as_deref().and_then(|raw| Email::parse(raw).ok()) else {
+                report.unreadable += 1;
+                continue;
+            };
+            let at = old.recorded_at.as_deref().and_then(parse_timestamp).unwrap_or(doc.updated_at);
+            let event = match old.status.as_deref() {
+                Some("active") => LedgerEvent::Grant {
+                    grant: Grant {
+                        plan: old.plan.clone().unwrap_or_else(|| self.settings.sellapp_default_plan.clone()),
+                        starts_at: None,
+                        ends_at: old.expires_at.as_deref().and_then(parse_timestamp),
+                        at,
+                    },
+                    reinstates: false,
+                },
+                _ => LedgerEvent::Revoke(Revocation { at, reason: RevokeReason::Dispute }),
+            };
+            let provider =
+                if old.provider.as_deref() == Some(PROVIDER_ADMIN) { PROVIDER_ADMIN } else { PROVIDER_SELLAPP };
+            let change = LedgerChange {
+                source: format!("pending:{}", doc.id),
+                provider,
+                email: Some(email),
+                user_id: None,
+                order_id: old.order_id.clone(),
+                store: None,
+                event,
+                event_key: "import:pending_entitlements".to_owned(),
+            };
+            self.record_ledger_event(&change).await?;
+            let data = json!({ "claimedAt": timestamp(self.clock.now()), "claimOutcome": "migrated" });
+            self.appwrite
+                .update_document(db, collection, &doc.id, &data)
+                .await
+                .map_err(|e| StepError::appwrite("marking a pre-ledger pending entitlement migrated", &e))?;
+            report.migrated += 1;
+        }
+        Ok(())
     }
 }

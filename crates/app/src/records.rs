@@ -28,14 +28,24 @@ pub struct EventClaim {
     pub processed_at: Option<String>,
 }
 
+/// What a claim says about its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStatus {
+    /// Every side effect is done.
+    Completed,
+    /// Claimed, not (yet) completed: process again.
+    Processing,
+    /// No `status`: written by the replaced deployment, *before* its side effects.
+    Legacy,
+}
+
 impl EventClaim {
-    /// Completed means its side effects are all done. A record with no `status` was written by the
-    /// replaced deployment, which recorded events it then processed in the same request; it is treated
-    /// as completed so that events it already applied are not applied again.
-    pub fn is_completed(&self) -> bool {
+    pub fn status(&self) -> ClaimStatus {
         match self.status.as_deref() {
-            Some(status) => status == EVENT_COMPLETED,
-            None => true,
+            None => ClaimStatus::Legacy,
+            Some(EVENT_COMPLETED) => ClaimStatus::Completed,
+            // `processing`, or a value Tollgate does not know: not done.
+            Some(_) => ClaimStatus::Processing,
         }
     }
 }
@@ -77,6 +87,7 @@ pub struct FailureRecord {
     pub event_id: Option<String>,
     pub order_id: Option<String>,
     pub email: Option<String>,
+    pub email_raw: Option<String>,
     pub body_text: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -98,24 +109,8 @@ impl FailureRecord {
     }
 }
 
-/// A `pending_entitlements` document: what an email bought before an account with it existed.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PendingRecord {
-    pub email: Option<String>,
-    pub plan: Option<String>,
-    pub status: Option<String>,
-    pub provider: Option<String>,
-    pub order_id: Option<String>,
-    pub event_id: Option<String>,
-    pub expires_at: Option<String>,
-    pub recorded_at: Option<String>,
-    pub claimed_at: Option<String>,
-}
-
-/// A `subscriptions` document.
-///
-/// Its entitlement: a missing or unknown status counts as inactive, a missing end date as none.
+/// A `subscriptions` document: a projection of the user's access ([`crate::projection`]). Decoded
+/// leniently: documents of the replaced deployment lack the attributes Tollgate added.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionRecord {
@@ -124,25 +119,24 @@ pub struct SubscriptionRecord {
     pub plan: Option<String>,
     pub sellapp_order_id: Option<String>,
     pub current_period_end: Option<String>,
-    /// When Tollgate last wrote it, by Tollgate's clock (absent on documents of the replaced deployment).
-    pub changed_at: Option<String>,
+    pub email: Option<String>,
+    pub plans_json: Option<String>,
+    /// When the projection last wrote it (absent on documents written before the ledger).
+    pub projected_at: Option<String>,
+    /// Appwrite's `$updatedAt`.
+    #[serde(skip)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The stored document did not decode.
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
-impl SubscriptionRecord {
-    pub fn entitlement(&self) -> tollgate_core::Entitlement {
-        use tollgate_core::SubscriptionStatus;
-        tollgate_core::Entitlement {
-            plan: self.plan.clone().unwrap_or_default(),
-            status: self.status.as_deref().and_then(SubscriptionStatus::parse).unwrap_or(SubscriptionStatus::Inactive),
-            expires_at: self.current_period_end.as_deref().and_then(parse_timestamp),
-        }
-    }
-
-    /// The plan, if the subscription gives access at `now` (allowing `grace` past its end).
-    pub fn plan_with_access(&self, now: chrono::DateTime<chrono::Utc>, grace: chrono::Duration) -> Option<String> {
-        let entitlement = self.entitlement();
-        entitlement.has_access(now, grace).then_some(entitlement.plan)
-    }
+/// Fits a payload string into an attribute of `max_chars` characters (Appwrite sizes count characters).
+/// A longer value keeps its beginning and ends with a hash of the whole value, so distinct values stay
+/// distinct; the full value is kept in the failure record's body. An authentic payload with an
+/// over-long field must still be recorded: otherwise every redelivery answers 503 forever.
+pub fn fit(value: &str, max_chars: u32) -> String {
+    tollgate_core::fit_to_attribute(value, max_chars as usize).into_owned()
 }
 
 #[cfg(test)]
@@ -150,10 +144,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_claim_without_status_is_a_legacy_completed_record() {
-        assert!(EventClaim::default().is_completed());
+    fn a_claim_without_status_is_the_replaced_deployments() {
+        assert_eq!(EventClaim::default().status(), ClaimStatus::Legacy);
         let processing = EventClaim { status: Some(EVENT_PROCESSING.into()), ..Default::default() };
-        assert!(!processing.is_completed());
+        assert_eq!(processing.status(), ClaimStatus::Processing);
+        let odd = EventClaim { status: Some("weird".into()), ..Default::default() };
+        assert_eq!(odd.status(), ClaimStatus::Processing);
     }
 
     #[test]

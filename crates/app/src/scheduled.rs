@@ -1,5 +1,6 @@
 //! Everything the webhook worker's cron does, whatever expression fired it: retry due failures, claim
-//! pending entitlements whose account now exists, prune settled failures. Each part runs even if another
+//! pending entitlements whose account has verified its email (and move pre-ledger ones into the
+//! ledger), prune settled failures. Each part runs even if another
 //! failed, and each is bounded so that one run stays within a Worker invocation's limits.
 
 use crate::error::StepError;
@@ -30,6 +31,9 @@ impl<C: Clock> App<'_, C> {
         match self.claim_pending_entitlements(PENDING_PAGES_PER_RUN).await {
             Ok(claims) => report.claims = claims,
             Err(e) => report.errors.push(e),
+        }
+        if let Err(e) = self.migrate_old_pending(&mut report.claims).await {
+            report.errors.push(e);
         }
         if let Err(e) = self.prune_settled_failures().await {
             report.errors.push(e);

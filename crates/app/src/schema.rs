@@ -13,6 +13,8 @@ pub const EMAIL_SIZE: u32 = 254;
 pub const SHORT_TEXT_SIZE: u32 = 64;
 pub const NAME_SIZE: u32 = 128;
 pub const MESSAGE_SIZE: u32 = 2_048;
+/// An entitlement's source key (`sellapp:{store}:{order}`, `admin:{email}:{plan}`, …).
+pub const SOURCE_SIZE: u32 = 320;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttributeType {
@@ -74,8 +76,38 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 string("email", EMAIL_SIZE),
                 string("lastEventId", NAME_SIZE),
                 datetime("changedAt"),
+                string("plansJson", MESSAGE_SIZE),
+                datetime("projectedAt"),
             ],
             indexes: vec![index("status_idx", IndexKind::Key, &["status"])],
+        },
+        CollectionSpec {
+            id: c.entitlements.clone(),
+            name: "Entitlements",
+            attributes: vec![
+                string("source", SOURCE_SIZE),
+                string("provider", SHORT_TEXT_SIZE),
+                string("email", EMAIL_SIZE),
+                string("userId", ID_SIZE),
+                string("plan", NAME_SIZE),
+                datetime("startsAt"),
+                datetime("endsAt"),
+                datetime("grantedAt"),
+                datetime("revokedAt"),
+                string("revokeReason", SHORT_TEXT_SIZE),
+                datetime("reinstatedAt"),
+                string("orderId", SHORT_TEXT_SIZE),
+                string("store", SHORT_TEXT_SIZE),
+                string("eventKeysJson", MESSAGE_SIZE * 2),
+                datetime("claimedAt"),
+            ],
+            indexes: vec![
+                index("source_unique", IndexKind::Unique, &["source"]),
+                index("user_idx", IndexKind::Key, &["userId"]),
+                index("email_user_idx", IndexKind::Key, &["email", "userId"]),
+                index("order_idx", IndexKind::Key, &["orderId"]),
+                index("revoked_idx", IndexKind::Key, &["userId", "revokedAt"]),
+            ],
         },
         CollectionSpec {
             id: c.webhook_events.clone(),
@@ -101,6 +133,7 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 string("orderId", SHORT_TEXT_SIZE),
                 string("store", SHORT_TEXT_SIZE),
                 string("email", EMAIL_SIZE),
+                string("emailRaw", EMAIL_SIZE),
                 string("payloadHash", SHORT_TEXT_SIZE),
                 string("bodyText", BODY_TEXT_SIZE),
                 string("errorCode", SHORT_TEXT_SIZE),
@@ -116,6 +149,7 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
             indexes: vec![
                 index("state_next_idx", IndexKind::Key, &["state", "nextAttemptAt"]),
                 index("state_settled_idx", IndexKind::Key, &["state", "settledAt"]),
+                index("failure_email_idx", IndexKind::Key, &["email"]),
             ],
         },
         CollectionSpec {

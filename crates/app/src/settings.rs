@@ -27,6 +27,8 @@ pub struct Collections {
     pub sync_state: String,
     /// Pending Discord authorisations (single-use `state`, PKCE verifier).
     pub oauth_states: String,
+    /// The entitlement ledger: one document per source of access.
+    pub entitlements: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,10 @@ pub struct Settings {
     pub paid_team_id: String,
     pub sellapp_default_plan: String,
     pub access_grace: Duration,
+    /// `ALLOW_UNVERIFIED_EMAIL_CLAIMS`: let an account whose email is not verified receive purchases made
+    /// with that email. Off by default: anyone can sign up with a buyer's address. On reproduces the
+    /// replaced deployment's behaviour, for operators whose sign-up already proves the email.
+    pub allow_unverified_email_claims: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -70,10 +76,21 @@ impl Settings {
                 pending_entitlements: or("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
                 sync_state: or("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
                 oauth_states: or("APPWRITE_OAUTH_STATES_COLLECTION_ID", "oauth_states"),
+                entitlements: or("APPWRITE_ENTITLEMENTS_COLLECTION_ID", "entitlements"),
             },
             paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
             sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),
             access_grace: Duration::hours(grace_hours),
+            allow_unverified_email_claims: match lookup("ALLOW_UNVERIFIED_EMAIL_CLAIMS").as_deref().map(str::trim) {
+                None | Some("") | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(SettingsError::Invalid {
+                        name: "ALLOW_UNVERIFIED_EMAIL_CLAIMS",
+                        reason: format!("expected true or false, got `{other}`"),
+                    })
+                }
+            },
         })
     }
 }

@@ -18,21 +18,19 @@ pub fn managed_roles(mappings: &[RoleMapping], guild: GuildId) -> BTreeSet<RoleI
     mappings.iter().filter(|m| m.guild_id == guild).flat_map(|m| m.role_ids.iter().copied()).collect()
 }
 
-/// The managed roles a user should hold in `guild`: their plan's mapping if they have access now.
-pub fn desired_roles(
+/// The managed roles a user should hold in `guild`: the union of the mappings of the plans they have
+/// access to now (see [`crate::access`]); no plans, no managed roles.
+pub fn desired_roles<'p>(
     mappings: &[RoleMapping],
     guild: GuildId,
-    plan: Option<&str>,
-    has_access: bool,
+    plans_with_access: impl IntoIterator<Item = &'p str>,
 ) -> BTreeSet<RoleId> {
-    match (has_access, plan) {
-        (true, Some(plan)) => mappings
-            .iter()
-            .filter(|m| m.guild_id == guild && m.plan == plan)
-            .flat_map(|m| m.role_ids.iter().copied())
-            .collect(),
-        _ => BTreeSet::new(),
-    }
+    let plans: BTreeSet<&str> = plans_with_access.into_iter().collect();
+    mappings
+        .iter()
+        .filter(|m| m.guild_id == guild && plans.contains(m.plan.as_str()))
+        .flat_map(|m| m.role_ids.iter().copied())
+        .collect()
 }
 
 #[cfg(test)]
@@ -51,7 +49,7 @@ mod tests {
     fn a_user_with_access_gets_their_plans_roles_only() {
         let mappings = [mapping("pro", 1, &[10, 11]), mapping("basic", 1, &[20])];
         let guild = GuildId::parse("1").unwrap();
-        let desired = desired_roles(&mappings, guild, Some("pro"), true);
+        let desired = desired_roles(&mappings, guild, ["pro"]);
         assert_eq!(desired.iter().map(|r| r.get()).collect::<Vec<_>>(), vec![10, 11]);
         assert_eq!(managed_roles(&mappings, guild).len(), 3);
     }
@@ -60,9 +58,16 @@ mod tests {
     fn no_access_or_an_unmapped_plan_means_no_managed_roles() {
         let mappings = [mapping("pro", 1, &[10])];
         let guild = GuildId::parse("1").unwrap();
-        assert!(desired_roles(&mappings, guild, Some("pro"), false).is_empty());
-        assert!(desired_roles(&mappings, guild, Some("unknown"), true).is_empty());
-        assert!(desired_roles(&mappings, guild, None, true).is_empty());
-        assert!(desired_roles(&mappings, GuildId::parse("2").unwrap(), Some("pro"), true).is_empty());
+        assert!(desired_roles(&mappings, guild, []).is_empty());
+        assert!(desired_roles(&mappings, guild, ["unknown"]).is_empty());
+        assert!(desired_roles(&mappings, GuildId::parse("2").unwrap(), ["pro"]).is_empty());
+    }
+
+    #[test]
+    fn several_plans_give_the_union_of_their_roles() {
+        let mappings = [mapping("pro", 1, &[10, 11]), mapping("gift", 1, &[11, 12]), mapping("basic", 1, &[20])];
+        let guild = GuildId::parse("1").unwrap();
+        let desired = desired_roles(&mappings, guild, ["pro", "gift"]);
+        assert_eq!(desired.iter().map(|r| r.get()).collect::<Vec<_>>(), vec![10, 11, 12]);
     }
 }

@@ -9,12 +9,14 @@
 //! - [`secret`]: `Secret`, a string that never prints itself.
 //! - [`attribute_fit`]: provider strings fitted to Appwrite attribute sizes (prefix + hash when too long).
 //! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (COMPATIBILITY.md).
-//! - [`entitlement`]: what a buyer is entitled to, and whether that means access now.
+//! - [`entitlement`]: the ledger: one entitlement per source of access, and how events change it.
+//! - [`access`]: access derived from a user's entitlements (pure; the projections follow it).
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
 //! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
 //! - [`desired_roles`] / [`role_diff`]: which managed roles a member should hold, and the changes to get there.
 
+pub mod access;
 pub mod attribute_fit;
 pub mod clock;
 pub mod desired_roles;
@@ -27,13 +29,17 @@ pub mod role_diff;
 pub mod secret;
 pub mod snowflake;
 
+pub use access::{derive_access, Access, PlanAccess};
 pub use attribute_fit::fit_to_attribute;
 #[cfg(not(target_arch = "wasm32"))]
 pub use clock::SystemClock;
 pub use clock::{Clock, FixedClock};
 pub use desired_roles::{desired_roles, managed_roles, RoleMapping};
 pub use email::{Email, EmailError};
-pub use entitlement::{Entitlement, SubscriptionStatus};
+pub use entitlement::{
+    apply_event, Entitlement, EntitlementPatch, EntitlementStatus, Grant, LedgerEvent, Revocation, RevokeReason,
+    SubscriptionStatus,
+};
 pub use idempotency::{derived_document_id, payload_hash, IdempotencyKey};
 pub use ids::{AppwriteId, IdError, UserId};
 pub use role_diff::{role_diff, RoleDiff};

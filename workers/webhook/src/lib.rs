@@ -36,13 +36,15 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(parts) => {
             let report = parts.app().run_scheduled().await;
             worker::console_log!(
-                "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} applied={} superseded={}; errors={}",
+                "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} claimed={} awaiting_verification={} unreadable={} migrated={}; errors={}",
                 report.retries.settled,
                 report.retries.rescheduled,
                 report.retries.dead,
                 report.claims.checked,
-                report.claims.applied,
-                report.claims.superseded,
+                report.claims.claimed,
+                report.claims.awaiting_verification,
+                report.claims.unreadable,
+                report.claims.migrated,
                 report.errors.len()
             );
             for error in report.errors {

@@ -1,12 +1,16 @@
 //! Reconciliation: the whole guild compared with Appwrite, a bounded slice per run. Members are read
-//! 1,000 at a time in id order; linked users' access comes from two listings (profiles with a Discord id,
-//! subscriptions), so a guild already in the right state costs one Discord call per 1,000 members and no
-//! writes. It revokes expired access, re-grants members who came back, and strips managed roles from
-//! members with no access. Where it stopped is kept in `sync_state`, so the next run resumes there.
+//! 1,000 at a time in id order; linked users' access is derived from two listings (profiles with a
+//! Discord id, the entitlements that may grant access), so a guild already in the right state costs one
+//! Discord call per 1,000 members and no writes. It revokes ended access, re-grants members who came
+//! back, and strips managed roles from members with no access. Where it stopped is kept in `sync_state`,
+//! so the next run resumes there. Before the walk, the same listing finds users whose `paid` membership
+//! or `subscriptions` document disagrees with their access (ended entitlements, drift in both
+//! directions) and queues their projection ([`crate::App::reconcile_access`]).
 
 use super::RoleSync;
 use crate::error::StepError;
-use crate::records::{timestamp, SubscriptionRecord};
+use crate::projection::{AccessDrift, ACCESS_DRIFT_PER_RUN};
+use crate::records::timestamp;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use tollgate_appwrite::Query;
@@ -27,6 +31,8 @@ pub struct ReconcileReport {
     pub pass_finished: bool,
     /// Why the run stopped early, if it did (rate limit, Discord unavailable, permissions).
     pub stopped: Option<String>,
+    /// Users whose `paid` membership or `subscriptions` document disagreed with their access.
+    pub access_drift: AccessDrift,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -46,10 +52,16 @@ impl<C: Clock> RoleSync<'_, C> {
         format!("guild-{}", self.guild)
     }
 
-    async fn access_by_discord_user(&self) -> Result<HashMap<DiscordUserId, Option<String>>, StepError> {
+    /// The plans each linked Discord account should have, from the entitlements that may grant access
+    /// (revoked ones are not read at all).
+    async fn access_by_discord_user(
+        &self,
+        plans_by_user: &HashMap<String, BTreeSet<String>>,
+    ) -> Result<HashMap<DiscordUserId, BTreeSet<String>>, StepError> {
         let settings = self.app.settings;
-        let appwrite = self.app.appwrite;
-        let profiles = appwrite
+        let profiles = self
+            .app
+            .appwrite
             .list_all_documents(
                 &settings.database_id,
                 &settings.collections.profiles,
@@ -58,26 +70,22 @@ impl<C: Clock> RoleSync<'_, C> {
             )
             .await
             .map_err(|e| StepError::appwrite("listing linked profiles", &e))?;
-        let subscriptions = appwrite
-            .list_all_documents(&settings.database_id, &settings.collections.subscriptions, &[], LISTING_PAGE)
-            .await
-            .map_err(|e| StepError::appwrite("listing subscriptions", &e))?;
-        let now = self.app.clock.now();
-        let plans: HashMap<String, Option<String>> = subscriptions
-            .into_iter()
-            .map(|doc| {
-                let record = doc.decode::<SubscriptionRecord>().unwrap_or_default();
-                let access = record.plan_with_access(now, settings.access_grace);
-                (doc.id, access)
-            })
-            .collect();
-        Ok(profiles
-            .into_iter()
-            .filter_map(|doc| {
-                let discord = DiscordUserId::parse(&doc.decode::<Linked>().ok()?.discord_user_id?).ok()?;
-                Some((discord, plans.get(&doc.id).cloned().flatten()))
-            })
-            .collect())
+        let mut access = HashMap::new();
+        for doc in profiles {
+            let linked = doc
+                .decode::<Linked>()
+                .ok()
+                .and_then(|l| l.discord_user_id)
+                .and_then(|raw| DiscordUserId::parse(&raw).ok());
+            let Some(discord) = linked else {
+                // Its member cannot be matched; the member's roles then follow "no access", which only
+                // ever removes managed roles.
+                tracing::error!(profile = %doc.id, "a linked profile does not decode");
+                continue;
+            };
+            access.insert(discord, plans_by_user.get(&doc.id).cloned().unwrap_or_default());
+        }
+        Ok(access)
     }
 
     async fn load_cursor(&self) -> Option<DiscordUserId> {
@@ -110,7 +118,9 @@ impl<C: Clock> RoleSync<'_, C> {
         let mut report = ReconcileReport::default();
         let mappings = self.load_mappings().await?;
         let managed = managed_roles(&mappings, self.guild);
-        let access = self.access_by_discord_user().await?;
+        let plans_by_user = self.app.plans_by_user().await?;
+        report.access_drift = self.app.reconcile_access(&plans_by_user, ACCESS_DRIFT_PER_RUN).await?;
+        let access = self.access_by_discord_user(&plans_by_user).await?;
         let mut cursor = self.load_cursor().await;
         for _ in 0..max_pages {
             let page = match self.discord.list_members(self.guild, GUILD_MEMBERS_PAGE_LIMIT, cursor).await {
@@ -123,8 +133,8 @@ impl<C: Clock> RoleSync<'_, C> {
             let full = page.len() >= usize::from(GUILD_MEMBERS_PAGE_LIMIT);
             for member in &page {
                 report.members_seen += 1;
-                let plan = access.get(&member.user.id).cloned().flatten();
-                let desired = desired_roles(&mappings, self.guild, plan.as_deref(), plan.is_some());
+                let plans = access.get(&member.user.id).into_iter().flatten();
+                let desired = desired_roles(&mappings, self.guild, plans.map(String::as_str));
                 let current: BTreeSet<RoleId> = member.roles.iter().copied().collect();
                 let changes = tollgate_core::role_diff(&current, &desired, &managed).len();
                 if changes == 0 {

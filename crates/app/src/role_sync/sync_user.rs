@@ -63,6 +63,17 @@ impl SyncOutcome {
     }
 }
 
+fn unreadable_profile(user_id: &AppwriteId, why: &str) -> StepError {
+    tracing::error!(user = %user_id, why, "a profile does not decode");
+    StepError {
+        code: "unreadable_profile",
+        message: format!("the profile of {user_id} cannot be read ({why})"),
+        status: None,
+        error_type: None,
+        retryable: false,
+    }
+}
+
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct ProfileRecord {
@@ -79,23 +90,23 @@ impl<C: Clock> RoleSync<'_, C> {
             .get_document(&settings.database_id, &settings.collections.profiles, user_id.as_str())
             .await
         {
-            Ok(doc) => Ok(doc
-                .decode::<ProfileRecord>()
-                .ok()
-                .and_then(|p| p.discord_user_id)
-                .and_then(|id| DiscordUserId::parse(&id).ok())),
+            // A profile that does not decode is unknown, not "not linked": treating it as unlinked would
+            // leave the roles of someone whose access ended.
+            Ok(doc) => {
+                let profile = doc.decode::<ProfileRecord>().map_err(|e| unreadable_profile(user_id, &e.to_string()))?;
+                profile
+                    .discord_user_id
+                    .filter(|id| !id.is_empty())
+                    .map(|id| DiscordUserId::parse(&id).map_err(|e| unreadable_profile(user_id, &e.to_string())))
+                    .transpose()
+            }
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(StepError::appwrite("reading the profile", &e)),
         }
     }
 
-    /// The user's plan if they have access now (by the subscription and the grace period).
-    pub async fn plan_with_access(&self, user_id: &AppwriteId) -> Result<Option<String>, StepError> {
-        let Some((record, _)) = self.app.read_subscription(user_id).await? else { return Ok(None) };
-        Ok(record.plan_with_access(self.app.clock.now(), self.app.settings.access_grace))
-    }
-
-    /// Makes the user's managed roles right and records the outcome in `role_sync_jobs`.
+    /// Projects the user's access (the `subscriptions` document and the `paid` membership), then makes
+    /// their managed roles right and records the outcome in `role_sync_jobs`.
     pub async fn sync_user(&self, user_id: &AppwriteId) -> Result<SyncOutcome, StepError> {
         let outcome = self.compute_and_apply(user_id).await?;
         self.record_job(user_id, &outcome).await?;
@@ -103,10 +114,10 @@ impl<C: Clock> RoleSync<'_, C> {
     }
 
     async fn compute_and_apply(&self, user_id: &AppwriteId) -> Result<SyncOutcome, StepError> {
+        let projected = self.app.project_user(user_id).await?;
         let Some(discord_user) = self.linked_discord_user(user_id).await? else { return Ok(SyncOutcome::NotLinked) };
-        let plan = self.plan_with_access(user_id).await?;
         let mappings = self.load_mappings().await?;
-        let desired = desired_roles(&mappings, self.guild, plan.as_deref(), plan.is_some());
+        let desired = desired_roles(&mappings, self.guild, projected.access.plans.keys().map(String::as_str));
         let managed = managed_roles(&mappings, self.guild);
         let member = match self.discord.get_member(self.guild, discord_user).await {
             Ok(member) => member,

@@ -15,7 +15,7 @@ fn failure_id(event: &str, order_id: &str) -> String {
 async fn a_failure_is_retried_on_the_schedule_and_dies_after_the_last_attempt() {
     let ctx = context().await;
     ctx.create_user("r1", "r1@example.com").await;
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})).await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
     let outcome = ctx.app().ingest_sellapp(&order("order.completed", 21, "r1@example.com")).await;
     assert_eq!(outcome, Ok(IngestOutcome::FailureRecorded { code: "appwrite_error", retryable: true }));
     let id = failure_id("order.completed", "21");
@@ -42,6 +42,7 @@ async fn a_failure_is_retried_on_the_schedule_and_dies_after_the_last_attempt() 
     ctx.set_faults(json!({"rate": 0})).await;
     let replayed = ctx.app().replay_failure(&AppwriteId::parse(&id).expect("id")).await.expect("replay");
     assert_eq!(replayed, RetryOutcome::Settled);
+    ctx.project("r1").await;
     assert!(ctx.is_paid("r1").await);
 }
 
@@ -49,7 +50,7 @@ async fn a_failure_is_retried_on_the_schedule_and_dies_after_the_last_attempt() 
 async fn settled_failures_are_pruned_after_the_retention_period_only() {
     let ctx = context().await;
     ctx.create_user("r2", "r2@example.com").await;
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})).await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
     ctx.app().ingest_sellapp(&order("order.completed", 22, "r2@example.com")).await.expect("recorded");
     ctx.set_faults(json!({"rate": 0})).await;
     ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
@@ -68,7 +69,7 @@ async fn settled_failures_are_pruned_after_the_retention_period_only() {
 async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
     let ctx = context().await;
     ctx.create_user("r3", "r3@example.com").await;
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/teams"]})).await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
     ctx.app().ingest_sellapp(&order("order.completed", 23, "r3@example.com")).await.expect("recorded");
     ctx.set_faults(json!({"rate": 0})).await;
     assert_eq!(
@@ -78,6 +79,7 @@ async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
 
     ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
     assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    ctx.project("r3").await;
     assert_eq!(ctx.document("subscriptions", "r3").await.expect("subscription")["status"], "inactive");
     assert!(!ctx.is_paid("r3").await);
 }

@@ -3,7 +3,7 @@ use chrono::Duration;
 use serde_json::json;
 use tollgate_app::lookup::AccessReport;
 use tollgate_app::role_sync::RoleSync;
-use tollgate_core::{AppwriteId, GuildId, RoleId, Secret};
+use tollgate_core::{AppwriteId, Clock, GuildId, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
 use tollgate_discord::{DiscordClient, DiscordConfig};
 
@@ -68,25 +68,27 @@ async fn the_lookup_tells_every_state_a_user_can_be_in() {
 
     // Expired (past the grace period).
     ctx.create_user("expired", "expired@example.com").await;
-    ctx.app().ingest_sellapp(&order("order.completed", 8_003, "expired@example.com")).await.unwrap();
-    ctx.client
-        .update_document(
-            "crypto",
-            "subscriptions",
-            "expired",
-            &json!({"currentPeriodEnd": "2026-01-01T00:00:00.000+00:00"}),
-        )
-        .await
-        .unwrap();
+    let email = tollgate_core::Email::parse("expired@example.com").unwrap();
+    let ended = ctx.clock.now() - Duration::days(3);
+    ctx.app().admin_grant(&email, "member", Some(ended)).await.unwrap();
     let r = report(&ctx, &discord, "expired").await;
     assert!(!r.has_access && r.subscription.is_some());
+    assert_eq!(r.entitlements[0]["status"], "ended");
 
     // A pending entitlement: bought before the account existed, claimed as the user is seen.
     ctx.app().ingest_sellapp(&order("order.completed", 8_004, "late@example.com")).await.unwrap();
     ctx.create_user("late", "late@example.com").await;
     let r = report(&ctx, &discord, "late").await;
-    assert!(r.pending_entitlement.is_some_and(|p| p["claimOutcome"] == "applied"));
+    assert!(r.pending_entitlements.is_empty() && r.entitlements.len() == 1);
     assert!(r.has_access && r.paid_membership, "seeing the user claimed the purchase");
+
+    // Bought with an email whose account has not verified it: waiting, not given.
+    ctx.app().ingest_sellapp(&order("order.completed", 8_005, "unproven@example.com")).await.unwrap();
+    ctx.create_unverified_user("unproven", "unproven@example.com").await;
+    let r = report(&ctx, &discord, "unproven").await;
+    assert!(!r.has_access && !r.paid_membership && r.entitlements.is_empty());
+    assert_eq!(r.pending_entitlements.len(), 1);
+    assert_eq!(r.user["emailVerification"], false);
 
     // A failed sync: the mapping points above the bot.
     let above = [RoleId::parse(seed::ABOVE_BOT_ROLE_ID).unwrap()];

@@ -1,5 +1,6 @@
 mod failures;
 mod ingest;
+mod ledger;
 mod linking;
 mod lookup;
 mod pending;

@@ -162,28 +162,29 @@ async fn a_member_not_in_the_guild_is_noted_and_granted_by_reconciliation_when_t
 }
 
 #[tokio::test]
-async fn expired_access_is_revoked_by_reconciliation() {
+async fn an_ended_entitlement_loses_its_roles_and_paid_membership_once_the_grace_period_is_over() {
     let w = World::new().await;
     let carol = seed::TEST_USERS[2].0;
     w.join(carol).await;
-    let user = w.linked_user("carol", carol, true).await;
+    let user = w.linked_user("carol", carol, false).await;
+    let end = chrono::DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let email = tollgate_core::Email::parse("carol@example.com").unwrap();
+    w.ctx.app().admin_grant(&email, "member", Some(end)).await.unwrap();
     w.sync().sync_user(&user).await.unwrap();
-    w.ctx
-        .client
-        .update_document(
-            "crypto",
-            "subscriptions",
-            "carol",
-            &json!({"currentPeriodEnd": "2026-03-02T00:00:00.000+00:00"}),
-        )
-        .await
-        .unwrap();
+    assert!(w.ctx.is_paid("carol").await);
     w.ctx.clock.advance(Duration::days(1));
-    w.sync().reconcile_once(10).await.unwrap();
+    let report = w.sync().reconcile_once(10).await.unwrap();
     assert_eq!(w.member_roles(carol).await.len(), 2, "still within the grace period");
+    assert!(report.access_drift.queued.is_empty());
     w.ctx.clock.advance(Duration::days(2));
-    w.sync().reconcile_once(10).await.unwrap();
-    assert!(w.member_roles(carol).await.is_empty(), "expired plus grace: revoked");
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert!(w.member_roles(carol).await.is_empty(), "ended plus grace: roles revoked");
+    assert_eq!(report.access_drift.queued, vec!["carol".to_owned()], "membership and document drifted");
+    w.sync().run_due_jobs(10).await.unwrap();
+    assert!(!w.ctx.is_paid("carol").await, "the paid membership goes with the roles");
+    let sub = w.ctx.document("subscriptions", "carol").await.expect("subscription");
+    assert_eq!(sub["status"], "inactive");
+    assert_eq!(w.sync().reconcile_once(10).await.unwrap().access_drift.queued.len(), 0, "in sync again");
 }
 
 #[tokio::test]

@@ -51,9 +51,41 @@ impl TestContext {
         App::new(&self.client, &self.settings, &*self.clock)
     }
 
+    /// An account whose email is verified (it may receive purchases made with that email).
     pub async fn create_user(&self, id: &str, email: &str) {
+        self.create_unverified_user(id, email).await;
+        self.verify_email(id).await;
+    }
+
+    /// An account that signed up with `email` and never proved it.
+    pub async fn create_unverified_user(&self, id: &str, email: &str) {
         let email = Email::parse(email).expect("valid email");
         self.client.create_user(id, &email, None, None).await.expect("create user");
+    }
+
+    pub async fn verify_email(&self, id: &str) {
+        let id = tollgate_core::AppwriteId::parse(id).expect("id");
+        self.client.update_email_verification(&id, true).await.expect("verify email");
+    }
+
+    pub async fn user(&self, id: &str) -> tollgate_appwrite::User {
+        self.client.get_user(&tollgate_core::AppwriteId::parse(id).expect("id")).await.expect("user")
+    }
+
+    /// What role-sync does first for a queued user: the `subscriptions` document and `paid` membership
+    /// made equal to the user's access.
+    pub async fn project(&self, id: &str) -> tollgate_app::projection::Projected {
+        self.app().project_user(&tollgate_core::AppwriteId::parse(id).expect("id")).await.expect("projection")
+    }
+
+    /// Appwrite calls per route so far (devstack's counter).
+    pub async fn calls(&self) -> Value {
+        reqwest::get(format!("{}/_devstack/calls", self.devstack.appwrite_base_url()))
+            .await
+            .expect("calls")
+            .json()
+            .await
+            .expect("calls json")
     }
 
     pub async fn document(&self, collection: &str, id: &str) -> Option<Value> {
