@@ -16,6 +16,16 @@ pub struct StepError {
 }
 
 impl StepError {
+    /// A failure that retrying cannot fix (it needs an admin, a fix, then a replay).
+    pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), status: None, error_type: None, retryable: false }
+    }
+
+    /// A failure that may pass by itself: retried on the schedule.
+    pub fn transient(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), status: None, error_type: None, retryable: true }
+    }
+
     pub fn appwrite(step: &str, error: &AppwriteError) -> Self {
         Self {
             code: "appwrite_error",

@@ -141,12 +141,8 @@ impl<C: Clock> App<'_, C> {
             .get_document(&self.settings.database_id, &self.settings.collections.webhook_failures, failure_id.as_str())
             .await
             .map_err(|e| StepError::appwrite("reading the failure record", &e))?;
-        let record = doc.decode::<FailureRecord>().map_err(|e| StepError {
-            code: "unreadable_failure",
-            message: format!("failure {failure_id} cannot be read: {e}"),
-            status: None,
-            error_type: None,
-            retryable: false,
+        let record = doc.decode::<FailureRecord>().map_err(|e| {
+            StepError::permanent("unreadable_failure", format!("failure {failure_id} cannot be read: {e}"))
         })?;
         self.retry_record(&doc.id, &record).await
     }
@@ -177,13 +173,10 @@ impl<C: Clock> App<'_, C> {
                         .finish_retry(
                             doc_id,
                             record,
-                            Err(StepError {
-                                code: "no_body",
-                                message: "the failure record keeps no body to retry".to_owned(),
-                                status: None,
-                                error_type: None,
-                                retryable: false,
-                            }),
+                            Err(StepError::permanent(
+                                "no_body",
+                                "the failure record keeps no body to retry".to_owned(),
+                            )),
                         )
                         .await;
                 };
@@ -191,13 +184,10 @@ impl<C: Clock> App<'_, C> {
                 let delivery = interpret(&event);
                 self.process_sellapp(&delivery, event.body(), Attempt::Retry).await
             }
-            other => Err(StepError {
-                code: "unsupported_provider",
-                message: format!("failures from provider `{other}` cannot be retried by this version"),
-                status: None,
-                error_type: None,
-                retryable: false,
-            }),
+            other => Err(StepError::permanent(
+                "unsupported_provider",
+                format!("failures from provider `{other}` cannot be retried by this version"),
+            )),
         };
         self.finish_retry(doc_id, record, result).await
     }

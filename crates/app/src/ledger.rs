@@ -93,13 +93,10 @@ struct EntitlementDoc {
 
 fn unreadable(id: &str, why: &str) -> StepError {
     tracing::error!(entitlement = id, why, "an entitlement document does not decode");
-    StepError {
-        code: "unreadable_entitlement",
-        message: format!("entitlement {id} cannot be read ({why}); fix or delete it, then replay"),
-        status: None,
-        error_type: None,
-        retryable: false,
-    }
+    StepError::permanent(
+        "unreadable_entitlement",
+        format!("entitlement {id} cannot be read ({why}); fix or delete it, then replay"),
+    )
 }
 
 fn time(id: &str, field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, StepError> {
@@ -244,13 +241,10 @@ impl<C: Clock> App<'_, C> {
             };
             return self.update_entry(entry, change).await;
         }
-        Err(StepError {
-            code: "ledger_contention",
-            message: format!("entitlement {id} kept changing while recording {}", change.event_key),
-            status: None,
-            error_type: None,
-            retryable: true,
-        })
+        Err(StepError::transient(
+            "ledger_contention",
+            format!("entitlement {id} kept changing while recording {}", change.event_key),
+        ))
         .inspect_err(|_| tracing::warn!(collection, db, "ledger write contention"))
     }
 

@@ -126,13 +126,10 @@ impl<C: Clock> App<'_, C> {
             tracing::info!(user = %user_id, "entitlements changed during the projection; projecting again");
             entries = now_entries;
         }
-        Err(StepError {
-            code: "projection_contention",
-            message: format!("the entitlements of {user_id} kept changing while projecting them"),
-            status: None,
-            error_type: None,
-            retryable: true,
-        })
+        Err(StepError::transient(
+            "projection_contention",
+            format!("the entitlements of {user_id} kept changing while projecting them"),
+        ))
     }
 
     /// The access a user's entitlements give now, without writing anything.

@@ -32,6 +32,9 @@ pub struct TestApp {
     pub role_sync: RunningWorker,
     pub api: RunningWorker,
     pub http: reqwest::Client,
+    /// Tollgate's own client and settings, for what an admin does with the CLI (grant, revoke).
+    pub client: AppwriteClient,
+    pub settings: Settings,
     _state: TempDir,
 }
 
@@ -54,6 +57,11 @@ fn temp_dir() -> TempDir {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// `spawn_app` with settings overridden in the workers' env file, as `cargo xtask dev --set` does.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("starting devstack");
     let state = temp_dir();
     let port = free_port().expect("a free port");
@@ -62,7 +70,7 @@ pub async fn spawn_app() -> TestApp {
     let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
-    let env = DevEnv::for_local(&LocalSystem {
+    let mut env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
         api_key: devstack.api_key(),
@@ -75,6 +83,9 @@ pub async fn spawn_app() -> TestApp {
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
     });
+    for (name, value) in overrides {
+        env.set(name, value);
+    }
     let env_file = state.0.join("dev.env");
     env.write(&env_file).expect("writing the env file");
     let lookup = |key: &str| env.get(key).map(str::to_owned);
@@ -111,7 +122,7 @@ pub async fn spawn_app() -> TestApp {
     let worker = worker.expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
     let role_sync = role_sync.expect("starting the role-sync worker in wrangler dev (run `cargo xtask build` first)");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-    TestApp { devstack, worker, role_sync, api, http, _state: state }
+    TestApp { devstack, worker, role_sync, api, http, client, settings, _state: state }
 }
 
 pub fn sign(body: &str) -> String {
@@ -178,13 +189,42 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// An account that has verified its email (it may receive purchases made with it).
     pub async fn create_user(&self, user_id: &str, email: &str) -> Value {
+        let user = self.create_unverified_user(user_id, email).await;
+        self.verify_email(user_id).await;
+        user
+    }
+
+    /// An account that signed up with `email` and never proved it.
+    pub async fn create_unverified_user(&self, user_id: &str, email: &str) -> Value {
         let request = self
             .appwrite(reqwest::Method::POST, "/users")
             .json(&json!({"userId": user_id, "email": email, "name": "E2E Buyer"}));
         let (status, body) = self.appwrite_json(request).await;
         assert_eq!(status, StatusCode::CREATED, "creating user: {body}");
         body
+    }
+
+    pub async fn verify_email(&self, user_id: &str) {
+        let request = self
+            .appwrite(reqwest::Method::PATCH, &format!("/users/{user_id}/verification"))
+            .json(&json!({"emailVerification": true}));
+        let (status, body) = self.appwrite_json(request).await;
+        assert_eq!(status, StatusCode::OK, "verifying: {body}");
+    }
+
+    /// Waits until role-sync has projected the user's access: the `subscriptions` document says
+    /// `status` and the `paid` membership agrees. Returns the document.
+    pub async fn projected(&self, user_id: &str, status: &str) -> Value {
+        let paid = status == "active";
+        self.eventually(&format!("{user_id}'s subscription {status} and paid = {paid}"), || async {
+            let document = self.document("subscriptions", user_id).await;
+            let membership = self.memberships(user_id).await.contains(&"paid".to_owned());
+            document.is_some_and(|d| d["status"] == status) && membership == paid
+        })
+        .await;
+        self.document("subscriptions", user_id).await.expect("the subscription")
     }
 
     pub async fn document(&self, collection: &str, id: &str) -> Option<Value> {

@@ -65,13 +65,7 @@ impl SyncOutcome {
 
 fn unreadable_profile(user_id: &AppwriteId, why: &str) -> StepError {
     tracing::error!(user = %user_id, why, "a profile does not decode");
-    StepError {
-        code: "unreadable_profile",
-        message: format!("the profile of {user_id} cannot be read ({why})"),
-        status: None,
-        error_type: None,
-        retryable: false,
-    }
+    StepError::permanent("unreadable_profile", format!("the profile of {user_id} cannot be read ({why})"))
 }
 
 #[derive(serde::Deserialize, Default)]
