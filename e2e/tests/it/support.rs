@@ -54,6 +54,11 @@ fn temp_dir() -> TempDir {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_secret(SECRET).await
+}
+
+/// [`spawn_app`] with another `SELLAPP_WEBHOOK_SECRET` (e.g. a misconfigured one).
+pub async fn spawn_app_with_secret(sellapp_webhook_secret: &str) -> TestApp {
     let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("starting devstack");
     let state = temp_dir();
     let port = free_port().expect("a free port");
@@ -66,7 +71,7 @@ pub async fn spawn_app() -> TestApp {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
         api_key: devstack.api_key(),
-        sellapp_webhook_secret: SECRET,
+        sellapp_webhook_secret,
         webhook_url: &webhook_url,
         role_sync_url: &role_sync_url,
         role_sync_token: "e2e-role-sync-token",
@@ -115,7 +120,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub fn sign(body: &str) -> String {
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length works");
+    sign_with(SECRET, body)
+}
+
+/// Sell.app's legacy `signature` header: hex HMAC-SHA256 of the body, keyed with the secret as it is.
+pub fn sign_with(secret: &str, body: &str) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
