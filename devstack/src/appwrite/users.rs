@@ -17,8 +17,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// What `GET /v1/users` may filter and order on: the attributes the spec lists (1.8), plus the ids and
-/// timestamps Appwrite allows on every list.
+/// What `GET /v1/users` may filter and order on: the attributes the spec lists (1.8), plus the id and
+/// timestamps Appwrite allows on every list (and `$sequence`, which is how [`ListQuery`] records an
+/// `orderAsc`/`orderDesc` without an attribute).
 const USER_QUERY_ATTRIBUTES: &[(&str, ValueKind)] = &[
     ("$id", ValueKind::Text),
     ("$createdAt", ValueKind::Text),

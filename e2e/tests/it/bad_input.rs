@@ -1,4 +1,4 @@
-use crate::support::{order_body, sign, spawn_app, TestApp};
+use crate::support::{order_body, sign, sign_with, spawn_app, spawn_app_with_secret, TestApp};
 use serde_json::json;
 
 async fn assert_nothing_written(app: &TestApp) {
@@ -38,6 +38,35 @@ async fn unauthenticated_oversized_and_misrouted_requests_are_refused_without_wr
 
     assert_nothing_written(&app).await;
     assert!(app.memberships("buyer6").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whsec_secret_that_is_not_base64_answers_503_not_configured_so_the_provider_keeps_retrying() {
+    const BAD_SECRET: &str = "whsec_not-base64";
+    let app = spawn_app_with_secret(BAD_SECRET).await;
+    app.create_user("buyer7", "buyer7@example.com").await;
+    let body = order_body("order.completed", 803, "buyer7@example.com");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    let response = app
+        .http
+        .post(app.url("/sell/webhook"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_803")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", "v1,c2lnbmF0dXJl")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("POST /sell/webhook");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("60"));
+    let answer: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(answer, json!({"ok": false, "error": "not_configured"}));
+    assert_nothing_written(&app).await;
+
+    // Deliveries signed the legacy way use the secret as it is, so they are unaffected.
+    let legacy = app.post_sellapp_webhook(&body, Some(&sign_with(BAD_SECRET, &body))).await;
+    assert_eq!((legacy.status.as_u16(), legacy.body), (200, json!({"ok": true})));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

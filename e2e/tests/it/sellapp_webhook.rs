@@ -64,3 +64,25 @@ async fn events_tollgate_does_not_act_on_are_acknowledged_without_writes() {
     assert!(app.documents("webhook_events").await.is_empty());
     assert!(app.documents("webhook_failures").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purchases_without_an_order_id_are_each_applied_and_only_a_redelivery_is_a_duplicate() {
+    let app = spawn_app().await;
+    app.create_user("noid1", "noid1@example.com").await;
+    app.create_user("noid2", "noid2@example.com").await;
+    let purchase = |email: &str| {
+        json!({"event": "order.completed", "data": {"customer": {"email": email}}, "store": 1}).to_string()
+    };
+
+    assert_eq!(app.deliver(&purchase("noid1@example.com"), 200).await, json!({"ok": true}));
+    assert_eq!(app.deliver(&purchase("noid2@example.com"), 200).await, json!({"ok": true}), "not a duplicate");
+    for user in ["noid1", "noid2"] {
+        let subscription = app.document("subscriptions", user).await.expect("subscription document");
+        assert_eq!(subscription["status"], "active", "{user}");
+    }
+    assert_eq!(app.paid_team_size().await, 2);
+    assert_eq!(app.deliver(&purchase("noid1@example.com"), 200).await, json!({"ok": true, "duplicate": true}));
+    let claims = app.documents("webhook_events").await;
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    assert!(claims.iter().all(|c| c["eventId"].as_str().is_some_and(|k| k.contains(":no-order-"))), "{claims:?}");
+}

@@ -60,6 +60,11 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// [`spawn_app`] with another `SELLAPP_WEBHOOK_SECRET` (e.g. a misconfigured one).
+pub async fn spawn_app_with_secret(sellapp_webhook_secret: &str) -> TestApp {
+    spawn_app_with(&[("SELLAPP_WEBHOOK_SECRET", sellapp_webhook_secret)]).await
+}
+
 /// `spawn_app` with settings overridden in the workers' env file, as `cargo xtask dev --set` does.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("starting devstack");
@@ -126,7 +131,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 }
 
 pub fn sign(body: &str) -> String {
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length works");
+    sign_with(SECRET, body)
+}
+
+/// Sell.app's legacy `signature` header: hex HMAC-SHA256 of the body, keyed with the secret as it is.
+pub fn sign_with(secret: &str, body: &str) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
