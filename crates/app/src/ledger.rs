@@ -30,7 +30,7 @@ use tollgate_core::{
 /// Event keys kept on an entitlement (the most recent ones), for admins tracing what changed it.
 pub const EVENT_KEYS_KEPT: usize = 10;
 /// Entitlements read per page.
-pub const LEDGER_PAGE: u32 = 500;
+pub const LEDGER_PAGE: u32 = tollgate_appwrite::MAX_PAGE_SIZE;
 /// Attempts at creating a document another request may be creating at the same moment.
 const CREATE_RACE_ATTEMPTS: u32 = 3;
 

@@ -30,7 +30,7 @@ const PROJECTION_ATTEMPTS: u32 = 3;
 /// Users whose projection reconciliation queues per run (each costs one or two writes).
 pub const ACCESS_DRIFT_PER_RUN: usize = 25;
 /// Memberships and subscriptions read per page.
-const LISTING_PAGE: u32 = 1_000;
+const LISTING_PAGE: u32 = tollgate_appwrite::MAX_PAGE_SIZE;
 
 /// What [`App::reconcile_access`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

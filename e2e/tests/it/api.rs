@@ -179,6 +179,8 @@ async fn admins_look_users_up_list_and_replay_failures_and_force_a_sync() {
         api(&app, reqwest::Method::POST, &format!("/admin/failures/{id}/replay"), Some(ADMIN_TOKEN)).await;
     assert_eq!((status, replayed["outcome"].as_str()), (StatusCode::OK, Some("settled")));
     api(&app, reqwest::Method::POST, &format!("/admin/failures/{id}/replay"), Some(ADMIN_TOKEN)).await;
+    // The replay queued the user's projection; role-sync's cron runs it.
+    app.trigger_role_sync_cron().await;
     app.projected("looked", "active").await;
     assert_eq!(app.paid_team_size().await, 1, "applied exactly once");
     assert_eq!(app.documents("entitlements").await.len(), 1);

@@ -26,7 +26,8 @@ async fn when_appwrite_is_down_entirely_the_worker_answers_503_so_the_provider_r
 async fn a_failed_step_is_recorded_and_the_cron_applies_it_later() {
     let app = spawn_app().await;
     app.create_user("buyer4", "buyer4@example.com").await;
-    app.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    app.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases/crypto/collections/entitlements"]}))
+        .await;
     let body = order_body("order.completed", 702, "buyer4@example.com");
     assert_eq!(app.deliver(&body, 202).await, json!({"ok": true, "recorded": true}));
 
@@ -52,6 +53,8 @@ async fn a_failed_step_is_recorded_and_the_cron_applies_it_later() {
     app.clear_faults().await;
     let_backoff_pass(&app, &failure_id).await;
     app.trigger_scheduled().await;
+    // The retry queued the buyer's projection; role-sync's cron runs it (its prompt comes from deliveries).
+    app.trigger_role_sync_cron().await;
     app.projected("buyer4", "active").await;
     let failure = app.document("webhook_failures", &failure_id).await.expect("failure record");
     assert_eq!(failure["state"], "settled");

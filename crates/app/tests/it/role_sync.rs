@@ -1,5 +1,6 @@
 use crate::support::{context, order, TestContext};
 use chrono::Duration;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use tollgate_app::role_sync::{RoleSync, SyncOutcome};
@@ -356,4 +357,63 @@ async fn a_ten_thousand_member_guild_in_order_costs_ten_list_calls_and_a_hundred
         calls["DELETE /api/v10/guilds/{guild_id}/members/{user_id}/roles/{role_id}"], 100,
         "exactly one write per drifted role"
     );
+}
+
+#[tokio::test]
+async fn reconciling_a_thousand_users_already_in_sync_costs_at_most_fifteen_calls() {
+    let w = World::new().await;
+    w.discord_control(
+        reqwest::Method::POST,
+        "/_devstack/rate-limit",
+        Some(json!({"limit": 100_000, "window_ms": 1_000})),
+    )
+    .await;
+    let granted_at = "2026-03-01T00:00:00.000Z";
+    let seeds = (0..1_000u64).map(|i| {
+        let w = &w;
+        async move {
+            let (user, discord_id) = (format!("sync{i}"), (5_000_000 + i).to_string());
+            w.ctx.create_unverified_user(&user, &format!("{user}@example.com")).await;
+            let source = format!("admin:{user}@example.com:member");
+            let entitlement = json!({"source": source, "provider": "admin", "email": format!("{user}@example.com"),
+                "userId": user, "plan": "member", "grantedAt": granted_at});
+            let doc = tollgate_app::ledger::entitlement_document_id(&source);
+            w.ctx.client.create_document("crypto", "entitlements", doc.as_str(), &entitlement, None).await.unwrap();
+            w.ctx
+                .client
+                .upsert_document("crypto", "profiles", &user, &json!({"discordUserId": discord_id}))
+                .await
+                .unwrap();
+            let subscription = json!({"userId": user, "status": "active", "plan": "member", "projectedAt": granted_at});
+            w.ctx.client.upsert_document("crypto", "subscriptions", &user, &subscription).await.unwrap();
+            w.ctx.client.ensure_membership("paid", &AppwriteId::parse(&user).unwrap(), &["member"]).await.unwrap();
+            w.join(&discord_id).await;
+            let member = DiscordUserId::parse(&discord_id).unwrap();
+            for role in [seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID] {
+                w.discord.add_member_role(guild(), member, RoleId::parse(role).unwrap(), "seed").await.unwrap();
+            }
+        }
+    });
+    futures::stream::iter(seeds).buffer_unordered(16).collect::<Vec<_>>().await;
+
+    let clear = |base: String| async move {
+        assert!(reqwest::Client::new()
+            .delete(format!("{base}/_devstack/calls"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success());
+    };
+    clear(w.ctx.devstack.appwrite_base_url()).await;
+    clear(w.ctx.devstack.discord_base_url()).await;
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!((report.members_seen, report.role_changes), (1_000, 0));
+    assert!(report.access_drift.queued.is_empty(), "{:?}", report.access_drift);
+    assert_eq!(report.access_drift.with_access, 1_000);
+    let appwrite: u64 = w.ctx.calls().await.as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    let calls = w.discord_control(reqwest::Method::GET, "/_devstack/calls", None).await;
+    let discord: u64 = calls.as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    println!("reconciling 1,000 users in sync: {appwrite} Appwrite calls, {discord} Discord calls");
+    assert!(appwrite + discord <= 15, "{appwrite} Appwrite + {discord} Discord calls: {}", w.ctx.calls().await);
 }
