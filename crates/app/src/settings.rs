@@ -27,6 +27,8 @@ pub struct Collections {
     pub sync_state: String,
     /// Pending Discord authorisations (single-use `state`, PKCE verifier).
     pub oauth_states: String,
+    /// Which user holds each linked Discord account (one document per account).
+    pub discord_links: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,7 @@ impl Settings {
                 pending_entitlements: or("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
                 sync_state: or("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
                 oauth_states: or("APPWRITE_OAUTH_STATES_COLLECTION_ID", "oauth_states"),
+                discord_links: or("APPWRITE_DISCORD_LINKS_COLLECTION_ID", "discord_links"),
             },
             paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
             sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),
