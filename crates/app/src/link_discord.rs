@@ -67,6 +67,9 @@ pub enum LinkError {
     Discord(DiscordError),
     #[error(transparent)]
     Step(#[from] StepError),
+    /// The callback's own settings are missing or invalid.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
 }
 
 impl LinkError {
@@ -81,9 +84,34 @@ impl LinkError {
             }
             Self::Discord(e) if e.is_retryable() => "discord_unavailable",
             Self::NotAuthorized(_) | Self::Discord(_) => "discord_refused",
-            Self::Step(_) => "internal",
+            Self::Step(_) | Self::NotConfigured(_) => "internal",
         }
     }
+}
+
+/// Where the callback sends the browser: `app_base_url` (a valid absolute URL; its own query and fragment
+/// kept) with `discord=linked`, or `discord=error&reason=<LinkError::reason>`.
+pub fn callback_location(app_base_url: &str, outcome: &Result<Linked, LinkError>) -> String {
+    let outcome = match outcome {
+        Ok(_) => "discord=linked".to_owned(),
+        Err(e) => format!("discord=error&reason={}", e.reason()),
+    };
+    let (base, fragment) = match app_base_url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (app_base_url, None),
+    };
+    let separator = match base.split_once('?') {
+        None => "?",
+        Some((_, "")) => "",
+        Some((_, query)) if query.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut location = format!("{base}{separator}{outcome}");
+    if let Some(fragment) = fragment {
+        location.push('#');
+        location.push_str(fragment);
+    }
+    location
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,5 +492,41 @@ impl<C: Clock> RoleSync<'_, C> {
         self.release_claim(user_id, discord_user).await;
         self.sync_user(user_id).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cancelled() -> Result<Linked, LinkError> {
+        Err(LinkError::Cancelled)
+    }
+
+    #[test]
+    fn the_callback_location_keeps_the_apps_own_query_and_fragment() {
+        let cases = [
+            ("https://app.example.com/", "https://app.example.com/?discord=error&reason=cancelled"),
+            (
+                "https://app.example.com/account?tab=discord",
+                "https://app.example.com/account?tab=discord&discord=error&reason=cancelled",
+            ),
+            ("https://app.example.com/?", "https://app.example.com/?discord=error&reason=cancelled"),
+            ("https://app.example.com/#/settings", "https://app.example.com/?discord=error&reason=cancelled#/settings"),
+        ];
+        for (base, expected) in cases {
+            assert_eq!(callback_location(base, &cancelled()), expected);
+        }
+    }
+
+    #[test]
+    fn every_failure_has_a_short_reason_and_a_retryable_discord_error_is_unavailable() {
+        assert_eq!(LinkError::StateInvalid.reason(), "state_invalid");
+        assert_eq!(LinkError::DiscordAccountTaken.reason(), "account_taken");
+        assert_eq!(LinkError::Discord(DiscordError::Transport("reset".into())).reason(), "discord_unavailable");
+        assert_eq!(LinkError::NotAuthorized("temporarily_unavailable".into()).reason(), "discord_unavailable");
+        assert_eq!(LinkError::NotAuthorized("invalid_scope".into()).reason(), "discord_refused");
+        let step = StepError { code: "x", message: "m".into(), status: None, error_type: None, retryable: true };
+        assert_eq!(LinkError::Step(step).reason(), "internal");
     }
 }

@@ -4,7 +4,7 @@
 use crate::context::{oauth, Ctx};
 use crate::error::ApiError;
 use serde_json::json;
-use tollgate_app::link_discord::{CallbackParams, LinkError};
+use tollgate_app::link_discord::{callback_location, CallbackParams, LinkError};
 use tollgate_core::AppwriteId;
 use tollgate_worker_common::setting;
 use worker::{Env, Request, Response, Url};
@@ -24,38 +24,26 @@ pub async fn link(req: &Request, env: &Env) -> Result<Response, ApiError> {
 /// go and answers 503.
 pub async fn callback(req: &Request, env: &Env) -> Result<Response, ApiError> {
     let base = setting(env, "APP_BASE_URL").ok_or_else(|| ApiError::Misconfigured("APP_BASE_URL".into()))?;
-    let mut target = Url::parse(&base).map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
+    let base = Url::parse(&base).map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
     let params = CallbackParams::from_pairs(req.url()?.query_pairs());
     let outcome = match Ctx::from_env(env).and_then(|ctx| oauth(env).map(|(oauth, _)| (ctx, oauth))) {
         Ok((ctx, oauth)) => ctx.sync().finish_callback(&params, &oauth).await,
-        Err(e) => {
-            worker::console_error!("api: the callback cannot run: {e}");
-            Err(LinkError::Step(tollgate_app::StepError {
-                code: "not_configured",
-                message: e.to_string(),
-                status: None,
-                error_type: None,
-                retryable: true,
-            }))
-        }
+        Err(e) => Err(LinkError::NotConfigured(e.to_string())),
     };
     match &outcome {
         Ok(linked) => {
             if let Some(e) = &linked.role_sync_error {
                 worker::console_warn!("api: linked {}, roles follow through the outbox: {e}", linked.user_id);
             }
-            target.query_pairs_mut().append_pair("discord", "linked");
         }
-        Err(e) => {
-            match e {
-                LinkError::Step(_) | LinkError::Discord(_) | LinkError::NotAuthorized(_) => {
-                    worker::console_warn!("api: the Discord link failed: {e}")
-                }
-                _ => {}
-            }
-            target.query_pairs_mut().append_pair("discord", "error").append_pair("reason", e.reason());
+        Err(e @ LinkError::NotConfigured(_)) => worker::console_error!("api: the callback cannot run: {e}"),
+        Err(e @ (LinkError::Step(_) | LinkError::Discord(_) | LinkError::NotAuthorized(_))) => {
+            worker::console_warn!("api: the Discord link failed: {e}")
         }
+        Err(_) => {}
     }
+    let target = Url::parse(&callback_location(base.as_str(), &outcome))
+        .map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
     Ok(Response::redirect_with_status(target, 302)?)
 }
 
