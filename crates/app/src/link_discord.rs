@@ -37,7 +37,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use tollgate_appwrite::Query;
-use tollgate_core::{derived_document_id, managed_roles, AppwriteId, Clock, DiscordUserId};
+use tollgate_core::{derived_document_id, AppwriteId, Clock, DiscordUserId};
 use tollgate_discord::{DiscordError, OAuthApp};
 
 /// How long a `state` stays valid.
@@ -470,8 +470,8 @@ impl<C: Clock> RoleSync<'_, C> {
     /// Removes the managed roles from a Discord account that is no longer the user's (best effort: the
     /// reconciliation removes them anyway once nobody with access is linked to it).
     async fn strip_managed_roles(&self, discord_user: DiscordUserId) {
-        let Ok(mappings) = self.load_mappings().await else { return };
-        let managed = managed_roles(&mappings, self.guild);
+        let Ok(mappings) = self.role_mappings().await else { return };
+        let managed = mappings.managed(self.guild);
         if let Ok(member) = self.discord.get_member(self.guild, discord_user).await {
             let current: BTreeSet<_> = member.roles.into_iter().collect();
             let _ = self.apply(discord_user, &current, BTreeSet::new(), &managed).await;
