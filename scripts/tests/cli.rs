@@ -322,3 +322,37 @@ async fn doctor_and_sync_all_report_a_role_mapping_that_cannot_be_read() {
     let report: Value = serde_json::from_slice(&sync.stdout).unwrap();
     assert!(report["unreadableMappings"][0].as_str().unwrap().starts_with("broken-mapping:"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_all_waits_out_a_rate_limit_and_resumes_its_walk_where_it_paused() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    cli.ok(&["plans", "set", "member", "--roles", &format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID)]).await;
+    for n in 1..=6u64 {
+        let id = 1_200_000_000_000_000_000u64 + n;
+        cli.discord(reqwest::Method::PUT, &format!("/_devstack/guilds/{}/members/{id}", seed::GUILD_ID)).await;
+        cli.discord(
+            reqwest::Method::PUT,
+            &format!("/api/v10/guilds/{}/members/{id}/roles/{}", seed::GUILD_ID, seed::VIP_ROLE_ID),
+        )
+        .await;
+    }
+    let limited = reqwest::Client::new()
+        .post(format!("{}/_devstack/rate-limit", cli.devstack.discord_base_url()))
+        .json(&json!({"limit": 2, "window_ms": 1_500}))
+        .send()
+        .await
+        .unwrap();
+    assert!(limited.status().is_success());
+    let report = cli.json(&["sync", "--all"]).await;
+    assert_eq!(report["stopped"], Value::Null, "{report}");
+    assert_eq!((report["membersChecked"].as_u64(), report["roleChanges"].as_u64()), (Some(7), Some(6)), "{report}");
+    let calls: Value = reqwest::get(format!("{}/_devstack/calls", cli.devstack.discord_base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lists = calls["GET /api/v10/guilds/{guild_id}/members"].as_u64().unwrap_or(0);
+    assert!(lists >= 3, "paused twice and resumed after the last member dealt with: {calls}");
+}

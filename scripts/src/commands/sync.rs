@@ -18,6 +18,8 @@ use tollgate_core::{AppwriteId, Clock};
 const MAX_SLICES: u32 = 1_000;
 /// The longest pause for a rate limit; a longer one stops the walk (run it again later).
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// Pauses in a row without a member dealt with before the walk gives up (Discord is down, not busy).
+const MAX_PAUSES_WITHOUT_PROGRESS: u32 = 5;
 
 pub async fn run(config: &Config, json: bool, args: SyncArgs) -> Result<i32> {
     let (appwrite, settings, discord, guild) =
@@ -37,7 +39,7 @@ pub async fn run(config: &Config, json: bool, args: SyncArgs) -> Result<i32> {
     );
     let (mut seen, mut changes, mut members_changed, mut stopped) = (0, 0, 0, None);
     let (mut skipped, mut unreadable) = (Vec::new(), Vec::new());
-    let mut cursor = None;
+    let (mut cursor, mut idle_pauses) = (None, 0);
     for _ in 0..MAX_SLICES {
         let report = sync.reconcile_from(cursor, RECONCILE_PAGES_PER_RUN).await?;
         seen += report.members_seen;
@@ -54,8 +56,9 @@ pub async fn run(config: &Config, json: bool, args: SyncArgs) -> Result<i32> {
             break;
         }
         if let Some(reason) = report.stopped {
+            idle_pauses = if report.members_seen == 0 { idle_pauses + 1 } else { 0 };
             let wait = report.retry_at.and_then(|at| (at - SystemClock.now()).to_std().ok()).unwrap_or_default();
-            if report.retry_at.is_none() || wait > MAX_WAIT {
+            if report.retry_at.is_none() || wait > MAX_WAIT || idle_pauses > MAX_PAUSES_WITHOUT_PROGRESS {
                 stopped = Some(reason);
                 break;
             }
