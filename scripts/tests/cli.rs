@@ -92,6 +92,19 @@ impl Cli {
         assert!(response.status().is_success());
     }
 
+    async fn appwrite(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}/databases/crypto/collections/{path}", self.devstack.appwrite_endpoint()))
+            .header("X-Appwrite-Project", self.devstack.project_id())
+            .header("X-Appwrite-Key", self.devstack.api_key());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap_or(Value::Null)
+    }
+
     async fn discord(&self, method: reqwest::Method, path: &str) {
         let response = reqwest::Client::new()
             .request(method, format!("{}{path}", self.devstack.discord_base_url()))
@@ -262,4 +275,108 @@ async fn doctor_passes_on_the_seeded_devstack_and_names_each_misconfiguration() 
     }
     cli.ok(&["plans", "set", "member", "--roles", "999999"]).await;
     assert!(failed_checks(&cli.run(&["doctor", "--json"]).await).contains(&"mapped roles exist".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_set_updates_in_place_a_mapping_the_replaced_deployment_created_under_its_own_id() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    let legacy =
+        json!({"plan": "member", "guildId": seed::GUILD_ID, "roleIdsJson": format!("[\"{}\"]", seed::VIP_ROLE_ID)});
+    cli.appwrite(
+        reqwest::Method::POST,
+        "discord_role_mappings/documents",
+        Some(json!({"documentId": "65f0c1a2b3d4e5f60718", "data": legacy})),
+    )
+    .await;
+    cli.ok(&["plans", "set", "member", "--roles", &format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID)]).await;
+    let listed = cli.appwrite(reqwest::Method::GET, "discord_role_mappings/documents", None).await;
+    let documents = listed["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 1, "updated, not duplicated: {listed}");
+    assert_eq!(documents[0]["$id"], "65f0c1a2b3d4e5f60718");
+    assert_eq!(cli.json(&["plans", "list"]).await["plans"][0]["roleIds"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_all_checks_the_members_before_the_crons_cursor_and_leaves_that_cursor_alone() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    cli.ok(&["plans", "set", "member", "--roles", &format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID)]).await;
+    let members: Vec<String> = (1..=6u64).map(|n| (1_200_000_000_000_000_000u64 + n).to_string()).collect();
+    for id in &members {
+        cli.discord(reqwest::Method::PUT, &format!("/_devstack/guilds/{}/members/{id}", seed::GUILD_ID)).await;
+        cli.discord(
+            reqwest::Method::PUT,
+            &format!("/api/v10/guilds/{}/members/{id}/roles/{}", seed::GUILD_ID, seed::VIP_ROLE_ID),
+        )
+        .await;
+    }
+    // The cron stopped half-way through its pass.
+    let state_id = format!("guild-{}", seed::GUILD_ID);
+    let cron_state = json!({"cursor": members[3], "updatedAt": "2026-03-01T12:00:00.000+00:00"});
+    cli.appwrite(
+        reqwest::Method::POST,
+        "sync_state/documents",
+        Some(json!({"documentId": state_id, "data": cron_state})),
+    )
+    .await;
+    let report = cli.json(&["sync", "--all"]).await;
+    assert_eq!(report["roleChanges"], 6, "every drifted member, those before the cron's cursor too: {report}");
+    let state = cli.appwrite(reqwest::Method::GET, &format!("sync_state/documents/{state_id}"), None).await;
+    assert_eq!(state["cursor"].as_str(), Some(members[3].as_str()), "the cron's cursor is the cron's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_and_sync_all_report_a_role_mapping_that_cannot_be_read() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    cli.ok(&["plans", "set", "member", "--roles", &format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID)]).await;
+    let broken = json!({"plan": "legacy", "guildId": seed::GUILD_ID, "roleIdsJson": "member,vip"});
+    cli.appwrite(
+        reqwest::Method::POST,
+        "discord_role_mappings/documents",
+        Some(json!({"documentId": "broken-mapping", "data": broken})),
+    )
+    .await;
+    let output = cli.run(&["doctor", "--json"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(failed_checks(&output).contains(&"role mappings readable".to_owned()));
+    let sync = cli.run(&["sync", "--all", "--json"]).await;
+    assert_eq!(sync.status.code(), Some(2), "reported as incomplete");
+    let report: Value = serde_json::from_slice(&sync.stdout).unwrap();
+    assert!(report["unreadableMappings"][0].as_str().unwrap().starts_with("broken-mapping:"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_all_waits_out_a_rate_limit_and_resumes_its_walk_where_it_paused() {
+    let cli = cli().await;
+    cli.ok(&["bootstrap"]).await;
+    cli.ok(&["plans", "set", "member", "--roles", &format!("{},{}", seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID)]).await;
+    for n in 1..=6u64 {
+        let id = 1_200_000_000_000_000_000u64 + n;
+        cli.discord(reqwest::Method::PUT, &format!("/_devstack/guilds/{}/members/{id}", seed::GUILD_ID)).await;
+        cli.discord(
+            reqwest::Method::PUT,
+            &format!("/api/v10/guilds/{}/members/{id}/roles/{}", seed::GUILD_ID, seed::VIP_ROLE_ID),
+        )
+        .await;
+    }
+    let limited = reqwest::Client::new()
+        .post(format!("{}/_devstack/rate-limit", cli.devstack.discord_base_url()))
+        .json(&json!({"limit": 2, "window_ms": 1_500}))
+        .send()
+        .await
+        .unwrap();
+    assert!(limited.status().is_success());
+    let report = cli.json(&["sync", "--all"]).await;
+    assert_eq!(report["stopped"], Value::Null, "{report}");
+    assert_eq!((report["membersChecked"].as_u64(), report["roleChanges"].as_u64()), (Some(7), Some(6)), "{report}");
+    let calls: Value = reqwest::get(format!("{}/_devstack/calls", cli.devstack.discord_base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lists = calls["GET /api/v10/guilds/{guild_id}/members"].as_u64().unwrap_or(0);
+    assert!(lists >= 3, "paused twice and resumed after the last member dealt with: {calls}");
 }

@@ -16,6 +16,7 @@
 //! - [`pending_entitlements`]: purchases no account may claim yet, claimed once an account verifies the email.
 //! - [`link_discord`]: linking a Discord account by OAuth2 (single-use state, PKCE), unlinking.
 //! - [`lookup`]: everything that decides a user's access, for `/me/access` and the admin lookup.
+//! - [`random`]: secure random tokens.
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
 //! - [`scheduled`]: everything a cron run does.
 
@@ -29,6 +30,7 @@ pub mod link_discord;
 pub mod lookup;
 pub mod pending_entitlements;
 pub mod projection;
+pub mod random;
 pub mod records;
 pub mod role_sync;
 pub mod scheduled;

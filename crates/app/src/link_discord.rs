@@ -6,9 +6,27 @@
 //! replayed state fails — exchanges the code, reads `/users/@me`, refuses a Discord account linked to
 //! someone else, writes the profile, adds the member to the guild with the user's token, then revokes the
 //! token (Tollgate keeps no user tokens) and syncs the roles. Relinking to another Discord account first
-//! strips the managed roles from the old one.
+//! strips the managed roles from the old one. Once the profile is written the link stands: a role sync
+//! that fails afterwards is logged and left to the outbox and reconciliation, not reported as a failure.
+//!
+//! ## One Discord account, one user, under concurrency
+//! Appwrite has no unique constraint Tollgate can rely on for `profiles.discordUserId` (profiles of the
+//! replaced deployment may hold duplicates already), so "is it linked to someone else? then write" alone
+//! lets two concurrent callbacks link one account to two users. Before the profile is written, a claim
+//! document is created in `discord_links` under an id derived from the Discord user id: a create succeeds
+//! once, so of two concurrent links exactly one gets the claim and the other is refused
+//! (`DiscordAccountTaken`). A claim of another user counts only while that user's profile holds the
+//! account, or while it is younger than [`CLAIM_SETTLE_MINUTES`] (a link in flight); an older one is left
+//! over (an unlink that stopped half-way, a profile changed by hand) and is taken over. Profiles of the
+//! replaced deployment have no claim: they are found by querying `profiles`, before the claim and again
+//! after the profile is written; a holder found after the write undoes this link (of two such writers at
+//! least one sees the other, so they cannot both stand). Unlinking and relinking release the claim.
+//!
+//! [`RoleSync::finish_callback`] is the callback as Discord calls it (`code` and `state`, or `error` when
+//! the customer pressed Cancel), and [`LinkError::reason`] the short code the customer's page is given.
 
 use crate::error::StepError;
+use crate::random::random_token;
 use crate::records::{parse_timestamp, timestamp};
 use crate::role_sync::RoleSync;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,11 +37,14 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use tollgate_appwrite::Query;
-use tollgate_core::{derived_document_id, managed_roles, AppwriteId, Clock, DiscordUserId};
+use tollgate_core::{derived_document_id, AppwriteId, Clock, DiscordUserId};
 use tollgate_discord::{DiscordError, OAuthApp};
 
 /// How long a `state` stays valid.
 pub const LINK_STATE_TTL_MINUTES: i64 = 10;
+/// How long a claim of another user's stands without that user's profile holding the account (a link in
+/// flight takes seconds).
+pub const CLAIM_SETTLE_MINUTES: i64 = 10;
 pub const LINK_SCOPES: &str = "identify guilds.join";
 /// Random bytes in a `state` and in a PKCE verifier.
 const STATE_BYTES: usize = 32;
@@ -31,7 +52,13 @@ const VERIFIER_BYTES: usize = 48;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// Unknown, used, expired, or bound to another user.
+    /// The customer pressed Cancel on Discord's page (`error=access_denied`).
+    #[error("the Discord authorisation was cancelled")]
+    Cancelled,
+    /// Discord redirected with another `error` (its OAuth2 error code).
+    #[error("Discord did not authorise the link: {0}")]
+    NotAuthorized(String),
+    /// Unknown, used, expired, or bound to another user (or no state at all).
     #[error("the link request is invalid or has expired; start again")]
     StateInvalid,
     #[error("this Discord account is already linked to another user")]
@@ -40,6 +67,51 @@ pub enum LinkError {
     Discord(DiscordError),
     #[error(transparent)]
     Step(#[from] StepError),
+    /// The callback's own settings are missing or invalid.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
+}
+
+impl LinkError {
+    /// The short, stable code the customer's page receives (`?discord=error&reason=…`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::StateInvalid => "state_invalid",
+            Self::DiscordAccountTaken => "account_taken",
+            Self::NotAuthorized(code) if matches!(code.as_str(), "server_error" | "temporarily_unavailable") => {
+                "discord_unavailable"
+            }
+            Self::Discord(e) if e.is_retryable() => "discord_unavailable",
+            Self::NotAuthorized(_) | Self::Discord(_) => "discord_refused",
+            Self::Step(_) | Self::NotConfigured(_) => "internal",
+        }
+    }
+}
+
+/// Where the callback sends the browser: `app_base_url` (a valid absolute URL; its own query and fragment
+/// kept) with `discord=linked`, or `discord=error&reason=<LinkError::reason>`.
+pub fn callback_location(app_base_url: &str, outcome: &Result<Linked, LinkError>) -> String {
+    let outcome = match outcome {
+        Ok(_) => "discord=linked".to_owned(),
+        Err(e) => format!("discord=error&reason={}", e.reason()),
+    };
+    let (base, fragment) = match app_base_url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (app_base_url, None),
+    };
+    let separator = match base.split_once('?') {
+        None => "?",
+        Some((_, "")) => "",
+        Some((_, query)) if query.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut location = format!("{base}{separator}{outcome}");
+    if let Some(fragment) = fragment {
+        location.push('#');
+        location.push_str(fragment);
+    }
+    location
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +119,54 @@ pub struct Linked {
     pub user_id: AppwriteId,
     pub discord_user: DiscordUserId,
     pub username: String,
+    /// The link stands; the roles could not be synced at once (they follow through the outbox).
+    pub role_sync_error: Option<StepError>,
+}
+
+/// What Discord's redirect to the callback carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Discord's OAuth2 error (`access_denied` when the customer pressed Cancel).
+    pub error: Option<String>,
+}
+
+impl CallbackParams {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+    ) -> Self {
+        let mut params = Self::default();
+        for (key, value) in pairs {
+            let slot = match key.as_ref() {
+                "code" => &mut params.code,
+                "state" => &mut params.state,
+                "error" => &mut params.error,
+                _ => continue,
+            };
+            slot.get_or_insert_with(|| value.into_owned());
+        }
+        params
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ProfileLink {
+    discord_user_id: Option<String>,
+    discord_linked_at: Option<String>,
+    discord_username: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimRecord {
+    user_id: String,
+    claimed_at: String,
+}
+
+fn claim_document_id(discord_user: DiscordUserId) -> AppwriteId {
+    derived_document_id(&format!("discord-link:{discord_user}"))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -55,18 +175,6 @@ struct StateRecord {
     user_id: Option<String>,
     code_verifier: Option<String>,
     expires_at: Option<String>,
-}
-
-fn random_token(bytes: usize) -> Result<String, StepError> {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).map_err(|e| StepError {
-        code: "no_randomness",
-        message: format!("no secure randomness available: {e}"),
-        status: None,
-        error_type: None,
-        retryable: true,
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(buffer))
 }
 
 fn pkce_challenge(verifier: &str) -> String {
@@ -150,6 +258,26 @@ impl<C: Clock> RoleSync<'_, C> {
         }
     }
 
+    /// The callback as Discord calls it: `code` and `state`, or `error` (and `state`) when the customer
+    /// cancelled. A cancelled state is spent, so the authorize URL cannot be reused.
+    pub async fn finish_callback(&self, params: &CallbackParams, oauth: &OAuthApp) -> Result<Linked, LinkError> {
+        if let Some(error) = &params.error {
+            if let Some(state) = &params.state {
+                // Only to spend it: whatever it was, the answer is the cancellation.
+                let _ = self.consume_state(state, None).await;
+            }
+            return Err(if error == "access_denied" {
+                LinkError::Cancelled
+            } else {
+                LinkError::NotAuthorized(error.clone())
+            });
+        }
+        match (&params.code, &params.state) {
+            (Some(code), Some(state)) => self.finish_link(code, state, oauth, None).await,
+            _ => Err(LinkError::StateInvalid),
+        }
+    }
+
     pub async fn finish_link(
         &self,
         code: &str,
@@ -159,50 +287,191 @@ impl<C: Clock> RoleSync<'_, C> {
     ) -> Result<Linked, LinkError> {
         let (user_id, verifier) = self.consume_state(state, expected_user).await?;
         let token = self.discord.exchange_code(oauth, code, Some(&verifier)).await.map_err(LinkError::Discord)?;
-        let me = self.discord.current_user(&token.access_token).await.map_err(LinkError::Discord)?;
-        let settings = self.app.settings;
-        let (db, profiles) = (&settings.database_id, &settings.collections.profiles);
-        let holders = self
-            .app
-            .appwrite
-            .list_documents(db, profiles, &[Query::equal("discordUserId", [me.id.to_string()]), Query::limit(5)])
-            .await
-            .map_err(|e| StepError::appwrite("checking who holds the Discord account", &e))?;
-        if holders.documents.iter().any(|d| d.id != user_id.as_str()) {
-            let _ = self.discord.revoke_token(oauth, &token.access_token).await;
+        let result = self.link_account(&user_id, &token.access_token).await;
+        // The user's token was needed only to read who they are and add them to the guild; Tollgate keeps none.
+        let _ = self.discord.revoke_token(oauth, &token.access_token).await;
+        let (me, joined) = result?;
+        if let Err(e) = joined {
+            tracing::warn!(error = %e, "could not add the member to the guild; roles follow when they join");
+        }
+        // The link stands from here: a role sync that fails now is retried by the outbox and reconciliation.
+        let role_sync_error = match self.app.request_role_sync(&user_id).await {
+            Ok(()) => self.sync_user(&user_id).await.err(),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = &role_sync_error {
+            tracing::warn!(user = %user_id, error = %e, "linked, but the roles could not be synced yet");
+        }
+        Ok(Linked { user_id, discord_user: me.id, username: me.username, role_sync_error })
+    }
+
+    /// Claims the account for the user, writes the profile and adds the member to the guild.
+    async fn link_account(
+        &self,
+        user_id: &AppwriteId,
+        access_token: &str,
+    ) -> Result<(tollgate_discord::User, Result<tollgate_discord::AddMemberOutcome, DiscordError>), LinkError> {
+        let me = self.discord.current_user(access_token).await.map_err(LinkError::Discord)?;
+        if self.other_profile_holds(user_id, me.id).await? {
             return Err(LinkError::DiscordAccountTaken);
         }
-        if let Some(previous) = self.linked_discord_user(&user_id).await? {
-            if previous != me.id {
-                self.strip_managed_roles(previous).await;
-            }
+        self.claim(user_id, me.id).await?;
+        let previous = self.profile_link(user_id).await?;
+        let previous_discord = previous.discord_user_id.as_deref().and_then(|id| DiscordUserId::parse(id).ok());
+        if let Some(previous) = previous_discord.filter(|p| *p != me.id) {
+            self.strip_managed_roles(previous).await;
         }
         let data = json!({
             "discordUserId": me.id.to_string(),
             "discordLinkedAt": timestamp(self.app.clock.now()),
             "discordUsername": me.username,
         });
-        self.app
-            .appwrite
-            .upsert_document(db, profiles, user_id.as_str(), &data)
-            .await
-            .map_err(|e| StepError::appwrite("writing the profile", &e))?;
-        let joined = self.discord.add_guild_member(self.guild, me.id, &token.access_token).await;
-        // The user's token was needed only to add them to the guild; Tollgate keeps none.
-        let _ = self.discord.revoke_token(oauth, &token.access_token).await;
-        if let Err(e) = joined {
-            tracing::warn!(error = %e, "could not add the member to the guild; roles follow when they join");
+        self.write_profile(user_id, &data).await?;
+        if self.other_profile_holds(user_id, me.id).await? {
+            // Another profile (one without a claim) got the account meanwhile: undo this link.
+            let restore = json!({
+                "discordUserId": previous.discord_user_id,
+                "discordLinkedAt": previous.discord_linked_at,
+                "discordUsername": previous.discord_username,
+            });
+            self.write_profile(user_id, &restore).await?;
+            return Err(LinkError::DiscordAccountTaken);
         }
-        self.app.request_role_sync(&user_id).await?;
-        self.sync_user(&user_id).await?;
-        Ok(Linked { user_id, discord_user: me.id, username: me.username })
+        if let Some(previous) = previous_discord.filter(|p| *p != me.id) {
+            self.release_claim(user_id, previous).await;
+        }
+        let joined = self.discord.add_guild_member(self.guild, me.id, access_token).await;
+        Ok((me, joined))
+    }
+
+    /// Whether a profile other than the user's holds the Discord account.
+    async fn other_profile_holds(&self, user_id: &AppwriteId, discord_user: DiscordUserId) -> Result<bool, StepError> {
+        let settings = self.app.settings;
+        let holders = self
+            .app
+            .appwrite
+            .list_documents(
+                &settings.database_id,
+                &settings.collections.profiles,
+                &[Query::equal("discordUserId", [discord_user.to_string()]), Query::limit(5)],
+            )
+            .await
+            .map_err(|e| StepError::appwrite("checking who holds the Discord account", &e))?;
+        Ok(holders.documents.iter().any(|d| d.id != user_id.as_str()))
+    }
+
+    /// Makes the claim of `discord_user` the user's, or refuses (see the module doc).
+    async fn claim(&self, user_id: &AppwriteId, discord_user: DiscordUserId) -> Result<(), LinkError> {
+        let settings = self.app.settings;
+        let (db, links) = (&settings.database_id, &settings.collections.discord_links);
+        let id = claim_document_id(discord_user);
+        let now = self.app.clock.now();
+        let data = json!({ "discordUserId": discord_user.to_string(), "userId": user_id.as_str(), "claimedAt": timestamp(now) });
+        // Twice at most: a claim deleted between our create and our read is created again.
+        for _ in 0..2 {
+            match self.app.appwrite.create_document(db, links, id.as_str(), &data, None).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(StepError::appwrite("claiming the Discord account", &e).into()),
+            }
+            let doc = match self.app.appwrite.get_document(db, links, id.as_str()).await {
+                Ok(doc) => doc,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(StepError::appwrite("reading the Discord account's claim", &e).into()),
+            };
+            let Ok(claim) = doc.decode::<ClaimRecord>() else {
+                // Fail closed: a claim nobody can read keeps the account taken until an admin looks.
+                tracing::warn!(claim = %doc.id, "a Discord link claim does not decode; refusing the link");
+                return Err(LinkError::DiscordAccountTaken);
+            };
+            if claim.user_id == user_id.as_str() {
+                return Ok(());
+            }
+            let holder_holds = match AppwriteId::parse(&claim.user_id) {
+                Ok(holder) => self.linked_discord_user(&holder).await? == Some(discord_user),
+                Err(_) => false,
+            };
+            let settled =
+                parse_timestamp(&claim.claimed_at).is_some_and(|at| at + Duration::minutes(CLAIM_SETTLE_MINUTES) < now);
+            if holder_holds || !settled {
+                return Err(LinkError::DiscordAccountTaken);
+            }
+            // Left over: take it over. Two users taking one over at once are settled by the profile query
+            // after the profile write.
+            tracing::warn!(claim = %doc.id, "taking over a Discord link claim its user no longer holds");
+            self.app
+                .appwrite
+                .update_document(db, links, id.as_str(), &data)
+                .await
+                .map_err(|e| StepError::appwrite("taking over the Discord account's claim", &e))?;
+            return Ok(());
+        }
+        Err(LinkError::DiscordAccountTaken)
+    }
+
+    /// Deletes the claim of `discord_user` if it is the user's (best effort: a claim left over is taken
+    /// over once it is older than [`CLAIM_SETTLE_MINUTES`]).
+    async fn release_claim(&self, user_id: &AppwriteId, discord_user: DiscordUserId) {
+        let settings = self.app.settings;
+        let (db, links) = (&settings.database_id, &settings.collections.discord_links);
+        let id = claim_document_id(discord_user);
+        let mine = match self.app.appwrite.get_document(db, links, id.as_str()).await {
+            Ok(doc) => doc.decode::<ClaimRecord>().is_ok_and(|c| c.user_id == user_id.as_str()),
+            Err(_) => false,
+        };
+        if mine {
+            if let Err(e) = self.app.appwrite.delete_document(db, links, id.as_str()).await {
+                if !e.is_not_found() {
+                    tracing::warn!(claim = %id, error = %e, "could not release a Discord link claim");
+                }
+            }
+        }
+    }
+
+    async fn profile_link(&self, user_id: &AppwriteId) -> Result<ProfileLink, StepError> {
+        let settings = self.app.settings;
+        match self
+            .app
+            .appwrite
+            .get_document(&settings.database_id, &settings.collections.profiles, user_id.as_str())
+            .await
+        {
+            Ok(doc) => doc.decode::<ProfileLink>().map_err(|e| StepError {
+                code: "appwrite_error",
+                message: format!("the profile of {user_id} does not decode: {e}"),
+                status: None,
+                error_type: None,
+                retryable: false,
+            }),
+            Err(e) if e.is_not_found() => Ok(ProfileLink::default()),
+            Err(e) => Err(StepError::appwrite("reading the profile", &e)),
+        }
+    }
+
+    /// Sets the link fields only (PATCH; created if the user has no profile yet): the profile's other
+    /// attributes, which web apps may write, are left alone.
+    async fn write_profile(&self, user_id: &AppwriteId, data: &serde_json::Value) -> Result<(), StepError> {
+        let settings = self.app.settings;
+        let (db, profiles) = (&settings.database_id, &settings.collections.profiles);
+        match self.app.appwrite.update_document(db, profiles, user_id.as_str(), data).await {
+            Err(e) if e.is_not_found() => {
+                match self.app.appwrite.create_document(db, profiles, user_id.as_str(), data, None).await {
+                    Err(e) if e.is_conflict() => {
+                        self.app.appwrite.update_document(db, profiles, user_id.as_str(), data).await.map(drop)
+                    }
+                    other => other.map(drop),
+                }
+            }
+            other => other.map(drop),
+        }
+        .map_err(|e| StepError::appwrite("writing the profile", &e))
     }
 
     /// Removes the managed roles from a Discord account that is no longer the user's (best effort: the
     /// reconciliation removes them anyway once nobody with access is linked to it).
     async fn strip_managed_roles(&self, discord_user: DiscordUserId) {
-        let Ok(mappings) = self.load_mappings().await else { return };
-        let managed = managed_roles(&mappings, self.guild);
+        let Ok(mappings) = self.role_mappings().await else { return };
+        let managed = mappings.managed(self.guild);
         if let Ok(member) = self.discord.get_member(self.guild, discord_user).await {
             let current: BTreeSet<_> = member.roles.into_iter().collect();
             let _ = self.apply(discord_user, &current, BTreeSet::new(), &managed).await;
@@ -220,7 +489,44 @@ impl<C: Clock> RoleSync<'_, C> {
             .update_document(&settings.database_id, &settings.collections.profiles, user_id.as_str(), &data)
             .await
             .map_err(|e| StepError::appwrite("clearing the profile", &e))?;
+        self.release_claim(user_id, discord_user).await;
         self.sync_user(user_id).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cancelled() -> Result<Linked, LinkError> {
+        Err(LinkError::Cancelled)
+    }
+
+    #[test]
+    fn the_callback_location_keeps_the_apps_own_query_and_fragment() {
+        let cases = [
+            ("https://app.example.com/", "https://app.example.com/?discord=error&reason=cancelled"),
+            (
+                "https://app.example.com/account?tab=discord",
+                "https://app.example.com/account?tab=discord&discord=error&reason=cancelled",
+            ),
+            ("https://app.example.com/?", "https://app.example.com/?discord=error&reason=cancelled"),
+            ("https://app.example.com/#/settings", "https://app.example.com/?discord=error&reason=cancelled#/settings"),
+        ];
+        for (base, expected) in cases {
+            assert_eq!(callback_location(base, &cancelled()), expected);
+        }
+    }
+
+    #[test]
+    fn every_failure_has_a_short_reason_and_a_retryable_discord_error_is_unavailable() {
+        assert_eq!(LinkError::StateInvalid.reason(), "state_invalid");
+        assert_eq!(LinkError::DiscordAccountTaken.reason(), "account_taken");
+        assert_eq!(LinkError::Discord(DiscordError::Transport("reset".into())).reason(), "discord_unavailable");
+        assert_eq!(LinkError::NotAuthorized("temporarily_unavailable".into()).reason(), "discord_unavailable");
+        assert_eq!(LinkError::NotAuthorized("invalid_scope".into()).reason(), "discord_refused");
+        let step = StepError { code: "x", message: "m".into(), status: None, error_type: None, retryable: true };
+        assert_eq!(LinkError::Step(step).reason(), "internal");
     }
 }

@@ -186,6 +186,8 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 datetime("lastAttemptAt"),
                 datetime("nextAttemptAt"),
                 string("outcome", SHORT_TEXT_SIZE),
+                // A fresh random id per request, so a sync notices a request that landed while it ran.
+                string("requestId", SHORT_TEXT_SIZE),
             ],
             indexes: vec![index("status_next_idx", IndexKind::Key, &["status", "nextAttemptAt"])],
         },
@@ -199,6 +201,18 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
             id: c.sync_state.clone(),
             name: "Sync state",
             attributes: vec![string("cursor", SHORT_TEXT_SIZE), datetime("updatedAt"), datetime("passFinishedAt")],
+            indexes: vec![],
+        },
+        CollectionSpec {
+            // One document per linked Discord account (id derived from the Discord user id): creating it
+            // is what makes one Discord account linkable to at most one user, even under concurrency.
+            id: c.discord_links.clone(),
+            name: "Discord links",
+            attributes: vec![
+                string("discordUserId", SHORT_TEXT_SIZE),
+                string("userId", ID_SIZE),
+                datetime("claimedAt"),
+            ],
             indexes: vec![],
         },
         CollectionSpec {

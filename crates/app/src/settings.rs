@@ -29,6 +29,8 @@ pub struct Collections {
     pub oauth_states: String,
     /// The entitlement ledger: one document per source of access.
     pub entitlements: String,
+    /// Which user holds each linked Discord account (one document per account).
+    pub discord_links: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,7 @@ impl Settings {
                 sync_state: or("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
                 oauth_states: or("APPWRITE_OAUTH_STATES_COLLECTION_ID", "oauth_states"),
                 entitlements: or("APPWRITE_ENTITLEMENTS_COLLECTION_ID", "entitlements"),
+                discord_links: or("APPWRITE_DISCORD_LINKS_COLLECTION_ID", "discord_links"),
             },
             paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
             sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),

@@ -72,10 +72,10 @@ async fn a_paying_user_links_discord_in_one_click_and_sees_everything_in_me_acce
     assert_eq!(managed, paid);
     assert_eq!(access["lastSync"]["status"], "done");
 
-    // The same state again: refused, nothing changes.
+    // The same state again: refused, nothing changes, and the browser still lands on the web app.
     let again = no_redirects().get(&callback).send().await.unwrap();
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(again.json::<Value>().await.unwrap()["error"]["code"], "invalid_state");
+    assert_eq!(again.status(), StatusCode::FOUND);
+    assert_eq!(again.headers()["location"], "http://127.0.0.1:3000/?discord=error&reason=state_invalid");
 
     let (status, body) = api(&app, reqwest::Method::POST, "/discord/unlink", Some(&jwt)).await;
     assert_eq!((status, body["unlinked"].as_bool()), (StatusCode::OK, Some(true)));
@@ -102,7 +102,7 @@ async fn bad_jwts_forged_states_taken_accounts_and_failed_exchanges_are_refused_
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let forged =
         no_redirects().get(format!("{}/discord/callback?code=x&state=forged", app.api.url())).send().await.unwrap();
-    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(forged.headers()["location"], "http://127.0.0.1:3000/?discord=error&reason=state_invalid");
 
     app.create_user("owner", "owner@example.com").await;
     app.create_user("thief", "thief@example.com").await;
@@ -111,15 +111,10 @@ async fn bad_jwts_forged_states_taken_accounts_and_failed_exchanges_are_refused_
     let thief_jwt = jwt_for(&app, "thief").await;
     let thief_callback = approve(&app, &thief_jwt, bob).await;
     let taken = no_redirects().get(&thief_callback).send().await.unwrap();
-    assert_eq!(taken.status(), StatusCode::CONFLICT);
-    assert_eq!(taken.json::<Value>().await.unwrap()["error"]["code"], "discord_account_taken");
+    assert_eq!(taken.status(), StatusCode::FOUND);
+    assert_eq!(taken.headers()["location"], "http://127.0.0.1:3000/?discord=error&reason=account_taken");
 
-    let state = reqwest::Url::parse(&approve(&app, &thief_jwt, seed::TEST_USERS[2].0).await)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = state_of(&approve(&app, &thief_jwt, seed::TEST_USERS[2].0).await);
     let refused = no_redirects()
         .get(format!("{}/discord/callback?code=not-a-code&state={state}", app.api.url()))
         .send()
@@ -131,6 +126,54 @@ async fn bad_jwts_forged_states_taken_accounts_and_failed_exchanges_are_refused_
         "http://127.0.0.1:3000/?discord=error&reason=discord_refused"
     );
     assert!(app.document("profiles", "thief").await.is_none(), "nothing half-written");
+}
+
+fn state_of(url: &str) -> String {
+    reqwest::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).unwrap()
+}
+
+/// Where the callback sent the browser (it must always be a redirect).
+async fn landing(app: &TestApp, query: &str) -> String {
+    let response = no_redirects().get(format!("{}/discord/callback?{query}", app.api.url())).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND, "the callback answers a browser with a redirect");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_always_redirects_to_the_web_app_with_the_outcome() {
+    let app = spawn_app().await;
+    let (alice, bob) = (seed::TEST_USERS[0].0, seed::TEST_USERS[1].0);
+    app.create_user("first", "first@example.com").await;
+    app.create_user("second", "second@example.com").await;
+    let (first, second) = (jwt_for(&app, "first").await, jwt_for(&app, "second").await);
+    let base = "http://127.0.0.1:3000/";
+
+    // Success.
+    let callback = approve(&app, &first, alice).await;
+    let query = callback.split_once('?').unwrap().1.to_owned();
+    assert_eq!(landing(&app, &query).await, format!("{base}?discord=linked"));
+
+    // The customer presses Cancel on Discord's page: Discord comes back with an error and no code.
+    let (_, body) = api(&app, reqwest::Method::POST, "/discord/link", Some(&second)).await;
+    let authorize = body["url"].as_str().unwrap().to_owned();
+    let state = state_of(&authorize);
+    let cancelled = landing(&app, &format!("error=access_denied&error_description=denied&state={state}")).await;
+    assert_eq!(cancelled, format!("{base}?discord=error&reason=cancelled"));
+    // The cancelled state is spent: approving the same authorize URL afterwards gets nowhere.
+    let late = no_redirects().get(format!("{authorize}&test_user={bob}")).send().await.unwrap();
+    let late = late.headers()["location"].to_str().unwrap().split_once('?').unwrap().1.to_owned();
+    assert_eq!(landing(&app, &late).await, format!("{base}?discord=error&reason=state_invalid"));
+
+    // A bad or missing state.
+    assert_eq!(landing(&app, "code=x&state=forged").await, format!("{base}?discord=error&reason=state_invalid"));
+    assert_eq!(landing(&app, "").await, format!("{base}?discord=error&reason=state_invalid"));
+
+    // An account linked to someone else.
+    let taken = approve(&app, &second, alice).await;
+    let taken = landing(&app, taken.split_once('?').unwrap().1).await;
+    assert_eq!(taken, format!("{base}?discord=error&reason=account_taken"));
+    assert!(app.document("profiles", "second").await.is_none(), "nothing written for the refused user");
+    assert_eq!(app.document("profiles", "first").await.unwrap()["discordUserId"], alice);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

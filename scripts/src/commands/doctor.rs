@@ -10,7 +10,7 @@ use tollgate_app::role_sync::RoleSync;
 use tollgate_app::schema::collections;
 use tollgate_app::App;
 use tollgate_appwrite::Query;
-use tollgate_core::{managed_roles, GuildId, RoleId};
+use tollgate_core::{GuildId, RoleId};
 use tollgate_discord::{DiscordError, Role};
 
 const MANAGE_ROLES: u64 = 1 << 28;
@@ -216,15 +216,32 @@ async fn discord_checks(
         return;
     }
     let Ok(appwrite) = config.appwrite() else { return };
-    let mappings =
-        match RoleSync::new(App::new(&appwrite, settings, &SystemClock), &discord, guild).load_mappings().await {
-            Ok(mappings) => mappings,
-            Err(e) => {
-                checks.fail("role mappings", e.to_string(), "run `tollgate bootstrap`");
-                return;
-            }
-        };
-    let managed = managed_roles(&mappings, guild);
+    let all = match RoleSync::new(App::new(&appwrite, settings, &SystemClock), &discord, guild).role_mappings().await {
+        Ok(mappings) => mappings,
+        Err(e) => {
+            checks.fail("role mappings", e.to_string(), "run `tollgate bootstrap`");
+            return;
+        }
+    };
+    if all.broken.is_empty() {
+        checks.pass("role mappings readable", format!("{} mapping(s)", all.readable.len()));
+    } else {
+        let described: Vec<String> = all
+            .broken
+            .iter()
+            .map(|b| match b.role_ids.len() {
+                0 => format!("{}: {} (no role id readable: its roles are NOT managed)", b.document_id, b.reason),
+                n => format!("{}: {} ({n} role(s) still taken away, never granted)", b.document_id, b.reason),
+            })
+            .collect();
+        checks.fail(
+            "role mappings readable",
+            described.join("; "),
+            "rewrite each mapping with `tollgate plans set PLAN --roles ID,ID` (or fix the document in Appwrite)",
+        );
+    }
+    // Broken mappings' readable roles are managed too (taken away): they must exist and sit below the bot.
+    let managed = all.managed(guild);
     if managed.is_empty() {
         checks.fail(
             "role mappings",

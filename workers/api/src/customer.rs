@@ -4,7 +4,7 @@
 use crate::context::{oauth, Ctx};
 use crate::error::ApiError;
 use serde_json::json;
-use tollgate_app::link_discord::LinkError;
+use tollgate_app::link_discord::{callback_location, CallbackParams, LinkError};
 use tollgate_core::AppwriteId;
 use tollgate_worker_common::setting;
 use worker::{Env, Request, Response, Url};
@@ -18,35 +18,32 @@ pub async fn link(req: &Request, env: &Env) -> Result<Response, ApiError> {
     Ok(Response::from_json(&json!({ "url": url }))?)
 }
 
-/// Redirects to `APP_BASE_URL` with `discord=linked`, or `discord=error&reason=…`.
+/// Always a redirect to `APP_BASE_URL` (its own query kept) with `discord=linked`, or `discord=error&reason=…`
+/// ([`LinkError::reason`]): a browser lands here, from Discord, and must land back on the web app whatever
+/// happened (a cancel on Discord's page included). Only a missing or broken `APP_BASE_URL` has nowhere to
+/// go and answers 503.
 pub async fn callback(req: &Request, env: &Env) -> Result<Response, ApiError> {
-    let query: std::collections::HashMap<String, String> = req.url()?.query_pairs().into_owned().collect();
-    let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
-        return Err(ApiError::bad_request("invalid_callback", "code and state are required"));
-    };
-    let ctx = Ctx::from_env(env)?;
-    let (oauth, _) = oauth(env)?;
-    let reason = match ctx.sync().finish_link(code, state, &oauth, None).await {
-        Ok(_) => None,
-        Err(LinkError::StateInvalid) => {
-            return Err(ApiError::bad_request(
-                "invalid_state",
-                "the link request is invalid or has expired; start again",
-            ))
-        }
-        Err(LinkError::DiscordAccountTaken) => return Err(ApiError::DiscordAccountTaken),
-        Err(LinkError::Discord(e)) => {
-            worker::console_warn!("api: Discord refused the link: {e}");
-            Some("discord_refused")
-        }
-        Err(LinkError::Step(e)) => return Err(e.into()),
-    };
     let base = setting(env, "APP_BASE_URL").ok_or_else(|| ApiError::Misconfigured("APP_BASE_URL".into()))?;
-    let mut target = Url::parse(&base).map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
-    match reason {
-        None => target.query_pairs_mut().append_pair("discord", "linked"),
-        Some(reason) => target.query_pairs_mut().append_pair("discord", "error").append_pair("reason", reason),
+    let base = Url::parse(&base).map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
+    let params = CallbackParams::from_pairs(req.url()?.query_pairs());
+    let outcome = match Ctx::from_env(env).and_then(|ctx| oauth(env).map(|(oauth, _)| (ctx, oauth))) {
+        Ok((ctx, oauth)) => ctx.sync().finish_callback(&params, &oauth).await,
+        Err(e) => Err(LinkError::NotConfigured(e.to_string())),
     };
+    match &outcome {
+        Ok(linked) => {
+            if let Some(e) = &linked.role_sync_error {
+                worker::console_warn!("api: linked {}, roles follow through the outbox: {e}", linked.user_id);
+            }
+        }
+        Err(e @ LinkError::NotConfigured(_)) => worker::console_error!("api: the callback cannot run: {e}"),
+        Err(e @ (LinkError::Step(_) | LinkError::Discord(_) | LinkError::NotAuthorized(_))) => {
+            worker::console_warn!("api: the Discord link failed: {e}")
+        }
+        Err(_) => {}
+    }
+    let target = Url::parse(&callback_location(base.as_str(), &outcome))
+        .map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
     Ok(Response::redirect_with_status(target, 302)?)
 }
 

@@ -16,8 +16,6 @@ pub enum ApiError {
     BadRequest { code: &'static str, reason: String },
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("this Discord account is already linked to another user")]
-    DiscordAccountTaken,
     #[error("not configured: {0}")]
     Misconfigured(String),
     #[error("an upstream service failed")]
@@ -31,7 +29,6 @@ impl ApiError {
             Self::NotFound(_) => (404, "not_found"),
             Self::BadRequest { code, .. } => (400, code),
             Self::MethodNotAllowed => (405, "method_not_allowed"),
-            Self::DiscordAccountTaken => (409, "discord_account_taken"),
             Self::Misconfigured(_) => (503, "not_configured"),
             Self::Upstream(_) => (502, "upstream_error"),
         }

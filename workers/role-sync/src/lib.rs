@@ -80,13 +80,23 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(e) => worker::console_error!("role-sync: due jobs: {e}"),
     }
     match sync.reconcile_once(RECONCILE_PAGES_PER_RUN).await {
-        Ok(report) => worker::console_log!(
-            "role-sync: reconciled {} members, {} role changes, pass finished: {}, stopped: {:?}",
-            report.members_seen,
-            report.role_changes,
-            report.pass_finished,
-            report.stopped
-        ),
+        Ok(report) => {
+            worker::console_log!(
+                "role-sync: reconciled {} members, {} role changes, pass finished: {}, stopped: {:?}",
+                report.members_seen,
+                report.role_changes,
+                report.pass_finished,
+                report.stopped
+            );
+            for skipped in &report.skipped {
+                worker::console_warn!("role-sync: skipped member {}: {}", skipped.discord_user, skipped.reason);
+            }
+            for mapping in &report.unreadable_mappings {
+                worker::console_error!(
+                    "role-sync: a role mapping cannot be read, its roles are not managed: {mapping}"
+                );
+            }
+        }
         Err(e) => worker::console_error!("role-sync: reconciliation: {e}"),
     }
 }

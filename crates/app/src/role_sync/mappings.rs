@@ -1,24 +1,139 @@
-//! `discord_role_mappings`: plan → guild + role ids (`roleIdsJson`). A mapping that cannot be read is
-//! skipped with a warning rather than failing every sync; `tollgate doctor` (issue 5) reports it.
+//! `discord_role_mappings`: plan → guild + role ids (`roleIdsJson`).
+//!
+//! ## A mapping that cannot be read fails closed
+//! A managed role is one Tollgate may take away; a role in no mapping is never touched. So skipping an
+//! unreadable mapping would make its roles unmanaged, and everyone holding them would keep them forever,
+//! paid or not. Instead, for a mapping document that does not parse (a field of the wrong type, no plan, a
+//! guild that is not a snowflake, `roleIdsJson` that is not a JSON list of role ids):
+//! - every role id that can still be read from `roleIdsJson` stays **managed** (taken away from members
+//!   without a readable mapping that grants it) but is **never granted** from that mapping: giving a paid
+//!   role on the strength of a document Tollgate cannot read would be the unsafe mistake; taking it away
+//!   until an admin fixes the document is the safe one. Role ids are snowflakes, unique across Discord, so
+//!   a broken mapping's roles count as managed in the configured guild even when its `guildId` is unreadable.
+//!   From a `roleIdsJson` that is not valid JSON, every run of 17–20 digits counts (a truncated list still
+//!   names its roles).
+//! - a mapping from which no role id can be read at all cannot fail closed (Tollgate does not know which
+//!   roles to take away): it is reported, by `tollgate doctor` (failing check "role mappings readable"), in
+//!   every reconciliation report (`unreadable_mappings`, printed by `tollgate sync --all` and logged by the
+//!   role-sync cron) and in the log of every sync.
+//!
+//! Every broken mapping (readable roles or not) is listed in [`RoleMappings::broken`] with the reason.
 
 use super::RoleSync;
 use crate::error::StepError;
 use std::collections::BTreeSet;
-use tollgate_core::{Clock, GuildId, RoleId, RoleMapping};
+use tollgate_appwrite::{Document, Query};
+use tollgate_core::{derived_document_id, managed_roles, Clock, GuildId, RoleId, RoleMapping};
 
 /// Mappings are few; one page holds them all.
 const MAPPINGS_PAGE: u32 = 500;
+/// The lengths a Discord snowflake has in decimal (2015 to well past 2090).
+const SNOWFLAKE_DIGITS: std::ops::RangeInclusive<usize> = 17..=20;
 
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct MappingRecord {
+    #[serde(default)]
     plan: Option<String>,
+    #[serde(default)]
     guild_id: Option<String>,
+    #[serde(default)]
     role_ids_json: Option<String>,
 }
 
+/// A mapping document that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenMapping {
+    pub document_id: String,
+    pub reason: String,
+    /// Role ids that could still be read: managed, never granted.
+    pub role_ids: BTreeSet<RoleId>,
+}
+
+/// Every mapping of the collection: the readable ones, and the broken ones (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleMappings {
+    pub readable: Vec<RoleMapping>,
+    pub broken: Vec<BrokenMapping>,
+}
+
+impl RoleMappings {
+    /// Roles Tollgate takes away from members who should not have them: every readable mapping's in
+    /// `guild`, plus every role still readable from a broken mapping.
+    pub fn managed(&self, guild: GuildId) -> BTreeSet<RoleId> {
+        let mut managed = managed_roles(&self.readable, guild);
+        managed.extend(self.broken.iter().flat_map(|b| b.role_ids.iter().copied()));
+        managed
+    }
+
+    /// Broken mappings none of whose roles can be read: their roles cannot be managed at all.
+    pub fn unreadable(&self) -> impl Iterator<Item = &BrokenMapping> {
+        self.broken.iter().filter(|b| b.role_ids.is_empty())
+    }
+
+    /// One line per unreadable mapping, for reports.
+    pub fn unreadable_report(&self) -> Vec<String> {
+        self.unreadable().map(|b| format!("{}: {}", b.document_id, b.reason)).collect()
+    }
+
+    fn parse(doc: &Document) -> Result<RoleMapping, BrokenMapping> {
+        let broken = |reason: String, role_ids: BTreeSet<RoleId>| BrokenMapping {
+            document_id: doc.id.clone(),
+            reason,
+            role_ids,
+        };
+        let record = match doc.decode::<MappingRecord>() {
+            Ok(record) => record,
+            Err(e) => {
+                // Fields of the wrong type: still try to read the role ids from the raw attribute.
+                let raw = doc.data.get("roleIdsJson").and_then(|v| v.as_str()).unwrap_or_default();
+                return Err(broken(format!("the document does not decode: {e}"), salvage_role_ids(raw)));
+            }
+        };
+        let Some(raw_roles) = record.role_ids_json.as_deref() else {
+            return Err(broken("roleIdsJson is missing".into(), BTreeSet::new()));
+        };
+        let role_ids = match serde_json::from_str::<Vec<serde_json::Value>>(raw_roles) {
+            Ok(items) => {
+                let parsed: Vec<Option<RoleId>> = items.iter().map(role_id_of).collect();
+                let readable: BTreeSet<RoleId> = parsed.iter().flatten().copied().collect();
+                if parsed.iter().any(Option::is_none) {
+                    return Err(broken("roleIdsJson holds an entry that is not a role id".into(), readable));
+                }
+                readable
+            }
+            Err(e) => return Err(broken(format!("roleIdsJson is not a JSON list: {e}"), salvage_role_ids(raw_roles))),
+        };
+        let Some(plan) = record.plan.filter(|p| !p.trim().is_empty()) else {
+            return Err(broken("plan is missing".into(), role_ids));
+        };
+        let guild_id = match record.guild_id.as_deref().map(GuildId::parse) {
+            Some(Ok(guild)) => guild,
+            _ => return Err(broken(format!("guildId of plan `{plan}` is not a guild id"), role_ids)),
+        };
+        Ok(RoleMapping { plan, guild_id, role_ids })
+    }
+}
+
+fn role_id_of(value: &serde_json::Value) -> Option<RoleId> {
+    match value {
+        serde_json::Value::String(s) => RoleId::parse(s).ok(),
+        serde_json::Value::Number(n) => RoleId::parse(&n.to_string()).ok(),
+        _ => None,
+    }
+}
+
+/// Every snowflake-length run of digits in `raw`.
+fn salvage_role_ids(raw: &str) -> BTreeSet<RoleId> {
+    raw.split(|c: char| !c.is_ascii_digit())
+        .filter(|run| SNOWFLAKE_DIGITS.contains(&run.len()))
+        .filter_map(|run| RoleId::parse(run).ok())
+        .collect()
+}
+
 impl<C: Clock> RoleSync<'_, C> {
-    pub async fn load_mappings(&self) -> Result<Vec<RoleMapping>, StepError> {
+    /// Every mapping, readable or broken. Fails only when the collection cannot be listed.
+    pub async fn role_mappings(&self) -> Result<RoleMappings, StepError> {
         let settings = self.app.settings;
         let docs = self
             .app
@@ -26,27 +141,34 @@ impl<C: Clock> RoleSync<'_, C> {
             .list_all_documents(&settings.database_id, &settings.collections.discord_role_mappings, &[], MAPPINGS_PAGE)
             .await
             .map_err(|e| StepError::appwrite("reading the role mappings", &e))?;
-        let mut mappings = Vec::new();
-        for doc in docs {
-            let record = doc.decode::<MappingRecord>().unwrap_or_default();
-            let parsed = (|| {
-                let plan = record.plan?;
-                let guild_id = GuildId::parse(record.guild_id.as_deref()?).ok()?;
-                let ids: Vec<String> = serde_json::from_str(record.role_ids_json.as_deref()?).ok()?;
-                let role_ids = ids.iter().map(|id| RoleId::parse(id)).collect::<Result<BTreeSet<_>, _>>().ok()?;
-                Some(RoleMapping { plan, guild_id, role_ids })
-            })();
-            match parsed {
-                Some(mapping) => mappings.push(mapping),
-                None => tracing::warn!(mapping = %doc.id, "skipping a role mapping that cannot be read"),
+        let mut mappings = RoleMappings::default();
+        for doc in &docs {
+            match RoleMappings::parse(doc) {
+                Ok(mapping) => mappings.readable.push(mapping),
+                Err(broken) => {
+                    tracing::warn!(
+                        mapping = %broken.document_id,
+                        reason = %broken.reason,
+                        readable_roles = broken.role_ids.len(),
+                        "a role mapping cannot be read: its readable roles stay managed and are never granted"
+                    );
+                    mappings.broken.push(broken);
+                }
             }
         }
         Ok(mappings)
     }
+
+    /// The readable mappings only (for listing and checks; role changes use [`Self::role_mappings`]).
+    pub async fn load_mappings(&self) -> Result<Vec<RoleMapping>, StepError> {
+        Ok(self.role_mappings().await?.readable)
+    }
 }
 
 impl<C: Clock> crate::App<'_, C> {
-    /// Sets the roles a plan grants in a guild (one mapping per plan; `plan` is unique).
+    /// Sets the roles a plan grants in a guild (one mapping per plan; `plan` is unique). A mapping of the
+    /// plan that already exists is updated in place whatever its document id: the replaced deployment
+    /// created its mappings under ids of its own, and the unique index on `plan` refuses a second one.
     pub async fn set_role_mapping(&self, plan: &str, guild: GuildId, roles: &[RoleId]) -> Result<(), StepError> {
         let ids: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
         let data = serde_json::json!({
@@ -54,12 +176,47 @@ impl<C: Clock> crate::App<'_, C> {
             "guildId": guild.to_string(),
             "roleIdsJson": serde_json::to_string(&ids).unwrap_or_default(),
         });
-        let settings = self.settings;
-        let id = tollgate_core::derived_document_id(&format!("mapping:{plan}"));
-        self.appwrite
-            .upsert_document(&settings.database_id, &settings.collections.discord_role_mappings, id.as_str(), &data)
-            .await
-            .map(drop)
-            .map_err(|e| StepError::appwrite("writing the role mapping", &e))
+        let (db, collection) = (&self.settings.database_id, &self.settings.collections.discord_role_mappings);
+        let existing = || async {
+            self.appwrite
+                .list_documents(db, collection, &[Query::equal("plan", [plan]), Query::limit(1)])
+                .await
+                .map(|list| list.documents.into_iter().next().map(|d| d.id))
+                .map_err(|e| StepError::appwrite("finding the plan's mapping", &e))
+        };
+        let data = &data;
+        let update = |id: String| async move {
+            self.appwrite
+                .update_document(db, collection, &id, data)
+                .await
+                .map(drop)
+                .map_err(|e| StepError::appwrite("updating the role mapping", &e))
+        };
+        if let Some(id) = existing().await? {
+            return update(id).await;
+        }
+        let id = derived_document_id(&format!("mapping:{plan}"));
+        match self.appwrite.create_document(db, collection, id.as_str(), data, None).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile (same id, or another id with the same plan): update that one.
+            Err(e) if e.is_conflict() => match existing().await? {
+                Some(id) => update(id).await,
+                None => Err(StepError::appwrite("writing the role mapping", &e)),
+            },
+            Err(e) => Err(StepError::appwrite("writing the role mapping", &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_role_list_still_names_its_roles() {
+        let ids = salvage_role_ids(r#"["1100000000000000002", "11000000000000000"#);
+        assert_eq!(ids.len(), 2);
+        assert!(salvage_role_ids("not json at all").is_empty());
+        assert!(salvage_role_ids("[12, 345]").is_empty(), "short numbers are not role ids");
     }
 }

@@ -6,16 +6,28 @@
 //! so the next run resumes there. Before the walk, the same listing finds users whose `paid` membership
 //! or `subscriptions` document disagrees with their access (ended entitlements, drift in both
 //! directions) and queues their projection ([`crate::App::reconcile_access`]).
+//!
+//! A member whose roles cannot be changed for a reason of their own (50013 for a role above the bot, a
+//! deleted role, any other refusal that retrying will not fix) is skipped and reported
+//! ([`ReconcileReport::skipped`]), and the walk goes on: stopping there would stop every later run at the
+//! same member, and nobody after them would ever be reconciled. What is not about one member (a rate limit,
+//! Discord unavailable, the bot token refused) stops the run, and the cursor is saved just before the member
+//! it stopped at, so the next run resumes there. Refusals count against the Discord client's invalid-request
+//! budget, which stops the run (as a rate limit) long before Discord would ban the bot.
+//!
+//! [`RoleSync::reconcile_from`] is the same walk from any cursor, without touching the cron's: `tollgate
+//! sync --all` walks from the first member to the last with a cursor of its own.
 
 use super::RoleSync;
 use crate::error::StepError;
 use crate::projection::{AccessDrift, ACCESS_DRIFT_PER_RUN};
 use crate::records::timestamp;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use tollgate_appwrite::Query;
-use tollgate_core::{desired_roles, managed_roles, Clock, DiscordUserId, RoleId};
-use tollgate_discord::GUILD_MEMBERS_PAGE_LIMIT;
+use tollgate_core::{desired_roles, Clock, DiscordUserId, RoleId};
+use tollgate_discord::{DiscordError, GUILD_MEMBERS_PAGE_LIMIT};
 
 /// Member pages per run: 10,000 members.
 pub const RECONCILE_PAGES_PER_RUN: u32 = 10;
@@ -29,10 +41,30 @@ pub struct ReconcileReport {
     pub members_changed: usize,
     /// The walk reached the last member (the next run starts from the first again).
     pub pass_finished: bool,
-    /// Why the run stopped early, if it did (rate limit, Discord unavailable, permissions).
+    /// Why the run stopped early, if it did (rate limit, Discord unavailable, the bot token refused).
     pub stopped: Option<String>,
     /// Users whose `paid` membership or `subscriptions` document disagreed with their access.
     pub access_drift: AccessDrift,
+    /// When a run stopped by a rate limit or an outage may try again.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Where the next run resumes (the last member dealt with); `None` after a finished pass.
+    pub resume_after: Option<DiscordUserId>,
+    /// Members whose roles could not be changed, passed over so the walk goes on.
+    pub skipped: Vec<SkippedMember>,
+    /// Mappings none of whose roles can be read (`document id: reason`): their roles are not managed.
+    pub unreadable_mappings: Vec<String>,
+}
+
+/// A member reconciliation could not make right, and why (an admin's fix, not a retry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedMember {
+    pub discord_user: DiscordUserId,
+    pub reason: String,
+}
+
+/// Whether a Discord error is about the whole run rather than the member it happened on.
+fn stops_the_run(error: &DiscordError) -> bool {
+    error.is_retryable() || matches!(error, DiscordError::Unauthorized)
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -113,57 +145,84 @@ impl<C: Clock> RoleSync<'_, C> {
             .map_err(|e| StepError::appwrite("saving the reconciliation cursor", &e))
     }
 
-    /// Walks up to `max_pages` pages of members from where the last run stopped.
+    /// Walks up to `max_pages` pages of members from where the last run stopped (the cron's cursor).
     pub async fn reconcile_once(&self, max_pages: u32) -> Result<ReconcileReport, StepError> {
+        let start = self.load_cursor().await;
+        let report = self.reconcile_from(start, max_pages).await?;
+        self.save_cursor(report.resume_after, report.pass_finished).await?;
+        Ok(report)
+    }
+
+    /// Walks up to `max_pages` pages of members after `start` (`None`: from the first member). Where to
+    /// resume is in the report; no cursor is read or saved.
+    pub async fn reconcile_from(
+        &self,
+        start: Option<DiscordUserId>,
+        max_pages: u32,
+    ) -> Result<ReconcileReport, StepError> {
         let mut report = ReconcileReport::default();
-        let mappings = self.load_mappings().await?;
-        let managed = managed_roles(&mappings, self.guild);
+        let mappings = self.role_mappings().await?;
+        report.unreadable_mappings = mappings.unreadable_report();
+        let managed = mappings.managed(self.guild);
         let plans_by_user = self.app.plans_by_user().await?;
         report.access_drift = self.app.reconcile_access(&plans_by_user, ACCESS_DRIFT_PER_RUN).await?;
         let access = self.access_by_discord_user(&plans_by_user).await?;
-        let mut cursor = self.load_cursor().await;
-        for _ in 0..max_pages {
+        let mut cursor = start;
+        'pages: for _ in 0..max_pages {
             let page = match self.discord.list_members(self.guild, GUILD_MEMBERS_PAGE_LIMIT, cursor).await {
                 Ok(page) => page,
                 Err(e) => {
-                    report.stopped = Some(e.to_string());
+                    report.stop(self.retry_time(&e), e);
                     break;
                 }
             };
             let full = page.len() >= usize::from(GUILD_MEMBERS_PAGE_LIMIT);
             for member in &page {
-                report.members_seen += 1;
                 let plans = access.get(&member.user.id).into_iter().flatten();
-                let desired = desired_roles(&mappings, self.guild, plans.map(String::as_str));
+                let desired = desired_roles(&mappings.readable, self.guild, plans.map(String::as_str));
                 let current: BTreeSet<RoleId> = member.roles.iter().copied().collect();
-                let changes = tollgate_core::role_diff(&current, &desired, &managed).len();
-                if changes == 0 {
-                    continue;
-                }
-                match self.apply(member.user.id, &current, desired, &managed).await? {
-                    super::SyncOutcome::Applied { .. } => {
-                        report.role_changes += changes;
+                match self.change_roles(member.user.id, &current, &desired, &managed).await {
+                    Ok((0, 0)) => {}
+                    Ok((added, removed)) => {
+                        report.role_changes += added + removed;
                         report.members_changed += 1;
                     }
-                    super::SyncOutcome::Deferred { reason, .. } | super::SyncOutcome::Failed { message: reason } => {
-                        report.stopped = Some(reason);
-                        break;
+                    // Left the guild since the page was read: nothing to change.
+                    Err(DiscordError::UnknownMember) => {}
+                    Err(e) if stops_the_run(&e) => {
+                        // Not past this member: the next run starts with them.
+                        report.stop(self.retry_time(&e), e);
+                        break 'pages;
                     }
-                    _ => {}
+                    Err(e) => {
+                        tracing::warn!(member = %member.user.id, error = %e, "skipping a member whose roles cannot be changed");
+                        report.skipped.push(SkippedMember { discord_user: member.user.id, reason: e.to_string() });
+                    }
                 }
+                report.members_seen += 1;
                 cursor = Some(member.user.id);
             }
-            if report.stopped.is_some() {
-                break;
-            }
-            cursor = page.last().map(|m| m.user.id).or(cursor);
             if !full {
                 report.pass_finished = true;
                 cursor = None;
                 break;
             }
         }
-        self.save_cursor(cursor, report.pass_finished).await?;
+        report.resume_after = cursor;
         Ok(report)
+    }
+
+    fn retry_time(&self, error: &DiscordError) -> Option<DateTime<Utc>> {
+        match self.not_now(error.clone()) {
+            super::SyncOutcome::Deferred { retry_at, .. } => Some(retry_at),
+            _ => None,
+        }
+    }
+}
+
+impl ReconcileReport {
+    fn stop(&mut self, retry_at: Option<DateTime<Utc>>, error: DiscordError) {
+        self.stopped = Some(error.to_string());
+        self.retry_at = retry_at;
     }
 }

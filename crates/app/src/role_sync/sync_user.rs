@@ -5,7 +5,7 @@ use super::{RoleSync, AUDIT_LOG_REASON};
 use crate::error::StepError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
-use tollgate_core::{desired_roles, managed_roles, role_diff, AppwriteId, Clock, DiscordUserId, RoleId};
+use tollgate_core::{desired_roles, role_diff, AppwriteId, Clock, DiscordUserId, RoleId};
 use tollgate_discord::DiscordError;
 
 /// How long to wait before trying again after a transient Discord failure (5xx, network).
@@ -100,19 +100,25 @@ impl<C: Clock> RoleSync<'_, C> {
     }
 
     /// Projects the user's access (the `subscriptions` document and the `paid` membership), then makes
-    /// their managed roles right and records the outcome in `role_sync_jobs`.
+    /// their managed roles right and records the outcome in `role_sync_jobs`. The job's `requestId` is
+    /// read before anything else, so a request that lands while this sync runs is seen when the outcome
+    /// is recorded and leaves the job pending (see `jobs.rs`).
     pub async fn sync_user(&self, user_id: &AppwriteId) -> Result<SyncOutcome, StepError> {
+        let started = self.read_job(user_id).await?;
         let outcome = self.compute_and_apply(user_id).await?;
-        self.record_job(user_id, &outcome).await?;
+        self.record_job(user_id, &outcome, &started).await?;
         Ok(outcome)
     }
 
     async fn compute_and_apply(&self, user_id: &AppwriteId) -> Result<SyncOutcome, StepError> {
         let projected = self.app.project_user(user_id).await?;
         let Some(discord_user) = self.linked_discord_user(user_id).await? else { return Ok(SyncOutcome::NotLinked) };
-        let mappings = self.load_mappings().await?;
-        let desired = desired_roles(&mappings, self.guild, projected.access.plans.keys().map(String::as_str));
-        let managed = managed_roles(&mappings, self.guild);
+        let mappings = self.role_mappings().await?;
+        for broken in mappings.unreadable() {
+            tracing::warn!(mapping = %broken.document_id, reason = %broken.reason, "a role mapping cannot be read: its readable roles stay managed");
+        }
+        let desired = desired_roles(&mappings.readable, self.guild, projected.access.plans.keys().map(String::as_str));
+        let managed = mappings.managed(self.guild);
         let member = match self.discord.get_member(self.guild, discord_user).await {
             Ok(member) => member,
             Err(DiscordError::UnknownMember) => return Ok(SyncOutcome::NotInGuild { discord_user, desired }),
@@ -130,29 +136,37 @@ impl<C: Clock> RoleSync<'_, C> {
         desired: BTreeSet<RoleId>,
         managed: &BTreeSet<RoleId>,
     ) -> Result<SyncOutcome, StepError> {
-        let diff = role_diff(current, &desired, managed);
-        if diff.is_empty() {
-            return Ok(SyncOutcome::InSync { discord_user, desired });
-        }
+        Ok(match self.change_roles(discord_user, current, &desired, managed).await {
+            Ok((0, 0)) => SyncOutcome::InSync { discord_user, desired },
+            Ok((added, removed)) => SyncOutcome::Applied { discord_user, added, removed, desired },
+            Err(DiscordError::UnknownMember) => SyncOutcome::NotInGuild { discord_user, desired },
+            Err(e) => self.not_now(e),
+        })
+    }
+
+    /// Adds and removes what differs (managed roles only): `(added, removed)`, or the first refusal.
+    pub(super) async fn change_roles(
+        &self,
+        discord_user: DiscordUserId,
+        current: &BTreeSet<RoleId>,
+        desired: &BTreeSet<RoleId>,
+        managed: &BTreeSet<RoleId>,
+    ) -> Result<(usize, usize), DiscordError> {
+        let diff = role_diff(current, desired, managed);
         for role in &diff.add {
-            match self.discord.add_member_role(self.guild, discord_user, *role, AUDIT_LOG_REASON).await {
-                Ok(()) => {}
-                Err(DiscordError::UnknownMember) => return Ok(SyncOutcome::NotInGuild { discord_user, desired }),
-                Err(e) => return Ok(self.not_now(e)),
-            }
+            self.discord.add_member_role(self.guild, discord_user, *role, AUDIT_LOG_REASON).await?;
         }
         for role in &diff.remove {
             match self.discord.remove_member_role(self.guild, discord_user, *role, AUDIT_LOG_REASON).await {
                 // Gone already is the state we wanted.
                 Ok(()) | Err(DiscordError::UnknownRole) => {}
-                Err(DiscordError::UnknownMember) => return Ok(SyncOutcome::NotInGuild { discord_user, desired }),
-                Err(e) => return Ok(self.not_now(e)),
+                Err(e) => return Err(e),
             }
         }
-        Ok(SyncOutcome::Applied { discord_user, added: diff.add.len(), removed: diff.remove.len(), desired })
+        Ok((diff.add.len(), diff.remove.len()))
     }
 
-    fn not_now(&self, error: DiscordError) -> SyncOutcome {
+    pub(super) fn not_now(&self, error: DiscordError) -> SyncOutcome {
         let now = self.app.clock.now();
         match &error {
             DiscordError::RateLimited { retry_at_ms }

@@ -145,3 +145,73 @@ async fn relinking_to_another_discord_account_strips_the_old_ones_roles() {
     assert!(l.roles_of(alice).await.is_empty(), "the old account lost the managed roles");
     assert_eq!(l.roles_of(carol).await.len(), 2);
 }
+
+#[tokio::test]
+async fn two_users_linking_one_discord_account_at_once_end_with_exactly_one_link() {
+    let l = linking().await;
+    let alice = seed::TEST_USERS[0].0;
+    let (first, second) = (l.paid_user("racer1", 7_010).await, l.paid_user("racer2", 7_011).await);
+    let (code1, state1) = l.approve(&first, alice).await;
+    let (code2, state2) = l.approve(&second, alice).await;
+    let (sync1, sync2) = (l.sync(), l.sync());
+    let (one, two) = tokio::join!(
+        sync1.finish_link(&code1, &state1, &l.oauth, None),
+        sync2.finish_link(&code2, &state2, &l.oauth, None)
+    );
+    let won: Vec<&str> = [(&one, "racer1"), (&two, "racer2")]
+        .into_iter()
+        .filter_map(|(result, user)| result.is_ok().then_some(user))
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one wins: {one:?} / {two:?}");
+    let lost = if won[0] == "racer1" { &two } else { &one };
+    assert!(matches!(lost, Err(LinkError::DiscordAccountTaken)), "{lost:?}");
+    let mut holders = Vec::new();
+    for user in ["racer1", "racer2"] {
+        if l.profile(user).await.is_some_and(|p| p["discordUserId"] == alice) {
+            holders.push(user);
+        }
+    }
+    assert_eq!(holders, won, "only the winner's profile holds the account");
+}
+
+#[tokio::test]
+async fn unlinking_frees_the_account_at_once_and_a_claim_left_by_an_interrupted_unlink_expires() {
+    let l = linking().await;
+    let bob = seed::TEST_USERS[1].0;
+    let (first, second) = (l.paid_user("holder", 7_012).await, l.paid_user("next", 7_013).await);
+    let (code, state) = l.approve(&first, bob).await;
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.unwrap();
+    assert!(l.sync().unlink(&first).await.unwrap());
+    let (code, state) = l.approve(&second, bob).await;
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.expect("free again after the unlink");
+
+    // An unlink that stopped after clearing the profile leaves the claim behind.
+    l.ctx
+        .client
+        .update_document("crypto", "profiles", "next", &serde_json::json!({"discordUserId": null}))
+        .await
+        .unwrap();
+    let (code, state) = l.approve(&first, bob).await;
+    assert!(
+        matches!(l.sync().finish_link(&code, &state, &l.oauth, None).await, Err(LinkError::DiscordAccountTaken)),
+        "a fresh claim may be a link in flight"
+    );
+    l.ctx.clock.advance(Duration::minutes(tollgate_app::link_discord::CLAIM_SETTLE_MINUTES + 1));
+    let (code, state) = l.approve(&first, bob).await;
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.expect("a claim nobody holds is taken over");
+    assert_eq!(l.profile("holder").await.expect("profile")["discordUserId"], bob);
+}
+
+#[tokio::test]
+async fn a_role_sync_that_fails_after_the_profile_is_written_still_counts_as_linked() {
+    let l = linking().await;
+    let carol = seed::TEST_USERS[2].0;
+    let user = l.paid_user("hiccup", 7_014).await;
+    let (code, state) = l.approve(&user, carol).await;
+    l.ctx
+        .set_faults(serde_json::json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases/crypto/collections/role_sync_jobs"]}))
+        .await;
+    let linked = l.sync().finish_link(&code, &state, &l.oauth, None).await.expect("linked");
+    assert!(linked.role_sync_error.is_some(), "the hiccup is reported to the caller, for its log");
+    assert_eq!(l.profile("hiccup").await.expect("profile")["discordUserId"], carol);
+}

@@ -417,3 +417,157 @@ async fn reconciling_a_thousand_users_already_in_sync_costs_at_most_fifteen_call
     println!("reconciling 1,000 users in sync: {appwrite} Appwrite calls, {discord} Discord calls");
     assert!(appwrite + discord <= 15, "{appwrite} Appwrite + {discord} Discord calls: {}", w.ctx.calls().await);
 }
+
+/// Members with ids after every seeded user (Discord lists members in id order).
+fn later_member(n: u64) -> String {
+    (1_200_000_000_000_000_000u64 + n).to_string()
+}
+
+impl World {
+    async fn join_with_role(&self, discord_id: &str, role_id: &str) {
+        self.join(discord_id).await;
+        self.discord
+            .add_member_role(guild(), DiscordUserId::parse(discord_id).unwrap(), RoleId::parse(role_id).unwrap(), "t")
+            .await
+            .unwrap();
+    }
+
+    async fn raw_mapping(&self, id: &str, data: Value) {
+        self.ctx.client.upsert_document("crypto", "discord_role_mappings", id, &data).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reconciliation_skips_a_member_it_cannot_change_reports_them_and_reconciles_everyone_after() {
+    let w = World::new().await;
+    // Alice's plan grants a role above the bot's: every change to her is refused with 50013.
+    w.map("member", &[seed::ABOVE_BOT_ROLE_ID]).await;
+    w.map("vip", &[seed::VIP_ROLE_ID]).await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    w.linked_user("alice", alice, true).await;
+    let drifted: Vec<String> = (1..=3).map(later_member).collect();
+    for id in &drifted {
+        w.join_with_role(id, seed::VIP_ROLE_ID).await;
+    }
+
+    for run in 0..2 {
+        let report = w.sync().reconcile_once(10).await.unwrap();
+        assert_eq!(report.stopped, None, "run {run}: {report:?}");
+        assert!(report.pass_finished, "run {run}");
+        assert_eq!(report.skipped.len(), 1, "run {run}: {:?}", report.skipped);
+        assert_eq!(report.skipped[0].discord_user.to_string(), alice);
+        assert!(report.skipped[0].reason.contains("50013"), "{}", report.skipped[0].reason);
+        assert_eq!(report.role_changes, if run == 0 { 3 } else { 0 }, "run {run}");
+    }
+    for id in &drifted {
+        assert!(w.member_roles(id).await.is_empty(), "{id} was reconciled although alice comes first");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_stops_reconciliation_and_the_next_run_resumes_at_the_member_it_stopped_at() {
+    let w = World::new().await;
+    let drifted: Vec<String> = (1..=6).map(later_member).collect();
+    for id in &drifted {
+        w.join_with_role(id, seed::VIP_ROLE_ID).await;
+    }
+    w.discord_control(reqwest::Method::POST, "/_devstack/rate-limit", Some(json!({"limit": 2, "window_ms": 30_000})))
+        .await;
+    let first = w.sync().reconcile_once(10).await.unwrap();
+    assert!(first.stopped.is_some() && first.retry_at.is_some(), "{first:?}");
+    assert!(!first.pass_finished);
+    assert_eq!(first.members_changed, 2, "two writes fit in the window");
+    assert_eq!(first.resume_after.map(|m| m.to_string()), Some(drifted[1].clone()));
+    let state = w.ctx.document("sync_state", &format!("guild-{}", seed::GUILD_ID)).await.expect("cursor saved");
+    assert_eq!(state["cursor"].as_str(), Some(drifted[1].as_str()), "saved just before the member it stopped at");
+
+    w.discord_control(reqwest::Method::POST, "/_devstack/rate-limit", Some(json!({"limit": 50, "window_ms": 1_000})))
+        .await;
+    w.ctx.clock.advance(Duration::seconds(31));
+    let second = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!((second.members_seen, second.members_changed), (4, 4), "resumed at the third drifted member");
+    assert!(second.pass_finished && second.stopped.is_none());
+    for id in &drifted {
+        assert!(w.member_roles(id).await.is_empty(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_mapping_that_does_not_parse_keeps_its_roles_managed_never_grants_them_and_is_reported() {
+    let w = World::new().await;
+    // The plan's mapping, broken: its guild is not a snowflake and its role list is cut short.
+    w.raw_mapping(
+        "member",
+        json!({"plan": "member", "guildId": "not-a-guild", "roleIdsJson": format!("[\"{}\", ", seed::MEMBER_ROLE_ID)}),
+    )
+    .await;
+    // A mapping none of whose roles can be read.
+    w.raw_mapping("hopeless", json!({"plan": "old", "guildId": seed::GUILD_ID, "roleIdsJson": "{}"})).await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join_with_role(alice, seed::MEMBER_ROLE_ID).await;
+    let user = w.linked_user("alice", alice, true).await;
+    let stranger = later_member(1);
+    w.join_with_role(&stranger, seed::MEMBER_ROLE_ID).await;
+
+    let report = w.sync().reconcile_once(10).await.unwrap();
+    assert_eq!(report.unreadable_mappings.len(), 1, "{:?}", report.unreadable_mappings);
+    assert!(report.unreadable_mappings[0].starts_with("hopeless:"), "{:?}", report.unreadable_mappings);
+    assert!(w.member_roles(&stranger).await.is_empty(), "the broken mapping's role stays managed: taken away");
+    assert!(w.member_roles(alice).await.is_empty(), "and never granted, even to a paying member of its plan");
+    let outcome = w.sync().sync_user(&user).await.unwrap();
+    assert!(matches!(&outcome, SyncOutcome::InSync { desired, .. } if desired.is_empty()), "{outcome:?}");
+
+    let all = w.sync().role_mappings().await.unwrap();
+    assert!(all.readable.is_empty());
+    assert_eq!(all.managed(guild()), roles(&[seed::MEMBER_ROLE_ID]));
+}
+
+#[tokio::test]
+async fn a_pending_job_of_the_replaced_deployment_without_a_due_time_runs() {
+    let w = World::new().await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    w.linked_user("alice", alice, true).await;
+    w.ctx.client.delete_document("crypto", "role_sync_jobs", "alice").await.unwrap();
+    w.ctx
+        .client
+        .create_document("crypto", "role_sync_jobs", "alice", &json!({"userId": "alice", "status": "pending"}), None)
+        .await
+        .unwrap();
+    let ran = w.sync().run_due_jobs(10).await.unwrap();
+    assert_eq!(ran.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), vec!["alice"]);
+    assert_eq!(w.member_roles(alice).await, roles(&[seed::MEMBER_ROLE_ID, seed::VIP_ROLE_ID]));
+    assert_eq!(w.job("alice").await["status"], "done");
+}
+
+#[tokio::test]
+async fn a_sync_request_that_lands_while_a_sync_runs_leaves_the_job_pending() {
+    let w = World::new().await;
+    let alice = seed::TEST_USERS[0].0;
+    w.join(alice).await;
+    let user = w.linked_user("alice", alice, true).await;
+    // Discord answers slowly, so the request below lands after the sync read the job and before it records.
+    w.discord_control(
+        reqwest::Method::POST,
+        "/_devstack/faults",
+        Some(json!({"rate": 1.0, "delay_ms": 400, "paths": ["/api/v10/guilds"]})),
+    )
+    .await;
+    let app = w.ctx.app();
+    let sync = w.sync();
+    let (outcome, requested) = tokio::join!(sync.sync_user(&user), async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        app.request_role_sync(&user).await
+    });
+    requested.unwrap();
+    assert!(matches!(outcome.unwrap(), SyncOutcome::Applied { .. }));
+    let job = w.job("alice").await;
+    assert_eq!(job["status"], "pending", "the request is not lost: {job}");
+    assert_eq!(job["outcome"], "applied", "the outcome is still recorded");
+    w.discord_control(reqwest::Method::POST, "/_devstack/faults", Some(json!({"rate": 0}))).await;
+
+    let ran = w.sync().run_due_jobs(10).await.unwrap();
+    assert_eq!(ran.len(), 1, "due now");
+    assert_eq!(w.job("alice").await["status"], "done", "no request since: done");
+}
