@@ -1,4 +1,4 @@
-//! Why a signature was not accepted. The `reason` strings are the ones of `shared/vectors` and the
+//! Why a signature was not accepted. The `reason` strings are the ones of `testdata/vectors` and the
 //! `error` field of the webhook worker's 401 answers. Messages never contain a secret or a signature.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
