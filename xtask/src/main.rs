@@ -9,10 +9,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  dev [--fresh] [--no-build]
-                  install what is missing, build the workers, and run the whole system locally
-                  (devstack + workers in wrangler dev); --fresh starts from empty state,
-                  --no-build uses the workers as last built
+  dev [--fresh] [--set NAME=VALUE]...
+                  install what is missing, build every worker (incrementally), and run the whole
+                  system locally (devstack + the three workers in wrangler dev); --fresh starts from
+                  empty state, --set overrides a setting (see `cargo xtask dev --help`)
   test            run every test: clippy, the wasm build of every worker, unit, integration and
                   end-to-end tests (the command CI runs)
   build           install what is missing and build every worker for workerd
