@@ -7,7 +7,7 @@
 //! - [`email`]: `Email`, trimmed, lower-cased and validated on parse (Appwrite stores emails lower-cased).
 //! - [`ids`]: typed Appwrite ids (`AppwriteId`, `UserId`).
 //! - [`secret`]: `Secret`, a string that never prints itself.
-//! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (COMPATIBILITY.md).
+//! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (docs/compatibility.md).
 //! - [`entitlement`]: what a buyer is entitled to, and whether that means access now.
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
