@@ -229,7 +229,12 @@ fn adapt(schema: Value, draft: Draft) -> Value {
 fn the_validator_rejects_what_the_spec_forbids() {
     let spec = Spec::load();
     let mut problems = Vec::new();
-    spec.validate(&json!({"$ref": "#/components/schemas/team"}), &json!({"$id": "t", "name": 3}), "team", &mut problems);
+    spec.validate(
+        &json!({"$ref": "#/components/schemas/team"}),
+        &json!({"$id": "t", "name": 3}),
+        "team",
+        &mut problems,
+    );
     assert!(problems.iter().any(|p| p.contains("\"total\" is a required property")), "{problems:?}");
     assert!(problems.iter().any(|p| p.starts_with("team/name")), "{problems:?}");
     assert_eq!(
@@ -259,8 +264,18 @@ fn openapi_nullable_and_integer_formats_are_enforced() {
 fn discord_snowflakes_and_refs_are_checked() {
     let spec = Spec::load_from(DISCORD_SPEC);
     let mut problems = Vec::new();
-    spec.validate(&json!({"$ref": "#/components/schemas/SnowflakeType"}), &json!("1100000000000000100"), "id", &mut problems);
+    spec.validate(
+        &json!({"$ref": "#/components/schemas/SnowflakeType"}),
+        &json!("1100000000000000100"),
+        "id",
+        &mut problems,
+    );
     assert_eq!(problems, Vec::<String>::new());
-    spec.validate(&json!({"$ref": "#/components/schemas/SnowflakeType"}), &json!("99999999999999999999"), "id", &mut problems);
+    spec.validate(
+        &json!({"$ref": "#/components/schemas/SnowflakeType"}),
+        &json!("99999999999999999999"),
+        "id",
+        &mut problems,
+    );
     assert!(!problems.is_empty(), "a snowflake beyond u64 is not one");
 }
