@@ -84,12 +84,8 @@ pub fn check(name: &str, value: &str) -> Result<(), SettingsError> {
 /// A setting's bound value (trimmed; blank counts as unset), checked by its registry entry.
 pub fn value(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<String>, SettingsError> {
     let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else { return Ok(None) };
-    let trimmed = raw.trim().to_owned();
-    match spec(name) {
-        Some(spec) => (spec.check)(&trimmed).map_err(|reason| SettingsError::Invalid { name, reason })?,
-        None => return Err(SettingsError::Unknown(name.to_owned())),
-    }
-    Ok(Some(trimmed))
+    check(name, &raw)?;
+    Ok(Some(raw.trim().to_owned()))
 }
 
 /// A setting that must be set.
