@@ -124,8 +124,9 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
         devstack_discord_url: &devstack.discord_base_url(),
     });
     for (name, value) in overrides {
+        // Only the name: the value may be a secret.
+        eprintln!("xtask dev: {name} set by --set");
         env.set(name, value);
-        eprintln!("xtask dev: {name}={value} (--set)");
     }
     env.write(&env_path)?;
 
