@@ -18,7 +18,15 @@ commands:
   build           install what is missing and build every worker for workerd
 ";
 
-fn main() -> Result<()> {
+/// Errors end the process with one readable message (and its causes), never a backtrace.
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match args.first().map(String::as_str) {
