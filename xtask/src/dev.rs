@@ -186,6 +186,9 @@ async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {
     if client.find_user_by_email(&email).await?.is_none() {
         client.create_user(DEMO_USER_ID, &email, None, Some("Demo Buyer")).await?;
     }
+    // The demo buyer has proven their email: purchases made with it are theirs (an unverified account
+    // would see them wait, see docs/plans/2026-12-01-entitlement-ledger.md).
+    client.update_email_verification(&tollgate_core::AppwriteId::parse(DEMO_USER_ID)?, true).await?;
     Ok(())
 }
 
@@ -212,6 +215,7 @@ Try it (in another shell, from the project root):
   BODY='{{"event":"order.completed","data":{{"id":1001,"customer_information":{{"email":" Demo@Example.com "}}}},"store":1}}'
   SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SELLAPP_WEBHOOK_SECRET" | sed 's/^.* //')
   curl -s -X POST "$WEBHOOK_URL/sell/webhook" -H "signature: $SIG" -H 'content-type: application/json' --data-binary "$BODY"; echo
+  sleep 1   # role-sync projects the purchase (subscription, paid membership) right after the answer
   curl -s "$APPWRITE_ENDPOINT/databases/{db}/collections/subscriptions/documents/{DEMO_USER_ID}" \
     -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" -H "X-Appwrite-Key: $APPWRITE_API_KEY"; echo
   curl -s "$APPWRITE_ENDPOINT/users/{DEMO_USER_ID}/memberships" \

@@ -133,27 +133,30 @@ async fn xtask_dev_builds_and_serves_all_five_services_applies_set_and_stops_eve
     }
     assert_eq!(env_value(&env, "ACCESS_GRACE_HOURS"), "0", "the --set override is in dev.env");
 
-    // The api worker reads the override: a subscription that ended an hour ago gives no access with a grace
+    // The api worker reads the override: an entitlement that ended an hour ago gives no access with a grace
     // period of 0 hours (with the default 24 it would), while one that ends in an hour does.
     let endpoint = env_value(&env, "APPWRITE_ENDPOINT");
     let admin = format!("Bearer {}", env_value(&env, "ADMIN_TOKEN"));
-    let subscription = format!("{endpoint}/databases/crypto/collections/subscriptions/documents");
+    let entitlements = format!("{endpoint}/databases/crypto/collections/entitlements/documents");
+    let source = "admin:demo@example.com:member";
+    let id = tollgate_app::ledger::entitlement_document_id(source).as_str().to_owned();
     let has_access = |ends: chrono::DateTime<chrono::Utc>, first: bool| {
-        let (client, subscription, admin) = (&client, &subscription, &admin);
+        let (client, entitlements, admin, id) = (&client, &entitlements, &admin, &id);
         async move {
-            let data = json!({"userId": "demo-user", "status": "active", "plan": "member",
-                "currentPeriodEnd": ends.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+            let data = json!({"source": source, "provider": "admin", "email": "demo@example.com",
+                "userId": "demo-user", "plan": "member", "grantedAt": "2026-01-01T00:00:00.000Z",
+                "endsAt": ends.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
             let request = if first {
-                client.post(subscription.as_str()).json(&json!({"documentId": "demo-user", "data": data}))
+                client.post(entitlements.as_str()).json(&json!({"documentId": id, "data": data}))
             } else {
-                client.patch(format!("{subscription}/demo-user")).json(&json!({"data": data}))
+                client.patch(format!("{entitlements}/{id}")).json(&json!({"data": data}))
             };
             let mut request = request;
             for (name, value) in appwrite_headers {
                 request = request.header(name, value);
             }
             let written = request.send().await.unwrap();
-            assert!(written.status().is_success(), "writing the subscription: {}", written.status());
+            assert!(written.status().is_success(), "writing the entitlement: {}", written.status());
             let url = format!("http://127.0.0.1:{}/admin/users?email=demo@example.com", ports.api);
             let report: Value =
                 client.get(url).header("Authorization", admin.as_str()).send().await.unwrap().json().await.unwrap();
@@ -161,7 +164,7 @@ async fn xtask_dev_builds_and_serves_all_five_services_applies_set_and_stops_eve
         }
     };
     let now = chrono::Utc::now();
-    assert!(has_access(now + chrono::Duration::hours(1), true).await, "a running subscription gives access");
+    assert!(has_access(now + chrono::Duration::hours(1), true).await, "a running entitlement gives access");
     assert!(!has_access(now - chrono::Duration::hours(1), false).await, "ACCESS_GRACE_HOURS=0 reached the api worker");
 
     Command::new("kill").args(["-s", "TERM", &dev.id().to_string()]).status().unwrap();
