@@ -99,11 +99,17 @@ impl<C: Clock> App<'_, C> {
             if let Some(after) = &cursor {
                 queries.push(Query::cursor_after(after.as_str()));
             }
-            let page = self
-                .appwrite
-                .list_documents(db, collection, &queries)
-                .await
-                .map_err(|e| StepError::appwrite("listing pending entitlements", &e))?;
+            let page = match self.appwrite.list_documents(db, collection, &queries).await {
+                Ok(page) => page,
+                // The cursor's document is gone (deleted by hand): Appwrite refuses the cursor. Starting
+                // again from the first is safe; keeping the cursor would fail every run from now on.
+                Err(e) if cursor.is_some() && matches!(e.status, Some(400 | 404)) => {
+                    tracing::warn!(error = %e, "the pending-claims cursor is refused; starting from the first");
+                    cursor = None;
+                    continue;
+                }
+                Err(e) => return Err(StepError::appwrite("listing pending entitlements", &e)),
+            };
             let full = page.documents.len() as u32 >= PENDING_PAGE_SIZE;
             cursor = page.documents.last().map(|d| d.id.clone());
             report.checked += page.documents.len() as u32;

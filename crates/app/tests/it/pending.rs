@@ -37,3 +37,15 @@ async fn a_dispute_after_the_account_claimed_the_purchase_revokes_it() {
     ctx.project("p3").await;
     assert!(!ctx.is_paid("p3").await);
 }
+
+#[tokio::test]
+async fn a_cursor_whose_document_was_deleted_does_not_stop_the_claims() {
+    let ctx = context().await;
+    ctx.app().ingest_sellapp(&order("order.completed", 34, "cursor@example.com")).await.expect("pending");
+    let cursor = serde_json::json!({"cursor": "deletedbyhand0000000000000000000000"});
+    ctx.client.upsert_document("crypto", "sync_state", "pending-claims", &cursor).await.expect("cursor");
+    ctx.create_user("p4", "cursor@example.com").await;
+    let report = ctx.app().claim_pending_entitlements(2).await.expect("claims despite the stale cursor");
+    assert_eq!(report.claimed, 1);
+    assert!(ctx.is_paid("p4").await);
+}
