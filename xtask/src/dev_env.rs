@@ -28,6 +28,8 @@ pub struct LocalSystem<'a> {
     pub devstack_appwrite_url: &'a str,
     /// devstack's Discord stand-in base URL (`http://127.0.0.1:8791`).
     pub devstack_discord_url: &'a str,
+    /// devstack's Sell.app stand-in base URL (`http://127.0.0.1:8792`).
+    pub devstack_sellapp_url: &'a str,
 }
 
 impl DevEnv {
@@ -68,6 +70,9 @@ impl DevEnv {
         env.set("DISCORD_API_BASE", &format!("{}/api/v10", system.devstack_discord_url));
         env.set("DISCORD_AUTHORIZE_URL", &format!("{}/oauth2/authorize", system.devstack_discord_url));
         env.set("DISCORD_REDIRECT_URI", &format!("{}/discord/callback", system.api_url));
+        env.set("DEVSTACK_SELLAPP_URL", system.devstack_sellapp_url);
+        env.set("SELLAPP_API_BASE", &format!("{}/api", system.devstack_sellapp_url));
+        env.set("SELLAPP_API_KEY", tollgate_devstack::sellapp::DEFAULT_API_KEY);
         env
     }
 

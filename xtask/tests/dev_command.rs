@@ -30,6 +30,7 @@ async fn xtask_dev_serves_both_health_endpoints_and_stops_everything_on_sigterm(
         .env("DEVSTACK_APPWRITE_PORT", appwrite_port.to_string())
         .env("TOLLGATE_WEBHOOK_PORT", webhook_port.to_string())
         .env("DEVSTACK_DISCORD_PORT", discord_port.to_string())
+        .env("DEVSTACK_SELLAPP_PORT", free_port().unwrap().to_string())
         .env("TOLLGATE_ROLE_SYNC_PORT", role_sync_port.to_string())
         .env("TOLLGATE_API_PORT", api_port.to_string())
         .stdin(Stdio::null())

@@ -22,6 +22,7 @@
 
 pub mod admin_grants;
 pub mod bootstrap;
+pub mod catalogue_report;
 pub mod error;
 pub mod failures;
 pub mod ingest_webhook;

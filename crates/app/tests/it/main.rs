@@ -5,4 +5,5 @@ mod linking;
 mod lookup;
 mod pending;
 mod role_sync;
+mod sellapp;
 mod support;
