@@ -33,6 +33,7 @@ pub mod pending_entitlements;
 pub mod projection;
 pub mod random;
 pub mod records;
+pub mod refunds;
 pub mod role_sync;
 pub mod scheduled;
 pub mod schema;

@@ -44,6 +44,8 @@ pub struct Settings {
     /// with that email. Off by default: anyone can sign up with a buyer's address. On reproduces the
     /// replaced deployment's behaviour, for operators whose sign-up already proves the email.
     pub allow_unverified_email_claims: bool,
+    /// `REFUND_CHECK_DAYS`, `REFUND_CHECK_INTERVAL_HOURS`, `REFUND_CHECKS_PER_RUN` (see `refunds.rs`).
+    pub refund_policy: crate::refunds::RefundPolicy,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,6 +86,7 @@ impl Settings {
             paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
             sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),
             access_grace: Duration::hours(grace_hours),
+            refund_policy: crate::refunds::RefundPolicy::from_lookup(&lookup)?,
             allow_unverified_email_claims: match lookup("ALLOW_UNVERIFIED_EMAIL_CLAIMS").as_deref().map(str::trim) {
                 None | Some("") | Some("false") | Some("0") => false,
                 Some("true") | Some("1") => true,
