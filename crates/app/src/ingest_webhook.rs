@@ -86,8 +86,9 @@ impl<C: Clock> App<'_, C> {
     ///
     /// In the request: claim, find the buyer, read the plans catalogue (purchases only), record the event
     /// on the order's entitlement, queue the buyer's projection (the `role_sync_jobs` outbox), complete: 6
-    /// Appwrite calls for a new purchase (7 when the buyer has no job document yet). The projection itself (`subscriptions` document, `paid`
-    /// membership, roles) runs in role-sync, prompted at once and guaranteed by the outbox.
+    /// Appwrite calls for a new purchase (7 when the buyer has no job document yet). The projection itself
+    /// (`subscriptions` document, `paid` membership, roles) runs in role-sync, prompted at once and
+    /// guaranteed by the outbox.
     pub(crate) async fn process_sellapp(
         &self,
         delivery: &SellappDelivery,

@@ -145,6 +145,8 @@ impl<C: Clock> App<'_, C> {
         let base = || {
             vec![
                 Query::equal("provider", [PROVIDER_SELLAPP]),
+                // Orders only: a subscription's period end already bounds it.
+                Query::starts_with("source", "sellapp:"),
                 Query::is_null("revokedAt"),
                 Query::is_not_null("orderId"),
                 Query::greater_than_equal("grantedAt", since.clone()),
@@ -163,8 +165,6 @@ impl<C: Clock> App<'_, C> {
             ]);
             due.extend(self.list_entitlements(&overdue).await?);
         }
-        // Orders only: a subscription's period end already bounds it, and a source without an order id
-        // cannot be looked up.
         due.retain(|e| e.entitlement.source.starts_with("sellapp:") && !e.entitlement.is_revoked());
         Ok(due)
     }

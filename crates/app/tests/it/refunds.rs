@@ -105,6 +105,12 @@ async fn a_refunded_order_loses_its_access_within_one_check_interval_and_another
 async fn each_run_stays_within_its_budget_newest_first_and_resumes_where_it_stopped() {
     let ctx = context().await;
     ctx.create_user("many", "many@example.com").await;
+    // Subscriptions are bounded by their period end: never read, and never in the way of the budget.
+    for id in 1..=3 {
+        let body = json!({"event": "subscription.created", "store": 7, "data": {"id": id, "customer": {"email": "many@example.com"},
+            "current_period_end": "2030-01-01T00:00:00Z"}});
+        assert_eq!(ctx.app().ingest_sellapp(&signed_event(&body.to_string())).await, Ok(applied("many")));
+    }
     for id in 1..=5 {
         paid_order(&ctx, id, "many@example.com").await;
         ctx.clock.advance(Duration::minutes(1));
@@ -118,6 +124,7 @@ async fn each_run_stays_within_its_budget_newest_first_and_resumes_where_it_stop
         let mut checked: Vec<String> = list
             .iter()
             .filter(|e| e["lastCheckedAt"].is_string())
+            .inspect(|e| assert!(e["source"].as_str().is_some_and(|s| s.starts_with("sellapp:")), "{e}"))
             .map(|e| e["orderId"].as_str().unwrap().to_owned())
             .filter(|o| !order_of_checks.contains(o))
             .collect();
