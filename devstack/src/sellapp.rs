@@ -1,7 +1,8 @@
 //! The Sell.app stand-in: the order lookup Tollgate's refund reconciliation uses, under `/api` (so
 //! `SELLAPP_API_BASE` is `http://127.0.0.1:PORT/api`, as Sell.app's own is `https://sell.app/api`).
 //!
-//! Sell.app publishes **no official OpenAPI document**. What this follows, and where it comes from:
+//! Sell.app publishes **no official OpenAPI document**. What this follows, and where it comes from (the
+//! provider facts are in `docs/protocols.md` §1.5–1.6):
 //! - Auth: `Authorization: Bearer <API key>`; the store is chosen with the `X-STORE` header (Sell.app's
 //!   Rust SDK README). Here an API key belongs to one store: `X-STORE` may be omitted, and naming another
 //!   store is refused (403).

@@ -1,10 +1,10 @@
 //! Settings for the CLI: the process environment, overridden by `--env-file`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tollgate_app::settings::{appwrite_config, customer_guild_id, discord_config, Settings};
+use tollgate_app::settings::{appwrite_config, customer_guild_id, discord_config, read_env_file, Settings};
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::GuildId;
 use tollgate_discord::DiscordClient;
@@ -19,12 +19,7 @@ impl Config {
     pub fn load(env_file: Option<&Path>) -> Result<Self> {
         let mut values: HashMap<String, String> = std::env::vars().collect();
         if let Some(path) = env_file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-                if let Some((key, value)) = line.split_once('=') {
-                    values.insert(key.trim().to_owned(), value.trim().to_owned());
-                }
-            }
+            values.extend(read_env_file(path).map_err(anyhow::Error::msg)?);
         }
         Ok(Self { values })
     }

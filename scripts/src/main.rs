@@ -1,5 +1,5 @@
 //! `tollgate`: the admin command line. Settings come from the environment (the names of
-//! COMPATIBILITY.md), or from `--env-file FILE` (`KEY=VALUE` lines, like `.tollgate/dev.env`), which wins.
+//! docs/compatibility.md), or from `--env-file FILE` (`KEY=VALUE` lines, like `.tollgate/dev.env`), which wins.
 
 mod cli;
 mod commands;

@@ -1,12 +1,21 @@
-//! Builds each worker for workerd without worker-build (TOOLCHAIN.md §2.1): cargo for wasm32,
+//! Builds each worker for workerd without worker-build (docs/toolchain.md §2.1): cargo for wasm32,
 //! wasm-bindgen (`--target module`), binaryen's wasm-opt, and the shared ES-module entry
 //! (`workers/entry.mjs`) that forwards fetch / scheduled / queue events to the Rust exports.
+//!
+//! Incremental: cargo rebuilds only what changed, and a worker is packaged again only when its compiled wasm
+//! or the entry differs from what its `build/` was made from (a SHA-256 stamp written last, so an interrupted
+//! packaging is redone). Nothing stale is ever served: cargo always runs first.
 
-use crate::paths::{path_with_node, wasm_opt, workspace_root, WorkerSpec};
+use crate::paths::{path_with_node, target_dir, wasm_opt, workspace_root, WorkerSpec};
 use crate::process::run;
 use crate::toolchain::WASM_TARGET;
 use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::process::Command;
+
+/// In `workers/<name>/build/`: the fingerprint of the inputs that build was packaged from.
+const STAMP: &str = ".built-from";
 
 pub fn build_workers(workers: &[WorkerSpec]) -> Result<()> {
     let mut cargo = Command::new(crate::paths::cargo());
@@ -21,10 +30,26 @@ pub fn build_workers(workers: &[WorkerSpec]) -> Result<()> {
     Ok(())
 }
 
+/// SHA-256 over the compiled wasm and the entry module.
+fn fingerprint(wasm: &Path, entry: &Path) -> Result<String> {
+    let mut hash = Sha256::new();
+    for input in [wasm, entry] {
+        hash.update(std::fs::read(input).with_context(|| format!("reading {}", input.display()))?);
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
 fn package_worker(worker: &WorkerSpec) -> Result<()> {
-    let wasm =
-        workspace_root().join("target").join(WASM_TARGET).join("release").join(format!("{}.wasm", worker.lib_name));
+    let wasm = target_dir().join(WASM_TARGET).join("release").join(format!("{}.wasm", worker.lib_name));
+    let entry = workspace_root().join("workers").join("entry.mjs");
     let out = worker.build_dir();
+    let stamp = fingerprint(&wasm, &entry)?;
+    let module = out.join("index_bg.wasm");
+    let packaged = std::fs::read_to_string(out.join(STAMP)).ok();
+    if packaged.as_deref() == Some(stamp.as_str()) && worker.entry().exists() && module.exists() {
+        eprintln!("xtask: worker {} is up to date", worker.name);
+        return Ok(());
+    }
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
     }
@@ -43,12 +68,12 @@ fn package_worker(worker: &WorkerSpec) -> Result<()> {
     // workerd takes a plain import of the .wasm file as a compiled module; `import source` is the
     // newer spelling wasm-bindgen emits, which esbuild in wrangler does not bundle.
     std::fs::write(&index, glue.replacen("import source ", "import ", 1)).context("writing index.js")?;
-    let module = out.join("index_bg.wasm");
     run(
         "wasm-opt",
         Command::new(wasm_opt()).env("PATH", path_with_node()).arg("-Oz").arg(&module).arg("-o").arg(&module),
     )?;
-    std::fs::copy(workspace_root().join("workers").join("entry.mjs"), worker.entry()).context("copying entry.mjs")?;
+    std::fs::copy(&entry, worker.entry()).context("copying entry.mjs")?;
+    std::fs::write(out.join(STAMP), &stamp).context("writing the build stamp")?;
     let size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
     eprintln!("xtask: built worker {} ({} KiB wasm)", worker.name, size / 1024);
     Ok(())

@@ -1,8 +1,11 @@
 //! `cargo xtask dev`: the whole system on this machine, on its embedded defaults.
 //!
-//! devstack (Appwrite stand-in) on 127.0.0.1:8790, the webhook worker in `wrangler dev` on 127.0.0.1:8787,
-//! the schema bootstrapped, a demo user seeded, every setting written to `.tollgate/dev.env`. Ports can be
-//! changed with `DEVSTACK_APPWRITE_PORT` and `TOLLGATE_WEBHOOK_PORT`. Ctrl-C stops everything.
+//! Builds every worker it starts (incrementally: cargo's own, plus packaging skipped when the wasm did not
+//! change), so it never serves a stale build. Then devstack (Appwrite and Discord stand-ins, 8790/8791), the
+//! schema bootstrapped, a demo user and plan mapping seeded, every setting written to `.tollgate/dev.env`
+//! (with the `--set NAME=VALUE` overrides, checked before anything starts), and the three workers in
+//! `wrangler dev` (8787, 8788, 8789) reading that file. Ports come from environment variables. Ctrl-C or
+//! SIGTERM stops everything.
 
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -10,8 +13,8 @@ use tollgate_app::bootstrap::bootstrap;
 use tollgate_app::settings::{appwrite_config, Settings};
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::Email;
-use xtask::dev_env::{generate_secret, DevEnv, LocalSystem};
-use xtask::paths::{state_dir, API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
+use xtask::dev_env::{generate_secret, parse_override, DevEnv, LocalSystem};
+use xtask::paths::{state_dir, API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER, WORKERS};
 use xtask::TokioPause;
 
 pub const DEFAULT_WEBHOOK_PORT: u16 = 8787;
@@ -22,22 +25,48 @@ pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
 
+pub const HELP: &str = "\
+usage: cargo xtask dev [--fresh] [--set NAME=VALUE]...
+
+Installs what is missing, builds every worker (incrementally), and runs the whole system locally:
+devstack (Appwrite and Discord stand-ins) and the webhook, api and role-sync workers in wrangler dev.
+Every setting is written to .tollgate/dev.env, which the workers read.
+
+options:
+  --fresh             start from empty local state (removes .tollgate/ first)
+  --set NAME=VALUE    override a setting in .tollgate/dev.env (repeatable), e.g. --set ACCESS_GRACE_HOURS=0;
+                      NAME must be a known setting and VALUE must pass the workers' own check, or nothing starts
+  -h, --help          this help
+
+ports (environment): DEVSTACK_APPWRITE_PORT (8790), DEVSTACK_DISCORD_PORT (8791), TOLLGATE_WEBHOOK_PORT (8787),
+TOLLGATE_API_PORT (8788), TOLLGATE_ROLE_SYNC_PORT (8789); TOLLGATE_STATE_DIR moves .tollgate/.
+";
+
 pub fn run(args: &[&str]) -> Result<()> {
     let mut fresh = false;
-    let mut build = true;
-    for arg in args {
+    let mut overrides = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match *arg {
             "--fresh" => fresh = true,
-            "--no-build" => build = false,
-            other => bail!("unknown option `{other}` for `cargo xtask dev` (known: --fresh, --no-build)"),
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            "--set" => {
+                let Some(setting) = args.next() else { bail!("--set needs NAME=VALUE") };
+                overrides.push(parse_override(setting)?);
+            }
+            other => match other.strip_prefix("--set=") {
+                Some(setting) => overrides.push(parse_override(setting)?),
+                None => bail!("unknown option `{other}` for `cargo xtask dev`\n\n{HELP}"),
+            },
         }
     }
     xtask::toolchain::ensure_all()?;
-    if build {
-        xtask::build::build_workers(&[WEBHOOK_WORKER])?;
-    }
+    xtask::build::build_workers(WORKERS)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(serve(fresh))
+    runtime.block_on(serve(fresh, &overrides))
 }
 
 fn port_from_env(name: &str, default: u16) -> Result<u16> {
@@ -47,7 +76,7 @@ fn port_from_env(name: &str, default: u16) -> Result<u16> {
     }
 }
 
-async fn serve(fresh: bool) -> Result<()> {
+async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     // Handlers first: a signal that arrives while the system is starting must still stop what started.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let state = state_dir();
@@ -83,7 +112,7 @@ async fn serve(fresh: bool) -> Result<()> {
     let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{webhook_port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
-    let env = DevEnv::for_local(&LocalSystem {
+    let mut env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
         api_key: devstack.api_key(),
@@ -97,6 +126,11 @@ async fn serve(fresh: bool) -> Result<()> {
         devstack_discord_url: &devstack.discord_base_url(),
         devstack_sellapp_url: &devstack.sellapp_base_url(),
     });
+    for (name, value) in overrides {
+        // Only the name: the value may be a secret.
+        eprintln!("xtask dev: {name} set by --set");
+        env.set(name, value);
+    }
     env.write(&env_path)?;
 
     let lookup = |key: &str| env.get(key).map(str::to_owned);
@@ -155,6 +189,9 @@ async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {
     if client.find_user_by_email(&email).await?.is_none() {
         client.create_user(DEMO_USER_ID, &email, None, Some("Demo Buyer")).await?;
     }
+    // The demo buyer has proven their email: purchases made with it are theirs (an unverified account
+    // would see them wait, see docs/plans/2026-12-01-entitlement-ledger.md).
+    client.update_email_verification(&tollgate_core::AppwriteId::parse(DEMO_USER_ID)?, true).await?;
     Ok(())
 }
 
@@ -181,6 +218,7 @@ Try it (in another shell, from the project root):
   BODY='{{"event":"order.completed","data":{{"id":1001,"customer_information":{{"email":" Demo@Example.com "}}}},"store":1}}'
   SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SELLAPP_WEBHOOK_SECRET" | sed 's/^.* //')
   curl -s -X POST "$WEBHOOK_URL/sell/webhook" -H "signature: $SIG" -H 'content-type: application/json' --data-binary "$BODY"; echo
+  sleep 1   # role-sync projects the purchase (subscription, paid membership) right after the answer
   curl -s "$APPWRITE_ENDPOINT/databases/{db}/collections/subscriptions/documents/{DEMO_USER_ID}" \
     -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" -H "X-Appwrite-Key: $APPWRITE_API_KEY"; echo
   curl -s "$APPWRITE_ENDPOINT/users/{DEMO_USER_ID}/memberships" \

@@ -9,16 +9,24 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  dev [--fresh] [--no-build]
-                  install what is missing, build the workers, and run the whole system locally
-                  (devstack + workers in wrangler dev); --fresh starts from empty state,
-                  --no-build uses the workers as last built
+  dev [--fresh] [--set NAME=VALUE]...
+                  install what is missing, build every worker (incrementally), and run the whole
+                  system locally (devstack + the three workers in wrangler dev); --fresh starts from
+                  empty state, --set overrides a setting (see `cargo xtask dev --help`)
   test            run every test: clippy, the wasm build of every worker, unit, integration and
                   end-to-end tests (the command CI runs)
   build           install what is missing and build every worker for workerd
 ";
 
-fn main() -> Result<()> {
+/// Errors end the process with one readable message (and its causes), never a backtrace.
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match args.first().map(String::as_str) {

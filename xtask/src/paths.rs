@@ -41,6 +41,15 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the workspace root, where xtask runs cargo) or
+/// `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    }
+}
+
 /// Local state of `cargo xtask dev` (devstack's SQLite files, wrangler state, `dev.env`): `.tollgate/`,
 /// or `TOLLGATE_STATE_DIR` when set (tests run a second system beside a developer's).
 pub fn state_dir() -> PathBuf {

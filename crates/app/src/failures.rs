@@ -16,7 +16,7 @@ use tollgate_core::{payload_hash, AppwriteId, Clock};
 use tollgate_providers::sellapp_payload::{interpret, SellappDelivery};
 use tollgate_providers::{Provider, VerifiedEvent};
 
-/// Settled failures are kept this long for admins to see, then deleted (COMPATIBILITY.md).
+/// Settled failures are kept this long for admins to see, then deleted (docs/compatibility.md).
 pub const FAILURE_RETENTION_DAYS: i64 = 7;
 
 fn normalised_email(delivery: &SellappDelivery) -> Option<String> {

@@ -1,4 +1,4 @@
-//! A verified Sell.app delivery, applied exactly once (ARCHITECTURE.md "Webhook processing: the contract").
+//! A verified Sell.app delivery, applied exactly once (docs/architecture.md "Webhook processing: the contract").
 //!
 //! The event's idempotency key is **claimed** first, by creating its `webhook_events` document with a
 //! deterministic id (`status: processing`), and marked **completed** only after every side effect has

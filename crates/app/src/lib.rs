@@ -5,7 +5,7 @@
 //! it runs in workerd or natively.
 //!
 //! ## Layout
-//! - [`settings`]: every setting by its COMPATIBILITY.md name, with defaults.
+//! - [`settings`]: every setting by its docs/compatibility.md name, with defaults.
 //! - [`schema`] / [`bootstrap`]: the collections Tollgate needs, created idempotently.
 //! - [`records`]: the documents Tollgate reads and writes, as typed values.
 //! - [`ingest_webhook`]: a verified Sell.app delivery applied exactly once (the webhook contract).

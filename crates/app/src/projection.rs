@@ -102,29 +102,28 @@ fn same_projection(stored: Option<&SubscriptionRecord>, wanted: &serde_json::Val
 impl<C: Clock> App<'_, C> {
     /// Makes the user's `subscriptions` document and `paid` membership equal to their derived access.
     pub async fn project_user(&self, user_id: &AppwriteId) -> Result<Projected, StepError> {
-        let mut entries = self.user_entitlements(user_id).await?;
-        for _ in 0..PROJECTION_ATTEMPTS {
+        // What the previous pass projected; the pass ends when a fresh read of the ledger equals it.
+        let mut projected: Option<Projected> = None;
+        for _ in 0..=PROJECTION_ATTEMPTS {
+            let entries = self.user_entitlements(user_id).await?;
+            if let Some(done) = projected.take() {
+                if fingerprint(&done.entries) == fingerprint(&entries) {
+                    return Ok(done);
+                }
+                tracing::info!(user = %user_id, "entitlements changed during the projection; projecting again");
+            }
             let stored = self.read_subscription(user_id).await?;
             if self.import_legacy_subscription(user_id, stored.as_ref(), &entries).await? {
-                entries = self.user_entitlements(user_id).await?;
+                continue; // read the ledger again, with the import
             }
-            let access = derive_access(
-                &entries.iter().map(|e| e.entitlement.clone()).collect::<Vec<_>>(),
-                self.clock.now(),
-                self.settings.access_grace,
-            );
+            let access = self.access_of(&entries);
             let wanted = subscription_data(user_id, &access, &entries, stored.as_ref());
             let subscription_written = !same_projection(stored.as_ref(), &wanted);
             if subscription_written {
                 self.write_subscription(user_id, wanted).await?;
             }
             self.project_membership(user_id, access.has_access()).await?;
-            let now_entries = self.user_entitlements(user_id).await?;
-            if fingerprint(&now_entries) == fingerprint(&entries) {
-                return Ok(Projected { access, entries, subscription_written });
-            }
-            tracing::info!(user = %user_id, "entitlements changed during the projection; projecting again");
-            entries = now_entries;
+            projected = Some(Projected { access, entries, subscription_written });
         }
         Err(StepError::transient(
             "projection_contention",
@@ -132,15 +131,15 @@ impl<C: Clock> App<'_, C> {
         ))
     }
 
+    fn access_of(&self, entries: &[LedgerEntry]) -> Access {
+        let list: Vec<Entitlement> = entries.iter().map(|e| e.entitlement.clone()).collect();
+        derive_access(&list, self.clock.now(), self.settings.access_grace)
+    }
+
     /// The access a user's entitlements give now, without writing anything.
     pub async fn derived_access(&self, user_id: &AppwriteId) -> Result<(Access, Vec<LedgerEntry>), StepError> {
         let entries = self.user_entitlements(user_id).await?;
-        let access = derive_access(
-            &entries.iter().map(|e| e.entitlement.clone()).collect::<Vec<_>>(),
-            self.clock.now(),
-            self.settings.access_grace,
-        );
-        Ok((access, entries))
+        Ok((self.access_of(&entries), entries))
     }
 
     async fn write_subscription(&self, user_id: &AppwriteId, mut data: serde_json::Value) -> Result<(), StepError> {

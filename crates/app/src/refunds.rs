@@ -23,13 +23,12 @@
 use crate::error::StepError;
 use crate::ledger::{decode_entries, LedgerChange, LedgerEntry, PROVIDER_SELLAPP};
 use crate::records::timestamp;
-use crate::settings::SettingsError;
+use crate::settings::{value, with_default, SettingsError};
 use crate::App;
 use chrono::Duration;
 use serde_json::json;
 use tollgate_appwrite::Query;
 use tollgate_core::{AppwriteId, Clock, LedgerEvent, Revocation, RevokeReason, Secret};
-use tollgate_sellapp::SELLAPP_API_BASE;
 pub use tollgate_sellapp::{SellappApi, SellappApiConfig, SellappApiError};
 
 /// Statuses that end access.
@@ -55,37 +54,67 @@ impl Default for RefundPolicy {
     }
 }
 
+/// The largest values the refund settings accept.
+const MAX_DAYS: i64 = 3_650;
+const MAX_HOURS: i64 = 24 * 365;
+const MAX_PER_RUN: i64 = 200;
+
+fn whole_number(value: &str, max: i64) -> Result<i64, String> {
+    value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("expected a whole number from 1 to {max}, got `{value}`"))
+}
+
+/// Registry checks (`settings::SETTINGS`).
+pub(crate) fn check_days(value: &str) -> Result<(), String> {
+    whole_number(value, MAX_DAYS).map(drop)
+}
+pub(crate) fn check_hours(value: &str) -> Result<(), String> {
+    whole_number(value, MAX_HOURS).map(drop)
+}
+pub(crate) fn check_per_run(value: &str) -> Result<(), String> {
+    whole_number(value, MAX_PER_RUN).map(drop)
+}
+
 impl RefundPolicy {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let number = |name: &'static str, default: i64, max: i64| match lookup(name).filter(|v| !v.trim().is_empty()) {
-            None => Ok(default),
-            Some(raw) => {
-                raw.trim().parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or(SettingsError::Invalid {
-                    name,
-                    reason: format!("expected a whole number from 1 to {max}, got `{raw}`"),
-                })
-            }
+        // The registry has checked each value; parsing again cannot fail on it.
+        let number = |name: &'static str, max: i64| -> Result<i64, SettingsError> {
+            whole_number(&with_default(&lookup, name)?, max).map_err(|reason| SettingsError::Invalid { name, reason })
         };
-        let defaults = Self::default();
         Ok(Self {
-            window: Duration::days(number("REFUND_CHECK_DAYS", defaults.window.num_days(), 3_650)?),
-            interval: Duration::hours(number("REFUND_CHECK_INTERVAL_HOURS", defaults.interval.num_hours(), 24 * 365)?),
-            per_run: u32::try_from(number("REFUND_CHECKS_PER_RUN", i64::from(defaults.per_run), 200)?).unwrap_or(200),
+            window: Duration::days(number("REFUND_CHECK_DAYS", MAX_DAYS)?),
+            interval: Duration::hours(number("REFUND_CHECK_INTERVAL_HOURS", MAX_HOURS)?),
+            per_run: u32::try_from(number("REFUND_CHECKS_PER_RUN", MAX_PER_RUN)?).unwrap_or(u32::MAX),
         })
     }
 }
 
-/// `SELLAPP_API_KEY` (none: refunds are not caught) and `SELLAPP_API_BASE` (default Sell.app's own).
-pub fn sellapp_api_config(lookup: impl Fn(&str) -> Option<String>) -> Option<SellappApiConfig> {
-    let key = lookup("SELLAPP_API_KEY").filter(|k| !k.trim().is_empty())?;
-    let api_base =
-        lookup("SELLAPP_API_BASE").filter(|b| !b.trim().is_empty()).unwrap_or_else(|| SELLAPP_API_BASE.to_owned());
-    Some(SellappApiConfig { api_base, api_key: Secret::new(key.trim()) })
+/// `SELLAPP_API_KEY` (unset: refunds are not caught) and `SELLAPP_API_BASE` (default Sell.app's own).
+pub fn sellapp_api_config(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<SellappApiConfig>, SettingsError> {
+    let Some(key) = value(&lookup, "SELLAPP_API_KEY")? else { return Ok(None) };
+    let api_base = with_default(&lookup, "SELLAPP_API_BASE")?;
+    Ok(Some(SellappApiConfig { api_base, api_key: Secret::new(key) }))
 }
 
-/// The Sell.app client when `SELLAPP_API_KEY` is set; an unusable `SELLAPP_API_BASE` is an error.
-pub fn sellapp_api(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<SellappApi>, SellappApiError> {
-    sellapp_api_config(lookup).map(SellappApi::new).transpose()
+/// Why the Sell.app client could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SellappSetupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Client(#[from] SellappApiError),
+}
+
+/// The Sell.app client when `SELLAPP_API_KEY` is set.
+pub fn sellapp_api(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<SellappApi>, SellappSetupError> {
+    match sellapp_api_config(lookup)? {
+        None => Ok(None),
+        Some(config) => Ok(Some(SellappApi::new(config)?)),
+    }
 }
 
 /// What one run found.
@@ -227,8 +256,14 @@ mod tests {
 
     #[test]
     fn without_a_key_there_is_no_client_and_the_base_defaults_to_sellapps() {
-        assert!(sellapp_api_config(|_| None).is_none());
-        let config = sellapp_api_config(|n| (n == "SELLAPP_API_KEY").then(|| "k".into())).unwrap();
+        assert!(sellapp_api_config(|_| None).unwrap().is_none());
+        let config = sellapp_api_config(|n| (n == "SELLAPP_API_KEY").then(|| "k".into())).unwrap().unwrap();
         assert_eq!(config.api_base, "https://sell.app/api");
+        let bad_base = |n: &str| match n {
+            "SELLAPP_API_KEY" => Some("k".to_owned()),
+            "SELLAPP_API_BASE" => Some("sell.app".to_owned()),
+            _ => None,
+        };
+        assert!(sellapp_api_config(bad_base).is_err());
     }
 }

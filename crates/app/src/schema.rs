@@ -1,4 +1,4 @@
-//! The Appwrite schema Tollgate needs: COMPATIBILITY.md's collections with their existing attributes
+//! The Appwrite schema Tollgate needs: docs/compatibility.md's collections with their existing attributes
 //! (never renamed or retyped) plus the attributes and collections Tollgate adds. [`crate::bootstrap`]
 //! creates whatever of it is missing.
 

@@ -1,18 +1,176 @@
-//! Settings by the names the replaced deployment used (COMPATIBILITY.md), read through a lookup function
+//! Settings by the names the replaced deployment used (docs/compatibility.md), read through a lookup function
 //! so that a worker's `env`, a process environment and `.tollgate/dev.env` all work the same way.
+//!
+//! [`SETTINGS`] is the one registry of setting names: each entry has its default and the check every reader
+//! applies, so the workers, the CLI and `cargo xtask dev --set` accept and refuse exactly the same values.
+//! A new setting is one more line in that table; a reader asks for it with [`value`], [`required`] or
+//! [`with_default`]. A blank value counts as unset.
 
 use chrono::Duration;
 use tollgate_appwrite::AppwriteConfig;
 use tollgate_core::Secret;
 
-pub const DEFAULT_DATABASE_ID: &str = "crypto";
-pub const DEFAULT_PAID_TEAM_ID: &str = "paid";
 /// The team role a `paid` membership carries.
 pub const PAID_TEAM_ROLE: &str = "member";
-/// Plan recorded for a Sell.app purchase whose payload names no product.
-pub const DEFAULT_SELLAPP_PLAN: &str = "member";
-/// How long past `expiresAt` access continues, so a late renewal never interrupts it.
-pub const DEFAULT_ACCESS_GRACE_HOURS: i64 = 24;
+/// Discord's authorize page.
+pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
+/// The largest `ACCESS_GRACE_HOURS`: a year. Beyond that a grace period is a misconfiguration (and far enough
+/// beyond it, a date overflow).
+pub const MAX_ACCESS_GRACE_HOURS: i64 = 8_760;
+
+/// One setting: its name, its default (`None`: no default, e.g. a secret or an endpoint; a reader that needs
+/// it reports it missing), the check of a value, and what it is for.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingSpec {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub check: fn(&str) -> Result<(), String>,
+    pub about: &'static str,
+}
+
+const fn entry(
+    name: &'static str,
+    default: Option<&'static str>,
+    check: fn(&str) -> Result<(), String>,
+    about: &'static str,
+) -> SettingSpec {
+    SettingSpec { name, default, check, about }
+}
+
+/// Every setting Tollgate reads. Keep one line per setting.
+#[rustfmt::skip]
+pub const SETTINGS: &[SettingSpec] = &[
+    entry("APPWRITE_ENDPOINT", None, http_url, "Appwrite's REST base URL, ending in /v1"),
+    entry("APPWRITE_PROJECT_ID", None, appwrite_id, "the Appwrite project"),
+    entry("APPWRITE_API_KEY", None, secret, "secret: the Appwrite API key"),
+    entry("APPWRITE_DATABASE_ID", Some("crypto"), appwrite_id, "the database"),
+    entry("APPWRITE_SUBSCRIPTIONS_COLLECTION_ID", Some("subscriptions"), appwrite_id, "collection"),
+    entry("APPWRITE_WEBHOOK_EVENTS_COLLECTION_ID", Some("webhook_events"), appwrite_id, "collection"),
+    entry("APPWRITE_WEBHOOK_FAILURES_COLLECTION_ID", Some("webhook_failures"), appwrite_id, "collection"),
+    entry("APPWRITE_PROFILES_COLLECTION_ID", Some("profiles"), appwrite_id, "collection"),
+    entry("APPWRITE_DISCORD_ROLE_MAPPINGS_COLLECTION_ID", Some("discord_role_mappings"), appwrite_id, "collection"),
+    entry("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", Some("role_sync_jobs"), appwrite_id, "collection"),
+    entry("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", Some("pending_entitlements"), appwrite_id, "collection"),
+    entry("APPWRITE_SYNC_STATE_COLLECTION_ID", Some("sync_state"), appwrite_id, "collection"),
+    entry("APPWRITE_OAUTH_STATES_COLLECTION_ID", Some("oauth_states"), appwrite_id, "collection"),
+    entry("APPWRITE_ENTITLEMENTS_COLLECTION_ID", Some("entitlements"), appwrite_id, "collection: the entitlement ledger"),
+    entry("APPWRITE_DISCORD_LINKS_COLLECTION_ID", Some("discord_links"), appwrite_id, "collection"),
+    entry("APPWRITE_TEAM_PAID_ID", Some("paid"), appwrite_id, "the team whose membership means paid access"),
+    entry("SELLAPP_WEBHOOK_SECRET", None, secret, "secret: Sell.app's webhook secret"),
+    entry("SELLAPP_DEFAULT_PLAN", Some("member"), plan_name, "plan of a Sell.app purchase that names none"),
+    entry("ACCESS_GRACE_HOURS", Some("24"), grace_hours, "hours of access past expiry (0..=8760)"),
+    entry(
+        "ALLOW_UNVERIFIED_EMAIL_CLAIMS",
+        Some("false"),
+        boolean,
+        "true: purchases go to accounts that have not verified the email (the replaced deployment's behaviour)",
+    ),
+    entry("APP_BASE_URL", None, http_url, "the web app: redirects after linking, CORS origin"),
+    entry("CUSTOMER_GUILD_ID", None, snowflake, "the Discord guild whose roles Tollgate manages"),
+    entry("DISCORD_BOT_TOKEN", None, secret, "secret: the bot's token"),
+    entry("DISCORD_CLIENT_ID", None, snowflake, "the Discord application"),
+    entry("DISCORD_CLIENT_SECRET", None, secret, "secret: the Discord application's OAuth2 secret"),
+    entry("DISCORD_REDIRECT_URI", None, http_url, "OAuth2 redirect, registered in the Discord application"),
+    entry("DISCORD_API_BASE", Some(tollgate_discord::DISCORD_API_BASE), http_url, "Discord's REST base URL"),
+    entry("DISCORD_AUTHORIZE_URL", Some(DISCORD_AUTHORIZE_URL), http_url, "Discord's authorize page"),
+    entry("ADMIN_TOKEN", None, secret, "secret: bearer token of the api worker's /admin routes"),
+    entry("ROLE_SYNC_TOKEN", None, secret, "secret: the webhook worker's token for the role-sync worker"),
+    entry("ROLE_SYNC_URL", None, http_url, "the role-sync worker the webhook worker triggers"),
+    entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
+    entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
+    entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),
+    entry("REFUND_CHECK_INTERVAL_HOURS", Some("24"), crate::refunds::check_hours, "hours between two reads of one order"),
+    entry("REFUND_CHECKS_PER_RUN", Some("5"), crate::refunds::check_per_run, "Sell.app orders read per webhook cron run"),
+];
+
+/// The registry entry of a setting.
+pub fn spec(name: &str) -> Option<&'static SettingSpec> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// Checks a value for a setting by name, as every reader does: an unknown name or a bad value is an error.
+pub fn check(name: &str, value: &str) -> Result<(), SettingsError> {
+    let spec = spec(name).ok_or_else(|| SettingsError::Unknown(name.to_owned()))?;
+    (spec.check)(value.trim()).map_err(|reason| SettingsError::Invalid { name: spec.name, reason })
+}
+
+/// A setting's bound value (trimmed; blank counts as unset), checked by its registry entry.
+pub fn value(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<String>, SettingsError> {
+    let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    check(name, &raw)?;
+    Ok(Some(raw.trim().to_owned()))
+}
+
+/// A setting that must be set.
+pub fn required(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, SettingsError> {
+    value(lookup, name)?.ok_or(SettingsError::Missing(name))
+}
+
+/// A setting's value, or its registry default.
+pub fn with_default(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<String, SettingsError> {
+    match value(lookup, name)? {
+        Some(set) => Ok(set),
+        None => spec(name).and_then(|s| s.default).map(str::to_owned).ok_or(SettingsError::Missing(name)),
+    }
+}
+
+fn appwrite_id(value: &str) -> Result<(), String> {
+    tollgate_core::AppwriteId::parse(value).map(drop).map_err(|e| e.to_string())
+}
+
+fn snowflake(value: &str) -> Result<(), String> {
+    tollgate_core::GuildId::parse(value).map(drop).map_err(|e| e.to_string())
+}
+
+fn http_url(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| format!("`{value}` is not a URL ({e})"))?;
+    match (url.scheme(), url.host_str()) {
+        ("http" | "https", Some(_)) => Ok(()),
+        _ => Err(format!("`{value}` is not an http(s) URL")),
+    }
+}
+
+/// Secrets are opaque, but one line of visible characters (an env file holds one per line).
+fn secret(value: &str) -> Result<(), String> {
+    if value.chars().any(char::is_control) {
+        return Err("contains a control character (a line break?)".to_owned());
+    }
+    Ok(())
+}
+
+fn plan_name(value: &str) -> Result<(), String> {
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{value}` is not a plan name (no spaces)"));
+    }
+    Ok(())
+}
+
+fn boolean(value: &str) -> Result<(), String> {
+    parse_bool(value).map(drop)
+}
+
+/// `true`/`false` (also `1`/`0`).
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(format!("expected true or false, got `{other}`")),
+    }
+}
+
+fn grace_hours(value: &str) -> Result<(), String> {
+    parse_access_grace_hours(value).map(drop)
+}
+
+/// `ACCESS_GRACE_HOURS`: a whole number of hours in `0..=MAX_ACCESS_GRACE_HOURS`.
+pub fn parse_access_grace_hours(value: &str) -> Result<i64, String> {
+    value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|h| (0..=MAX_ACCESS_GRACE_HOURS).contains(h))
+        .ok_or_else(|| format!("expected a whole number of hours from 0 to {MAX_ACCESS_GRACE_HOURS}, got `{value}`"))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collections {
@@ -39,6 +197,7 @@ pub struct Settings {
     pub collections: Collections,
     pub paid_team_id: String,
     pub sellapp_default_plan: String,
+    /// How long past `expiresAt` access continues, so a late renewal never interrupts it.
     pub access_grace: Duration,
     /// `ALLOW_UNVERIFIED_EMAIL_CLAIMS`: let an account whose email is not verified receive purchases made
     /// with that email. Off by default: anyone can sign up with a buyer's address. On reproduces the
@@ -54,61 +213,51 @@ pub enum SettingsError {
     Missing(&'static str),
     #[error("setting {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("there is no setting {0}; known settings: {known}", known = known_names())]
+    Unknown(String),
+}
+
+/// Every registered name, comma-separated (for error messages).
+pub fn known_names() -> String {
+    SETTINGS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
 }
 
 impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let or = |name: &str, default: &str| {
-            lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
-        };
-        let grace_hours = match lookup("ACCESS_GRACE_HOURS").filter(|v| !v.trim().is_empty()) {
-            None => DEFAULT_ACCESS_GRACE_HOURS,
-            Some(raw) => raw.trim().parse::<i64>().ok().filter(|h| *h >= 0).ok_or(SettingsError::Invalid {
-                name: "ACCESS_GRACE_HOURS",
-                reason: format!("expected a whole number of hours, got `{raw}`"),
-            })?,
-        };
+        let get = |name: &'static str| with_default(&lookup, name);
+        let grace_hours = parse_access_grace_hours(&get("ACCESS_GRACE_HOURS")?)
+            .map_err(|reason| SettingsError::Invalid { name: "ACCESS_GRACE_HOURS", reason })?;
         Ok(Self {
-            database_id: or("APPWRITE_DATABASE_ID", DEFAULT_DATABASE_ID),
+            database_id: get("APPWRITE_DATABASE_ID")?,
             collections: Collections {
-                subscriptions: or("APPWRITE_SUBSCRIPTIONS_COLLECTION_ID", "subscriptions"),
-                webhook_events: or("APPWRITE_WEBHOOK_EVENTS_COLLECTION_ID", "webhook_events"),
-                webhook_failures: or("APPWRITE_WEBHOOK_FAILURES_COLLECTION_ID", "webhook_failures"),
-                profiles: or("APPWRITE_PROFILES_COLLECTION_ID", "profiles"),
-                discord_role_mappings: or("APPWRITE_DISCORD_ROLE_MAPPINGS_COLLECTION_ID", "discord_role_mappings"),
-                role_sync_jobs: or("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID", "role_sync_jobs"),
-                pending_entitlements: or("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID", "pending_entitlements"),
-                sync_state: or("APPWRITE_SYNC_STATE_COLLECTION_ID", "sync_state"),
-                oauth_states: or("APPWRITE_OAUTH_STATES_COLLECTION_ID", "oauth_states"),
-                entitlements: or("APPWRITE_ENTITLEMENTS_COLLECTION_ID", "entitlements"),
-                discord_links: or("APPWRITE_DISCORD_LINKS_COLLECTION_ID", "discord_links"),
+                subscriptions: get("APPWRITE_SUBSCRIPTIONS_COLLECTION_ID")?,
+                webhook_events: get("APPWRITE_WEBHOOK_EVENTS_COLLECTION_ID")?,
+                webhook_failures: get("APPWRITE_WEBHOOK_FAILURES_COLLECTION_ID")?,
+                profiles: get("APPWRITE_PROFILES_COLLECTION_ID")?,
+                discord_role_mappings: get("APPWRITE_DISCORD_ROLE_MAPPINGS_COLLECTION_ID")?,
+                role_sync_jobs: get("APPWRITE_ROLE_SYNC_JOBS_COLLECTION_ID")?,
+                pending_entitlements: get("APPWRITE_PENDING_ENTITLEMENTS_COLLECTION_ID")?,
+                sync_state: get("APPWRITE_SYNC_STATE_COLLECTION_ID")?,
+                oauth_states: get("APPWRITE_OAUTH_STATES_COLLECTION_ID")?,
+                entitlements: get("APPWRITE_ENTITLEMENTS_COLLECTION_ID")?,
+                discord_links: get("APPWRITE_DISCORD_LINKS_COLLECTION_ID")?,
             },
-            paid_team_id: or("APPWRITE_TEAM_PAID_ID", DEFAULT_PAID_TEAM_ID),
-            sellapp_default_plan: or("SELLAPP_DEFAULT_PLAN", DEFAULT_SELLAPP_PLAN),
+            paid_team_id: get("APPWRITE_TEAM_PAID_ID")?,
+            sellapp_default_plan: get("SELLAPP_DEFAULT_PLAN")?,
             access_grace: Duration::hours(grace_hours),
             refund_policy: crate::refunds::RefundPolicy::from_lookup(&lookup)?,
-            allow_unverified_email_claims: match lookup("ALLOW_UNVERIFIED_EMAIL_CLAIMS").as_deref().map(str::trim) {
-                None | Some("") | Some("false") | Some("0") => false,
-                Some("true") | Some("1") => true,
-                Some(other) => {
-                    return Err(SettingsError::Invalid {
-                        name: "ALLOW_UNVERIFIED_EMAIL_CLAIMS",
-                        reason: format!("expected true or false, got `{other}`"),
-                    })
-                }
-            },
+            allow_unverified_email_claims: parse_bool(&get("ALLOW_UNVERIFIED_EMAIL_CLAIMS")?)
+                .map_err(|reason| SettingsError::Invalid { name: "ALLOW_UNVERIFIED_EMAIL_CLAIMS", reason })?,
         })
     }
 }
 
 /// `APPWRITE_ENDPOINT`, `APPWRITE_PROJECT_ID`, `APPWRITE_API_KEY`: all required.
 pub fn appwrite_config(lookup: impl Fn(&str) -> Option<String>) -> Result<AppwriteConfig, SettingsError> {
-    let required =
-        |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(SettingsError::Missing(name));
     Ok(AppwriteConfig {
-        endpoint: required("APPWRITE_ENDPOINT")?,
-        project_id: required("APPWRITE_PROJECT_ID")?,
-        api_key: Secret::new(required("APPWRITE_API_KEY")?),
+        endpoint: required(&lookup, "APPWRITE_ENDPOINT")?,
+        project_id: required(&lookup, "APPWRITE_PROJECT_ID")?,
+        api_key: Secret::new(required(&lookup, "APPWRITE_API_KEY")?),
     })
 }
 
@@ -116,51 +265,42 @@ pub fn appwrite_config(lookup: impl Fn(&str) -> Option<String>) -> Result<Appwri
 pub fn discord_config(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<tollgate_discord::DiscordConfig, SettingsError> {
-    let bot_token = lookup("DISCORD_BOT_TOKEN")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(SettingsError::Missing("DISCORD_BOT_TOKEN"))?;
-    let api_base = lookup("DISCORD_API_BASE")
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| tollgate_discord::DISCORD_API_BASE.to_owned());
+    let bot_token = required(&lookup, "DISCORD_BOT_TOKEN")?;
+    let api_base = with_default(&lookup, "DISCORD_API_BASE")?;
     Ok(tollgate_discord::DiscordConfig { api_base, bot_token: Secret::new(bot_token) })
 }
-
-/// Discord's authorize page.
-pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
 
 /// Discord OAuth2: `DISCORD_CLIENT_ID`, `DISCORD_CLIENT_SECRET`, `DISCORD_REDIRECT_URI` (required),
 /// `DISCORD_AUTHORIZE_URL` (default Discord's; devstack's locally).
 pub fn discord_oauth(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(tollgate_discord::OAuthApp, String), SettingsError> {
-    let required =
-        |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(SettingsError::Missing(name));
     let app = tollgate_discord::OAuthApp {
-        client_id: required("DISCORD_CLIENT_ID")?,
-        client_secret: Secret::new(required("DISCORD_CLIENT_SECRET")?),
-        redirect_uri: required("DISCORD_REDIRECT_URI")?,
+        client_id: required(&lookup, "DISCORD_CLIENT_ID")?,
+        client_secret: Secret::new(required(&lookup, "DISCORD_CLIENT_SECRET")?),
+        redirect_uri: required(&lookup, "DISCORD_REDIRECT_URI")?,
     };
-    let authorize = lookup("DISCORD_AUTHORIZE_URL")
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| DISCORD_AUTHORIZE_URL.to_owned());
-    Ok((app, authorize))
+    Ok((app, with_default(&lookup, "DISCORD_AUTHORIZE_URL")?))
 }
 
 /// `CUSTOMER_GUILD_ID`: the guild whose roles Tollgate manages.
 pub fn customer_guild_id(lookup: impl Fn(&str) -> Option<String>) -> Result<tollgate_core::GuildId, SettingsError> {
-    let raw = lookup("CUSTOMER_GUILD_ID")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(SettingsError::Missing("CUSTOMER_GUILD_ID"))?;
+    let raw = required(lookup, "CUSTOMER_GUILD_ID")?;
     tollgate_core::GuildId::parse(&raw)
         .map_err(|e| SettingsError::Invalid { name: "CUSTOMER_GUILD_ID", reason: e.to_string() })
 }
 
 /// `SELLAPP_WEBHOOK_SECRET`: required to accept Sell.app deliveries.
 pub fn sellapp_webhook_secret(lookup: impl Fn(&str) -> Option<String>) -> Result<Secret, SettingsError> {
-    lookup("SELLAPP_WEBHOOK_SECRET")
-        .filter(|v| !v.is_empty())
-        .map(Secret::new)
-        .ok_or(SettingsError::Missing("SELLAPP_WEBHOOK_SECRET"))
+    required(lookup, "SELLAPP_WEBHOOK_SECRET").map(Secret::new)
+}
+
+/// The `KEY=VALUE` lines of an env file (`--env-file` of the CLI, `.tollgate/dev.env`), in order, parsed by
+/// `dotenvy` (comments, quotes, `export`), without touching the process environment.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_env_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let entries = dotenvy::from_path_iter(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    entries.map(|entry| entry.map_err(|e| format!("reading {}: {e}", path.display()))).collect()
 }
 
 #[cfg(test)]
@@ -193,6 +333,72 @@ mod tests {
     fn a_bad_grace_period_is_a_clear_error() {
         let err = Settings::from_lookup(|n| (n == "ACCESS_GRACE_HOURS").then(|| "soon".into())).unwrap_err();
         assert!(err.to_string().contains("ACCESS_GRACE_HOURS"));
+    }
+
+    #[test]
+    fn the_grace_period_is_bounded_to_a_year_instead_of_overflowing_dates() {
+        let grace = |raw: &str| Settings::from_lookup(|n| (n == "ACCESS_GRACE_HOURS").then(|| raw.into()));
+        assert_eq!(grace("0").unwrap().access_grace, Duration::zero());
+        assert_eq!(grace("8760").unwrap().access_grace, Duration::hours(8_760));
+        for refused in ["8761", "-1", "9223372036854775807", "1.5"] {
+            let err = grace(refused).unwrap_err();
+            let SettingsError::Invalid { name, reason } = &err else { panic!("{refused}: {err}") };
+            assert_eq!(*name, "ACCESS_GRACE_HOURS");
+            assert!(reason.contains("from 0 to 8760"), "{refused}: {reason}");
+        }
+    }
+
+    #[test]
+    fn every_registered_default_passes_its_own_check() {
+        for spec in SETTINGS {
+            if let Some(default) = spec.default {
+                assert_eq!((spec.check)(default), Ok(()), "{}", spec.name);
+            }
+        }
+        let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len(), "a setting is registered twice");
+    }
+
+    #[test]
+    fn every_setting_a_reader_asks_for_is_registered() {
+        let asked = std::cell::RefCell::new(Vec::<String>::new());
+        let lookup = |name: &str| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        };
+        let _ = Settings::from_lookup(lookup);
+        let _ = appwrite_config(lookup);
+        let _ = discord_config(lookup);
+        let _ = discord_oauth(lookup);
+        let _ = customer_guild_id(lookup);
+        let _ = sellapp_webhook_secret(lookup);
+        let asked = asked.into_inner();
+        assert!(asked.len() > 15, "{asked:?}");
+        for name in asked {
+            assert!(spec(&name).is_some(), "{name} is read but not in SETTINGS");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_by_the_same_check_for_every_reader() {
+        assert!(check("APPWRITE_TEAM_PAID_ID", "paid").is_ok());
+        assert!(matches!(check("APPWRITE_TEAM_PAID_ID", "-paid"), Err(SettingsError::Invalid { .. })));
+        assert!(matches!(check("APPWRITE_ENDPOINT", "localhost:8790"), Err(SettingsError::Invalid { .. })));
+        assert!(matches!(check("CUSTOMER_GUILD_ID", "guild"), Err(SettingsError::Invalid { .. })));
+        let lookup = |n: &str| (n == "APPWRITE_TEAM_PAID_ID").then(|| "-paid".to_owned());
+        assert!(matches!(
+            Settings::from_lookup(lookup),
+            Err(SettingsError::Invalid { name: "APPWRITE_TEAM_PAID_ID", .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones() {
+        let err = check("NOPE", "1").unwrap_err();
+        assert_eq!(err, SettingsError::Unknown("NOPE".to_owned()));
+        assert!(err.to_string().contains("ACCESS_GRACE_HOURS") && err.to_string().contains("APPWRITE_ENDPOINT"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Which managed roles a member should have. Roles are a projection of Appwrite: a user with access now
-//! gets the roles mapped to their plan; anyone else gets none of the managed roles (COMPATIBILITY.md:
+//! gets the roles mapped to their plan; anyone else gets none of the managed roles (docs/compatibility.md:
 //! inactive → none; a plan with no mapping → none).
 
 use crate::plans::{exclusive_plans, Tier};

@@ -1,4 +1,4 @@
-//! An order's email is matched to an Appwrite user **exactly** (COMPATIBILITY.md). Appwrite stores emails
+//! An order's email is matched to an Appwrite user **exactly** (docs/compatibility.md). Appwrite stores emails
 //! lower-cased, so an `Email` is trimmed and lower-cased when it is parsed, and from then on it is the key.
 
 use serde::{Serialize, Serializer};

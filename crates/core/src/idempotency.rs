@@ -3,7 +3,7 @@
 //! A key is claimed in Appwrite by creating a document with the derived id, so that a second delivery of
 //! the same event collides (409) instead of being applied twice. Sell.app deliveries carry no delivery id,
 //! so their key is `"{event}:{orderId}:{store}"` and the document id is the first 36 hex characters of its
-//! SHA-256: exactly what the deployment Tollgate replaces writes (COMPATIBILITY.md), so events it already
+//! SHA-256: exactly what the deployment Tollgate replaces writes (docs/compatibility.md), so events it already
 //! processed are still recognised as duplicates.
 //!
 //! A Sell.app payload without an order id (`data.id`) is the exception. The replaced deployment keyed it
@@ -16,12 +16,12 @@
 use crate::ids::AppwriteId;
 use sha2::{Digest, Sha256};
 
-/// Placeholder for a Sell.app payload without `data.id` (COMPATIBILITY.md), followed by `-` and
+/// Placeholder for a Sell.app payload without `data.id` (docs/compatibility.md), followed by `-` and
 /// [`NO_ORDER_HASH_CHARS`] hex characters of the body's SHA-256 (see the module docs).
 pub const NO_ORDER: &str = "no-order";
 /// Hex characters of the body's SHA-256 in the key of a Sell.app payload without `data.id` (64 bits).
 pub const NO_ORDER_HASH_CHARS: usize = 16;
-/// Placeholder for a Sell.app payload without a top-level `store` (COMPATIBILITY.md).
+/// Placeholder for a Sell.app payload without a top-level `store` (docs/compatibility.md).
 pub const NO_STORE: &str = "no-store";
 /// Placeholder for a payload without an `event` name.
 pub const NO_EVENT: &str = "no-event";

@@ -8,7 +8,7 @@
 //! - [`ids`]: typed Appwrite ids (`AppwriteId`, `UserId`).
 //! - [`secret`]: `Secret`, a string that never prints itself.
 //! - [`attribute_fit`]: provider strings fitted to Appwrite attribute sizes (prefix + hash when too long).
-//! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (COMPATIBILITY.md).
+//! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (docs/compatibility.md).
 //! - [`entitlement`]: the ledger: one entitlement per source of access, and how events change it.
 //! - [`access`]: access derived from a user's entitlements (pure; the projections follow it).
 //! - [`plans`]: the plans catalogue's decisions: product → plan, durations, exclusive tier groups.

@@ -1,5 +1,5 @@
 //! Discord errors as Tollgate branches on them: named variants for the codes that change what happens
-//! next (PROTOCOLS.md §5.5), the rest kept with status, code and message.
+//! next (docs/protocols.md §5.5), the rest kept with status, code and message.
 
 use crate::ratelimit::Halt;
 

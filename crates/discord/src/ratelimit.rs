@@ -1,4 +1,4 @@
-//! Discord's rate limits, tracked from response headers (PROTOCOLS.md §5.4), as a pure state machine:
+//! Discord's rate limits, tracked from response headers (docs/protocols.md §5.4), as a pure state machine:
 //! time is passed in, nothing sleeps. Before a request the client asks [`RateLimiter::admit`]; a request
 //! that would be refused is not sent: the caller gets the time to come back and defers the work.
 //!

@@ -1,5 +1,5 @@
 //! Why a delivery was not verified. [`VerifyError`]: the request is not authentic; its `reason` strings
-//! are the ones of `shared/vectors` and the `error` field of the webhook worker's 401 answers.
+//! are the ones of `testdata/vectors` and the `error` field of the webhook worker's 401 answers.
 //! [`InvalidSecret`]: the configured secret cannot be used, whatever the request; this is the operator's
 //! error, not the sender's, and is kept apart so that it is never answered like a bad signature (a 401
 //! makes the provider stop retrying, and every delivery until the fix would be lost). Messages never

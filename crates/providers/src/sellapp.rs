@@ -1,7 +1,7 @@
 //! Sell.app signatures. Today Sell.app sends `signature`: the lowercase hex HMAC-SHA256 of the raw body,
 //! keyed with the store's webhook secret as-is (no timestamp, so no replay window: idempotency is what
 //! makes a replayed delivery harmless). Its newer webhook channels may send Standard Webhooks headers
-//! (unconfirmed, PROTOCOLS.md §1.2): when all three `webhook-*` headers are present they are verified
+//! (unconfirmed, docs/protocols.md §1.2): when all three `webhook-*` headers are present they are verified
 //! instead, with the secret base64-decoded if it is a `whsec_` secret and used as raw bytes otherwise. A
 //! `whsec_` secret that does not decode is [`VerifyFailure::Misconfigured`], not a rejection of the
 //! request: the delivery must be retried once the setting is fixed.

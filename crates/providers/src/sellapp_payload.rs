@@ -1,7 +1,7 @@
 //! What a verified Sell.app body means. The envelope is `{"event", "data", "store"}`; the order in `data`
-//! comes in two shapes (PROTOCOLS.md §1.5): the v2 invoice model (`customer_information.email`,
+//! comes in two shapes (docs/protocols.md §1.5): the v2 invoice model (`customer_information.email`,
 //! `product_variants[]`) and the new API's order object (`customer.email`, `line_items[]`). The email is
-//! also accepted from every place the replaced deployment read it (COMPATIBILITY.md), so stored failures
+//! also accepted from every place the replaced deployment read it (docs/compatibility.md), so stored failures
 //! and existing test scripts keep working.
 //!
 //! Line items name their product by id (`line_items[].product_id`, `product_variant_id`); the v2 invoice
@@ -16,7 +16,7 @@
 //! Anything else is [`PayloadError::UnknownSubscriptionShape`]: recorded for an admin, never guessed.
 //! Their idempotency key includes the period end, so each renewal is its own event.
 //!
-//! The idempotency key is `(event, data.id, store)` (COMPATIBILITY.md) whatever the shape. Without an
+//! The idempotency key is `(event, data.id, store)` (docs/compatibility.md) whatever the shape. Without an
 //! order id (absent, blank, or neither a string nor a number) the body's hash stands in for it, so that
 //! distinct purchases never share a key (`tollgate_core::idempotency`); an authentic body that is not a
 //! JSON object is keyed by its hash alone.

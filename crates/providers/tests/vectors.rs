@@ -1,4 +1,4 @@
-//! Every vector of `shared/vectors/signatures.json`, with the clock fixed at the vector's `now`.
+//! Every vector of `testdata/vectors/signatures.json`, with the clock fixed at the vector's `now`.
 
 use chrono::DateTime;
 use serde_json::Value;
@@ -7,7 +7,7 @@ use tollgate_core::Secret;
 use tollgate_providers::standard_webhooks::{self, StandardWebhooksKey};
 use tollgate_providers::{sellapp, stripe, Headers, VerifyError, VerifyFailure};
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/signatures.json");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/vectors/signatures.json");
 const EXPECTED_VECTOR_COUNT: usize = 39;
 
 fn headers_of(vector: &Value) -> Headers {

@@ -18,7 +18,7 @@ async fn a_purchase_grants_access_a_redelivery_changes_nothing_and_a_dispute_rev
 
     let event_id = event_document_id("order.completed", "501", "1");
     let event =
-        app.document("webhook_events", &event_id).await.expect("webhook_events document with the COMPATIBILITY.md id");
+        app.document("webhook_events", &event_id).await.expect("webhook_events document, id per compatibility.md");
     assert_eq!(event["eventId"], "order.completed:501:1");
     assert_eq!(event["provider"], "sellapp");
     assert_eq!(event["status"], "completed");

@@ -142,7 +142,7 @@ pub fn sign_with(secret: &str, body: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The `webhook_events` document id COMPATIBILITY.md prescribes.
+/// The `webhook_events` document id docs/compatibility.md prescribes.
 pub fn event_document_id(event: &str, order_id: &str, store: &str) -> String {
     let digest = hex::encode(Sha256::digest(format!("{event}:{order_id}:{store}").as_bytes()));
     digest[..36].to_owned()

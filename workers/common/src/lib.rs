@@ -1,5 +1,5 @@
 //! What every Tollgate worker shares: settings read from the Worker's environment by their
-//! COMPATIBILITY.md names, the JS clock, and the clients built from them.
+//! docs/compatibility.md names, the JS clock, and the clients built from them.
 #![cfg(target_arch = "wasm32")]
 
 use std::sync::Arc;
