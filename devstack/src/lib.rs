@@ -10,11 +10,14 @@
 //! ## Layout
 //! - [`appwrite`]: the Appwrite stand-in, one file per endpoint family, plus its store and query engine.
 //! - [`discord`]: the Discord stand-in (`/api/v10`, OAuth2, rate-limit buckets), seeded with a demo guild.
+//! - [`sellapp`]: the Sell.app stand-in (`/api/v2/orders`, bearer key, `X-STORE`), for refund
+//!   reconciliation; orders are made and refunded through its `/_devstack/orders` routes.
 //! - [`control`]: test-only routes: `/_devstack/faults`, `/_devstack/reset`, `/_devstack/calls`.
 
 pub mod appwrite;
 pub mod control;
 pub mod discord;
+pub mod sellapp;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -27,12 +30,14 @@ pub const DEFAULT_PROJECT_ID: &str = "tollgate-dev";
 pub const DEFAULT_API_KEY: &str = "devstack-local-api-key";
 pub const DEFAULT_APPWRITE_PORT: u16 = 8790;
 pub const DEFAULT_DISCORD_PORT: u16 = 8791;
+pub const DEFAULT_SELLAPP_PORT: u16 = 8792;
 pub use discord::store::seed as discord_seed;
 
 #[derive(Debug, Clone)]
 pub struct DevstackConfig {
     pub appwrite_addr: SocketAddr,
     pub discord_addr: SocketAddr,
+    pub sellapp_addr: SocketAddr,
     /// `None`: in memory (tests).
     pub data_dir: Option<PathBuf>,
     pub project_id: String,
@@ -44,6 +49,7 @@ impl DevstackConfig {
         Self {
             appwrite_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             discord_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sellapp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: None,
             project_id: DEFAULT_PROJECT_ID.to_owned(),
             api_key: DEFAULT_API_KEY.to_owned(),
@@ -54,6 +60,7 @@ impl DevstackConfig {
 pub struct RunningDevstack {
     appwrite_addr: SocketAddr,
     discord_addr: SocketAddr,
+    sellapp_addr: SocketAddr,
     project_id: String,
     api_key: String,
     stops: Vec<oneshot::Sender<()>>,
@@ -77,6 +84,25 @@ impl RunningDevstack {
     /// What Tollgate's Discord client takes as its API base.
     pub fn discord_api_base(&self) -> String {
         format!("{}/api/v10", self.discord_base_url())
+    }
+
+    /// `http://127.0.0.1:PORT` of the Sell.app stand-in (its `/_devstack/orders` routes are here).
+    pub fn sellapp_base_url(&self) -> String {
+        format!("http://{}", self.sellapp_addr)
+    }
+
+    /// What Tollgate takes as `SELLAPP_API_BASE` (Sell.app's own is `https://sell.app/api`).
+    pub fn sellapp_api_base(&self) -> String {
+        format!("{}/api", self.sellapp_base_url())
+    }
+
+    /// The stand-in's API key (`SELLAPP_API_KEY`) and the store it belongs to.
+    pub fn sellapp_api_key(&self) -> &str {
+        sellapp::DEFAULT_API_KEY
+    }
+
+    pub fn sellapp_store(&self) -> &str {
+        sellapp::DEFAULT_STORE_ID
     }
 
     pub fn project_id(&self) -> &str {
@@ -141,12 +167,24 @@ pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
     let discord_state = Arc::new(discord::DiscordState::new(discord_store));
     let (discord_addr, discord_stop, discord_server) =
         serve(config.discord_addr, discord::router(discord_state)).await?;
+    let orders = match &config.data_dir {
+        Some(dir) => rusqlite::Connection::open(dir.join("sellapp.sqlite"))?,
+        None => rusqlite::Connection::open_in_memory()?,
+    };
+    let sellapp_state = Arc::new(sellapp::SellappState::new(
+        orders,
+        sellapp::DEFAULT_API_KEY.to_owned(),
+        sellapp::DEFAULT_STORE_ID.to_owned(),
+    )?);
+    let (sellapp_addr, sellapp_stop, sellapp_server) =
+        serve(config.sellapp_addr, sellapp::router(sellapp_state)).await?;
     Ok(RunningDevstack {
         appwrite_addr,
         discord_addr,
+        sellapp_addr,
         project_id: config.project_id,
         api_key: config.api_key,
-        stops: vec![appwrite_stop, discord_stop],
-        servers: vec![appwrite_server, discord_server],
+        stops: vec![appwrite_stop, discord_stop, sellapp_stop],
+        servers: vec![appwrite_server, discord_server, sellapp_server],
     })
 }

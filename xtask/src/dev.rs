@@ -86,6 +86,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     std::fs::create_dir_all(&state)?;
     let appwrite_port = port_from_env("DEVSTACK_APPWRITE_PORT", tollgate_devstack::DEFAULT_APPWRITE_PORT)?;
     let discord_port = port_from_env("DEVSTACK_DISCORD_PORT", tollgate_devstack::DEFAULT_DISCORD_PORT)?;
+    let sellapp_port = port_from_env("DEVSTACK_SELLAPP_PORT", tollgate_devstack::DEFAULT_SELLAPP_PORT)?;
     let webhook_port = port_from_env("TOLLGATE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)?;
     let role_sync_port = port_from_env("TOLLGATE_ROLE_SYNC_PORT", DEFAULT_ROLE_SYNC_PORT)?;
     let api_port = port_from_env("TOLLGATE_API_PORT", DEFAULT_API_PORT)?;
@@ -93,6 +94,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     let mut devstack_config = tollgate_devstack::DevstackConfig::for_tests();
     devstack_config.appwrite_addr = ([127, 0, 0, 1], appwrite_port).into();
     devstack_config.discord_addr = ([127, 0, 0, 1], discord_port).into();
+    devstack_config.sellapp_addr = ([127, 0, 0, 1], sellapp_port).into();
     devstack_config.data_dir = Some(state.join("devstack"));
     let devstack = tollgate_devstack::start(devstack_config).await.context("starting devstack")?;
 
@@ -122,6 +124,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
         admin_token: &admin_token,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
+        devstack_sellapp_url: &devstack.sellapp_base_url(),
     });
     for (name, value) in overrides {
         // Only the name: the value may be a secret.

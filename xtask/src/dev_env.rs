@@ -29,6 +29,8 @@ pub struct LocalSystem<'a> {
     pub devstack_appwrite_url: &'a str,
     /// devstack's Discord stand-in base URL (`http://127.0.0.1:8791`).
     pub devstack_discord_url: &'a str,
+    /// devstack's Sell.app stand-in base URL (`http://127.0.0.1:8792`).
+    pub devstack_sellapp_url: &'a str,
 }
 
 /// Names `dev` writes beside the settings: where the local parts listen. They follow from the ports
@@ -38,6 +40,7 @@ pub const LOCAL_URLS: &[(&str, &str)] = &[
     ("API_URL", "TOLLGATE_API_PORT"),
     ("DEVSTACK_APPWRITE_URL", "DEVSTACK_APPWRITE_PORT"),
     ("DEVSTACK_DISCORD_URL", "DEVSTACK_DISCORD_PORT"),
+    ("DEVSTACK_SELLAPP_URL", "DEVSTACK_SELLAPP_PORT"),
 ];
 
 impl DevEnv {
@@ -47,6 +50,7 @@ impl DevEnv {
         let discord_api_base = format!("{}/api/v10", system.devstack_discord_url);
         let discord_authorize_url = format!("{}/oauth2/authorize", system.devstack_discord_url);
         let discord_redirect_uri = format!("{}/discord/callback", system.api_url);
+        let sellapp_api_base = format!("{}/api", system.devstack_sellapp_url);
         let local: &[(&str, &str)] = &[
             ("APPWRITE_ENDPOINT", system.appwrite_endpoint),
             ("APPWRITE_PROJECT_ID", system.project_id),
@@ -63,6 +67,8 @@ impl DevEnv {
             ("ROLE_SYNC_URL", system.role_sync_url),
             ("ADMIN_TOKEN", system.admin_token),
             ("ROLE_SYNC_TOKEN", system.role_sync_token),
+            ("SELLAPP_API_BASE", &sellapp_api_base),
+            ("SELLAPP_API_KEY", tollgate_devstack::sellapp::DEFAULT_API_KEY),
         ];
         let mut env = Self::default();
         for setting in SETTINGS {
@@ -76,6 +82,7 @@ impl DevEnv {
             ("API_URL", system.api_url),
             ("DEVSTACK_APPWRITE_URL", system.devstack_appwrite_url),
             ("DEVSTACK_DISCORD_URL", system.devstack_discord_url),
+            ("DEVSTACK_SELLAPP_URL", system.devstack_sellapp_url),
         ] {
             env.set(name, value);
         }
@@ -173,6 +180,7 @@ mod tests {
             role_sync_token: "token",
             devstack_appwrite_url: "http://127.0.0.1:8790",
             devstack_discord_url: "http://127.0.0.1:8791",
+            devstack_sellapp_url: "http://127.0.0.1:8792",
         })
     }
 
@@ -184,6 +192,7 @@ mod tests {
             assert_eq!((setting.check)(value), Ok(()), "{}", setting.name);
         }
         assert_eq!(env.get("ACCESS_GRACE_HOURS"), Some("24"));
+        assert_eq!(env.get("SELLAPP_API_BASE"), Some("http://127.0.0.1:8792/api"), "refunds are checked locally");
     }
 
     #[test]

@@ -74,6 +74,7 @@ impl<C: Clock> App<'_, C> {
                 reinstates: true,
             },
             event_key: format!("admin-grant:{}", crate::records::timestamp(now)),
+            annotations: Vec::new(),
         };
         let recorded = self.record_ledger_event(&change).await?;
         let outcome = match recorded.entry.user_id.as_deref() {
@@ -114,6 +115,7 @@ impl<C: Clock> App<'_, C> {
                 store: None,
                 event: LedgerEvent::Revoke(Revocation { at: now, reason: RevokeReason::Admin }),
                 event_key: format!("admin-revoke:{}", crate::records::timestamp(now)),
+                annotations: Vec::new(),
             };
             let recorded = self.record_ledger_event(&change).await?;
             let list = if recorded.changed { &mut report.revoked } else { &mut report.already_revoked };

@@ -12,13 +12,16 @@
 //! provider retries. A buyer with no account yet gets a pending entitlement, never a dropped purchase.
 
 use crate::error::StepError;
-use crate::ledger::{sellapp_order_source, LedgerChange, PROVIDER_SELLAPP};
+use crate::ledger::{sellapp_order_source, sellapp_subscription_source, LedgerChange, PROVIDER_SELLAPP};
 use crate::records::{fit, timestamp, ClaimStatus, EventClaim, EVENT_COMPLETED, EVENT_PROCESSING};
 use crate::schema::{NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use serde_json::json;
-use tollgate_core::{payload_hash, AppwriteId, Clock, Grant, LedgerEvent, Revocation, RevokeReason};
-use tollgate_providers::sellapp_payload::{interpret, SellappAction, SellappDelivery};
+use tollgate_core::{
+    payload_hash, plan_for_purchase, AppwriteId, Clock, Grant, LedgerEvent, LineItem, PlanMatch, Revocation,
+    RevokeReason,
+};
+use tollgate_providers::sellapp_payload::{interpret, SellappAction, SellappDelivery, SubscriptionChange};
 use tollgate_providers::{Provider, VerifiedEvent};
 
 /// What became of a delivery. Every variant is a 2xx answer.
@@ -81,10 +84,11 @@ impl<C: Clock> App<'_, C> {
 
     /// The steps of the contract after verification; shared by deliveries, retries and replays.
     ///
-    /// In the request: claim, find the buyer, record the event on the order's entitlement, queue the
-    /// buyer's projection (the `role_sync_jobs` outbox), complete: 5 Appwrite calls for a new purchase (6
-    /// when the buyer has no job document yet). The projection itself (`subscriptions` document, `paid`
-    /// membership, roles) runs in role-sync, prompted at once and guaranteed by the outbox.
+    /// In the request: claim, find the buyer, read the plans catalogue (purchases only), record the event
+    /// on the order's entitlement, queue the buyer's projection (the `role_sync_jobs` outbox), complete: 6
+    /// Appwrite calls for a new purchase (7 when the buyer has no job document yet). The projection itself
+    /// (`subscriptions` document, `paid` membership, roles) runs in role-sync, prompted at once and
+    /// guaranteed by the outbox.
     pub(crate) async fn process_sellapp(
         &self,
         delivery: &SellappDelivery,
@@ -92,19 +96,14 @@ impl<C: Clock> App<'_, C> {
         attempt: Attempt,
     ) -> Result<Processed, StepError> {
         let now = self.clock.now();
-        let (email, event) = match &delivery.outcome {
+        let email = match &delivery.outcome {
             Err(payload_error) => return Err(StepError::payload(payload_error)),
             Ok(SellappAction::Ignore { .. }) => return Ok(Processed::Ignored),
-            Ok(SellappAction::Grant { email, product_title, .. }) => {
-                let plan = product_title.clone().unwrap_or_else(|| self.settings.sellapp_default_plan.clone());
-                let grant = Grant { plan, starts_at: None, ends_at: None, at: now };
-                // Sell.app gives no event times: a purchase never lifts a revocation of its order.
-                (email, LedgerEvent::Grant { grant, reinstates: false })
-            }
-            Ok(SellappAction::Revoke { email, .. }) => {
-                (email, LedgerEvent::Revoke(Revocation { at: now, reason: RevokeReason::Dispute }))
-            }
+            Ok(SellappAction::Grant { email, .. })
+            | Ok(SellappAction::Revoke { email, .. })
+            | Ok(SellappAction::Subscription { email, .. }) => email,
         };
+        let is_revocation = matches!(delivery.outcome, Ok(SellappAction::Revoke { .. }));
         let claim_id = delivery.key.document_id();
         let resumed = match self.claim(delivery, body, attempt).await? {
             Claim::New => false,
@@ -118,9 +117,8 @@ impl<C: Clock> App<'_, C> {
             .map_err(|e| StepError::appwrite("finding the user by email", &e))?;
         // A purchase goes to an account only once it has verified the email; a revocation may be filed
         // under any account with it (it gives nothing, and that account's projection must see it).
-        let owner = match (&user, &event) {
-            (Some(user), LedgerEvent::Revoke(_)) => Some(user),
-            (Some(user), _) if self.may_claim(user) => Some(user),
+        let owner = match &user {
+            Some(user) if is_revocation || self.may_claim(user) => Some(user),
             _ => None,
         };
         let owner_id = owner
@@ -128,10 +126,37 @@ impl<C: Clock> App<'_, C> {
             .transpose()?;
         let order_id = delivery.order_id.as_deref().map(|o| fit(o, SHORT_TEXT_SIZE));
         let store = delivery.store.as_deref().map(|s| fit(s, SHORT_TEXT_SIZE));
-        let source = match &order_id {
+        let order_source = match &order_id {
             Some(order) => sellapp_order_source(store.as_deref(), order),
             // No order id: the event's own key (which then includes the body's hash) names the source.
             None => format!("sellapp:{}:event-{}", store.as_deref().unwrap_or("no-store"), claim_id),
+        };
+        let mut annotations = Vec::new();
+        let (source, event) = match &delivery.outcome {
+            Ok(SellappAction::Grant { items, .. }) => {
+                let chosen = self.plan_for(items).await?;
+                annotations = chosen.annotations();
+                // A one-off purchase: its first recording fixes the plan and the end (a duration runs from
+                // the payment, which the first delivery reports; Sell.app gives no payment time).
+                let grant =
+                    Grant { plan: chosen.plan, starts_at: None, ends_at: chosen.duration.map(|d| now + d), at: now };
+                (order_source, LedgerEvent::GrantOnce(grant))
+            }
+            Ok(SellappAction::Subscription { subscription_id, change, period_end, event_time, items, .. }) => {
+                let chosen = self.plan_for(items).await?;
+                annotations = chosen.annotations();
+                let source = sellapp_subscription_source(store.as_deref(), &fit(subscription_id, SHORT_TEXT_SIZE));
+                let grant = Grant {
+                    plan: chosen.plan,
+                    starts_at: None,
+                    ends_at: Some(*period_end),
+                    at: event_time.unwrap_or(now),
+                };
+                // Only a dated event may lift an older revocation, and a cancellation never does.
+                let reinstates = event_time.is_some() && *change != SubscriptionChange::Cancelled;
+                (source, LedgerEvent::Grant { grant, reinstates })
+            }
+            _ => (order_source, LedgerEvent::Revoke(Revocation { at: now, reason: RevokeReason::Dispute })),
         };
         let change = LedgerChange {
             source,
@@ -142,6 +167,7 @@ impl<C: Clock> App<'_, C> {
             store,
             event,
             event_key: delivery.key.raw().to_owned(),
+            annotations,
         };
         let recorded = self.record_ledger_event(&change).await?;
         if let (LedgerEvent::Revoke(revocation), Some(order)) = (&change.event, &change.order_id) {
@@ -218,6 +244,55 @@ impl<C: Clock> App<'_, C> {
             .await
             .map(drop)
             .map_err(|e| StepError::appwrite("marking the event completed", &e))
+    }
+}
+
+/// The plan a purchase grants, and how it was found.
+struct ChosenPlan {
+    plan: String,
+    how: PlanMatch,
+    product_ref: Option<String>,
+    duration: Option<chrono::Duration>,
+}
+
+impl ChosenPlan {
+    fn annotations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![
+            ("planMatch", json!(self.how.as_str())),
+            ("productRef", json!(self.product_ref.as_deref().map(|r| fit(r, NAME_SIZE)))),
+        ]
+    }
+}
+
+impl<C: Clock> App<'_, C> {
+    /// Reads the catalogue (one call) and picks the plan of a purchase of `items`: by variant id, product
+    /// id, title, then `SELLAPP_DEFAULT_PLAN`. When a plan document that names products cannot be read, a
+    /// purchase no readable plan claims by id is not guessed: that document may be the one listing it.
+    async fn plan_for(&self, items: &[LineItem]) -> Result<ChosenPlan, StepError> {
+        let catalogue = self.plan_catalogue().await?;
+        let (plan, how) = plan_for_purchase(&catalogue.offers, items)
+            .unwrap_or_else(|| (self.settings.sellapp_default_plan.clone(), PlanMatch::Default));
+        let hiding: Vec<&str> =
+            catalogue.broken.iter().filter(|b| b.may_list_products).map(|b| b.document_id.as_str()).collect();
+        if how.is_fallback() && !hiding.is_empty() {
+            let names = hiding;
+            return Err(StepError::transient(
+                "plan_catalogue_unreadable",
+                format!("no readable plan lists this product, and plan documents {names:?} cannot be read; fix them (tollgate doctor)"),
+            ));
+        }
+        let product_ref = items.iter().find_map(|i| match (&i.variant_id, &i.product_id, &i.title) {
+            (_, Some(product), _) if how == PlanMatch::Product => Some(format!("product {product}")),
+            (Some(variant), _, _) if how == PlanMatch::Variant => Some(format!("variant {variant}")),
+            (_, Some(product), _) => Some(format!("product {product}")),
+            (_, _, Some(title)) => Some(format!("title {title}")),
+            _ => None,
+        });
+        if how.is_fallback() {
+            tracing::warn!(plan = %plan, how = how.as_str(), product = ?product_ref, "a Sell.app purchase mapped to a plan by fallback");
+        }
+        let duration = catalogue.offers.iter().find(|o| o.plan == plan).and_then(|o| o.duration);
+        Ok(ChosenPlan { plan, how, product_ref, duration })
     }
 }
 

@@ -45,6 +45,11 @@ pub fn sellapp_order_source(store: Option<&str>, order_id: &str) -> String {
     format!("sellapp:{}:{}", store.unwrap_or("no-store"), order_id)
 }
 
+/// The source key of a Sell.app subscription: every period of it extends the same entitlement.
+pub fn sellapp_subscription_source(store: Option<&str>, subscription_id: &str) -> String {
+    format!("sellapp-sub:{}:{}", store.unwrap_or("no-store"), subscription_id)
+}
+
 /// An admin's grant of `plan` to an email: granting the same plan again extends the same entitlement.
 pub fn admin_source(email: &Email, plan: &str) -> String {
     format!("admin:{email}:{plan}")
@@ -69,6 +74,14 @@ pub struct LedgerEntry {
     pub order_id: Option<String>,
     pub store: Option<String>,
     pub event_keys: Vec<String>,
+    /// How a Sell.app purchase found its plan (`product`, `variant`, `title`, `default`).
+    pub plan_match: Option<String>,
+    /// The product (or title) the purchase named.
+    pub product_ref: Option<String>,
+    /// When refund reconciliation last read the order from Sell.app, and what it said.
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub provider_status: Option<String>,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -89,6 +102,10 @@ struct EntitlementDoc {
     order_id: Option<String>,
     store: Option<String>,
     event_keys_json: Option<String>,
+    plan_match: Option<String>,
+    product_ref: Option<String>,
+    last_checked_at: Option<String>,
+    provider_status: Option<String>,
 }
 
 fn unreadable(id: &str, why: &str) -> StepError {
@@ -150,6 +167,11 @@ impl LedgerEntry {
             order_id: raw.order_id,
             store: raw.store,
             event_keys,
+            plan_match: raw.plan_match,
+            product_ref: raw.product_ref,
+            last_checked_at: time(id, "lastCheckedAt", raw.last_checked_at.as_deref())?,
+            provider_status: raw.provider_status,
+            created_at: doc.created_at,
             updated_at: doc.updated_at,
         })
     }
@@ -178,6 +200,9 @@ pub struct LedgerChange {
     pub event: LedgerEvent,
     /// The idempotency key of the event (or a description of the admin action).
     pub event_key: String,
+    /// Facts about the source written along with the event (e.g. how a Sell.app purchase found its plan:
+    /// `planMatch`, `productRef`), for admins and `doctor`; never read to decide access.
+    pub annotations: Vec<(&'static str, Value)>,
 }
 
 /// What recording an event did.
@@ -225,7 +250,7 @@ impl<C: Clock> App<'_, C> {
         let (db, collection) = self.ledger_collection();
         let id = entitlement_document_id(&change.source);
         for _ in 0..CREATE_RACE_ATTEMPTS {
-            let existing = if matches!(change.event, LedgerEvent::Grant { .. }) {
+            let existing = if matches!(change.event, LedgerEvent::Grant { .. } | LedgerEvent::GrantOnce(_)) {
                 None // try the create first: a new purchase is the common case
             } else {
                 self.read_entry(&id).await?
@@ -273,6 +298,9 @@ impl<C: Clock> App<'_, C> {
         if change.user_id.is_some() {
             data.insert("claimedAt".into(), json!(timestamp(self.clock.now())));
         }
+        for (key, value) in &change.annotations {
+            data.insert((*key).into(), value.clone());
+        }
         match self.appwrite.create_document(db, collection, id.as_str(), &Value::Object(data), None).await {
             Ok(doc) => Ok(Some(Recorded { entry: LedgerEntry::decode(&doc)?, changed: !patch.is_empty() })),
             Err(e) if e.is_conflict() => Ok(None),
@@ -292,6 +320,9 @@ impl<C: Clock> App<'_, C> {
         }
         if data.is_empty() {
             return Ok(Recorded { entry, changed: false });
+        }
+        for (key, value) in &change.annotations {
+            data.insert((*key).into(), value.clone());
         }
         data.insert("eventKeysJson".into(), json!(json!(with_key(&entry.event_keys, &change.event_key)).to_string()));
         let doc = self
@@ -383,6 +414,7 @@ impl<C: Clock> App<'_, C> {
                 store: None,
                 event: LedgerEvent::Revoke(revocation),
                 event_key: event_key.to_owned(),
+                annotations: Vec::new(),
             };
             self.update_entry(entry, &change).await?;
         }
@@ -419,6 +451,7 @@ mod tests {
     fn sources_name_their_origin() {
         assert_eq!(sellapp_order_source(Some("7"), "501"), "sellapp:7:501");
         assert_eq!(sellapp_order_source(None, "501"), "sellapp:no-store:501");
+        assert_eq!(sellapp_subscription_source(Some("7"), "12"), "sellapp-sub:7:12");
         let email = Email::parse("A@B.co").unwrap();
         assert_eq!(admin_source(&email, "pro"), "admin:a@b.co:pro");
     }

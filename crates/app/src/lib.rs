@@ -22,6 +22,7 @@
 
 pub mod admin_grants;
 pub mod bootstrap;
+pub mod catalogue_report;
 pub mod error;
 pub mod failures;
 pub mod ingest_webhook;
@@ -32,6 +33,7 @@ pub mod pending_entitlements;
 pub mod projection;
 pub mod random;
 pub mod records;
+pub mod refunds;
 pub mod role_sync;
 pub mod scheduled;
 pub mod schema;

@@ -67,6 +67,15 @@ pub fn entitlement_json(entry: &LedgerEntry, now: DateTime<Utc>, grace: chrono::
         "reinstatedAt": e.reinstated_at.map(timestamp),
         "userId": entry.user_id,
         "eventKeys": entry.event_keys,
+        "sellapp": (entry.provider == crate::ledger::PROVIDER_SELLAPP).then(|| serde_json::json!({
+            "order": entry.order_id,
+            "store": entry.store,
+            // What refund reconciliation last read from Sell.app, and when (`null`: not read yet).
+            "providerStatus": entry.provider_status,
+            "lastCheckedAt": entry.last_checked_at.map(timestamp),
+            "planMatch": entry.plan_match,
+            "productRef": entry.product_ref,
+        })),
     })
 }
 

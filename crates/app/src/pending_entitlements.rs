@@ -236,6 +236,7 @@ impl<C: Clock> App<'_, C> {
                 store: None,
                 event,
                 event_key: "import:pending_entitlements".to_owned(),
+                annotations: Vec::new(),
             };
             self.record_ledger_event(&change).await?;
             let data = json!({ "claimedAt": timestamp(self.clock.now()), "claimOutcome": "migrated" });

@@ -226,6 +226,7 @@ impl<C: Clock> App<'_, C> {
                 reinstates: false,
             },
             event_key: "import:subscriptions".to_owned(),
+            annotations: Vec::new(),
         };
         tracing::info!(user = %user_id, "importing a subscription written before the ledger");
         self.record_ledger_event(&change).await.map(|r| r.changed)

@@ -1,11 +1,13 @@
 //! Everything the webhook worker's cron does, whatever expression fired it: retry due failures, claim
 //! pending entitlements whose account has verified its email (and move pre-ledger ones into the
-//! ledger), prune settled failures. Each part runs even if another
+//! ledger), prune settled failures, and (with `SELLAPP_API_KEY`) re-read recent Sell.app orders for
+//! refunds ([`crate::refunds`]). Each part runs even if another
 //! failed, and each is bounded so that one run stays within a Worker invocation's limits.
 
 use crate::error::StepError;
 use crate::failures::RetryReport;
 use crate::pending_entitlements::ClaimReport;
+use crate::refunds::RefundReport;
 use crate::App;
 use tollgate_core::Clock;
 
@@ -18,11 +20,14 @@ pub const PENDING_PAGES_PER_RUN: u32 = 2;
 pub struct ScheduledReport {
     pub retries: RetryReport,
     pub claims: ClaimReport,
+    /// `None`: no `SELLAPP_API_KEY`, refunds are not caught.
+    pub refunds: Option<RefundReport>,
     pub errors: Vec<StepError>,
 }
 
 impl<C: Clock> App<'_, C> {
-    pub async fn run_scheduled(&self) -> ScheduledReport {
+    /// `sellapp`: the Sell.app API client when `SELLAPP_API_KEY` is set.
+    pub async fn run_scheduled(&self, sellapp: Option<&tollgate_sellapp::SellappApi>) -> ScheduledReport {
         let mut report = ScheduledReport::default();
         match self.retry_due_failures(RETRIES_PER_RUN).await {
             Ok(retries) => report.retries = retries,
@@ -37,6 +42,12 @@ impl<C: Clock> App<'_, C> {
         }
         if let Err(e) = self.prune_settled_failures().await {
             report.errors.push(e);
+        }
+        if let Some(api) = sellapp {
+            match self.reconcile_refunds(api, &self.settings.refund_policy).await {
+                Ok(refunds) => report.refunds = Some(refunds),
+                Err(e) => report.errors.push(e),
+            }
         }
         report
     }

@@ -76,6 +76,11 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("ADMIN_TOKEN", None, secret, "secret: bearer token of the api worker's /admin routes"),
     entry("ROLE_SYNC_TOKEN", None, secret, "secret: the webhook worker's token for the role-sync worker"),
     entry("ROLE_SYNC_URL", None, http_url, "the role-sync worker the webhook worker triggers"),
+    entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
+    entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
+    entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),
+    entry("REFUND_CHECK_INTERVAL_HOURS", Some("24"), crate::refunds::check_hours, "hours between two reads of one order"),
+    entry("REFUND_CHECKS_PER_RUN", Some("5"), crate::refunds::check_per_run, "Sell.app orders read per webhook cron run"),
 ];
 
 /// The registry entry of a setting.
@@ -198,6 +203,8 @@ pub struct Settings {
     /// with that email. Off by default: anyone can sign up with a buyer's address. On reproduces the
     /// replaced deployment's behaviour, for operators whose sign-up already proves the email.
     pub allow_unverified_email_claims: bool,
+    /// `REFUND_CHECK_DAYS`, `REFUND_CHECK_INTERVAL_HOURS`, `REFUND_CHECKS_PER_RUN` (see `refunds.rs`).
+    pub refund_policy: crate::refunds::RefundPolicy,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -238,6 +245,7 @@ impl Settings {
             paid_team_id: get("APPWRITE_TEAM_PAID_ID")?,
             sellapp_default_plan: get("SELLAPP_DEFAULT_PLAN")?,
             access_grace: Duration::hours(grace_hours),
+            refund_policy: crate::refunds::RefundPolicy::from_lookup(&lookup)?,
             allow_unverified_email_claims: parse_bool(&get("ALLOW_UNVERIFIED_EMAIL_CLAIMS")?)
                 .map_err(|reason| SettingsError::Invalid { name: "ALLOW_UNVERIFIED_EMAIL_CLAIMS", reason })?,
         })

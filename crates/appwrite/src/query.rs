@@ -50,6 +50,10 @@ impl Query {
         Self::compare("greaterThanEqual", attribute, value)
     }
 
+    pub fn starts_with(attribute: &str, prefix: &str) -> Self {
+        Self::compare("startsWith", attribute, prefix)
+    }
+
     pub fn contains<V: Into<Value>>(attribute: &str, value: V) -> Self {
         Self::compare("contains", attribute, value)
     }

@@ -2,8 +2,9 @@
 //! gets the roles mapped to their plan; anyone else gets none of the managed roles (docs/compatibility.md:
 //! inactive → none; a plan with no mapping → none).
 
+use crate::plans::{exclusive_plans, Tier};
 use crate::snowflake::{GuildId, RoleId};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One `discord_role_mappings` document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub struct RoleMapping {
     pub plan: String,
     pub guild_id: GuildId,
     pub role_ids: BTreeSet<RoleId>,
+    /// Plans of one tier group are exclusive (see [`crate::plans`]).
+    pub tier: Option<Tier>,
 }
 
 /// Every role Tollgate manages in `guild`: the union of its mappings. Roles outside it are never touched.
@@ -19,13 +22,16 @@ pub fn managed_roles(mappings: &[RoleMapping], guild: GuildId) -> BTreeSet<RoleI
 }
 
 /// The managed roles a user should hold in `guild`: the union of the mappings of the plans they have
-/// access to now (see [`crate::access`]); no plans, no managed roles.
+/// access to now (see [`crate::access`]), of each tier group only the highest-ranked one; no plans, no
+/// managed roles.
 pub fn desired_roles<'p>(
     mappings: &[RoleMapping],
     guild: GuildId,
     plans_with_access: impl IntoIterator<Item = &'p str>,
 ) -> BTreeSet<RoleId> {
-    let plans: BTreeSet<&str> = plans_with_access.into_iter().collect();
+    let tiers: BTreeMap<String, Tier> =
+        mappings.iter().filter_map(|m| Some((m.plan.clone(), m.tier.clone()?))).collect();
+    let plans = exclusive_plans(plans_with_access, &tiers);
     mappings
         .iter()
         .filter(|m| m.guild_id == guild && plans.contains(m.plan.as_str()))
@@ -42,7 +48,22 @@ mod tests {
             plan: plan.into(),
             guild_id: GuildId::parse(&guild.to_string()).unwrap(),
             role_ids: roles.iter().map(|r| RoleId::parse(&r.to_string()).unwrap()).collect(),
+            tier: None,
         }
+    }
+
+    #[test]
+    fn of_a_tier_group_only_the_highest_plans_roles_are_desired() {
+        let tier = |rank| Some(Tier { group: "main".into(), rank });
+        let mappings = [
+            RoleMapping { tier: tier(1), ..mapping("basic", 1, &[10]) },
+            RoleMapping { tier: tier(2), ..mapping("pro", 1, &[20]) },
+        ];
+        let guild = GuildId::parse("1").unwrap();
+        let both = desired_roles(&mappings, guild, ["basic", "pro"]);
+        assert_eq!(both.iter().map(|r| r.get()).collect::<Vec<_>>(), vec![20]);
+        let lower = desired_roles(&mappings, guild, ["basic"]);
+        assert_eq!(lower.iter().map(|r| r.get()).collect::<Vec<_>>(), vec![10]);
     }
 
     #[test]

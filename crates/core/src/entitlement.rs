@@ -180,6 +180,11 @@ pub enum LedgerEvent {
         grant: Grant,
         reinstates: bool,
     },
+    /// A one-off purchase paid: sets the grant register only if nothing set it before. Sell.app order
+    /// events carry no time, so a redelivery (or `order.paid` then `order.completed` of one order) cannot
+    /// be told from the first delivery; the first one fixes the grant (and a duration's end), later ones
+    /// change nothing. Never lifts a revocation.
+    GrantOnce(Grant),
     Revoke(Revocation),
     /// A revocation lifted (a dispute won, an admin's explicit action).
     Reinstate {
@@ -223,6 +228,11 @@ pub fn apply_event(current: &Entitlement, event: &LedgerEvent) -> EntitlementPat
             }
             if *reinstates && current.is_revoked() && current.revocation.is_some_and(|r| grant.at > r.at) {
                 patch.reinstated_at = Some(grant.at);
+            }
+        }
+        LedgerEvent::GrantOnce(grant) => {
+            if current.grant.is_none() {
+                patch.grant = Some(grant.clone());
             }
         }
         LedgerEvent::Revoke(revocation) => {
@@ -297,6 +307,16 @@ mod tests {
     }
 
     #[test]
+    fn a_one_off_purchase_is_fixed_by_its_first_delivery() {
+        let once = |t, end| {
+            LedgerEvent::GrantOnce(Grant { plan: "pro".into(), starts_at: None, ends_at: Some(at(end)), at: at(t) })
+        };
+        let e = fold(&[once(5, 100), once(50, 150)]);
+        assert_eq!(e.grant.as_ref().and_then(|g| g.ends_at), Some(at(100)), "a redelivery never extends it");
+        assert!(fold(&[revoke(1), once(5, 100)]).is_revoked());
+    }
+
+    #[test]
     fn the_grace_boundary_is_inclusive() {
         let e = fold(&[grant("pro", 0, Some(1_000))]);
         assert!(e.is_live(at(1_100), Duration::seconds(100)));
@@ -320,7 +340,13 @@ mod tests {
                 }),
             (time.clone(), prop::sample::select(RevokeReason::ALL.to_vec()))
                 .prop_map(|(t, reason)| LedgerEvent::Revoke(Revocation { at: at(t), reason })),
-            time.prop_map(|t| LedgerEvent::Reinstate { at: at(t) }),
+            time.clone().prop_map(|t| LedgerEvent::Reinstate { at: at(t) }),
+            (time, proptest::option::of(0i64..200)).prop_map(|(t, end)| LedgerEvent::GrantOnce(Grant {
+                plan: "a".into(),
+                starts_at: None,
+                ends_at: end.map(at),
+                at: at(t)
+            })),
         ]
     }
 

@@ -11,6 +11,7 @@
 //! - [`idempotency`]: webhook idempotency keys and the document ids derived from them (docs/compatibility.md).
 //! - [`entitlement`]: the ledger: one entitlement per source of access, and how events change it.
 //! - [`access`]: access derived from a user's entitlements (pure; the projections follow it).
+//! - [`plans`]: the plans catalogue's decisions: product → plan, durations, exclusive tier groups.
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
 //! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
@@ -24,6 +25,7 @@ pub mod email;
 pub mod entitlement;
 pub mod idempotency;
 pub mod ids;
+pub mod plans;
 pub mod retry_schedule;
 pub mod role_diff;
 pub mod secret;
@@ -42,6 +44,7 @@ pub use entitlement::{
 };
 pub use idempotency::{derived_document_id, payload_hash, IdempotencyKey};
 pub use ids::{AppwriteId, IdError, UserId};
+pub use plans::{exclusive_plans, parse_duration, plan_for_purchase, LineItem, PlanMatch, PlanOffer, Tier};
 pub use role_diff::{role_diff, RoleDiff};
 pub use secret::Secret;
 pub use snowflake::{DiscordUserId, GuildId, RoleId, SnowflakeError};

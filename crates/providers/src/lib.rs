@@ -11,7 +11,8 @@
 //!   [`InvalidSecret`] / [`VerifyFailure`], a configured secret that cannot be used (not the sender's fault).
 //! - [`verified`]: [`VerifiedEvent`] and [`Provider`].
 //! - [`sellapp`]: Sell.app's legacy hex `signature`, or Standard Webhooks headers when present.
-//! - [`sellapp_payload`]: what a verified Sell.app body means (email, order, grant/revoke/ignore).
+//! - [`sellapp_payload`]: what a verified Sell.app body means (email, order, line items; grant, revoke,
+//!   subscription period, ignore).
 //! - [`stripe`]: the `Stripe-Signature` header.
 //! - [`standard_webhooks`]: `webhook-id` / `webhook-timestamp` / `webhook-signature`.
 

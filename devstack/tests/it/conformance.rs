@@ -164,10 +164,6 @@ async fn every_served_route_answers_as_the_official_spec_documents() {
     assert!(r.problems.is_empty(), "responses that do not conform:\n{}", r.problems.join("\n"));
 
     let calls = stand.control(Method::GET, "/_devstack/calls", None).await;
-    let missed: Vec<String> = ROUTES
-        .iter()
-        .map(|(method, route)| format!("{method} {route}"))
-        .filter(|key| calls.get(key).and_then(Value::as_u64).unwrap_or(0) == 0)
-        .collect();
+    let missed = crate::support::unexercised(ROUTES, &calls);
     assert!(missed.is_empty(), "routes served but not checked against the spec: {missed:?}");
 }

@@ -158,11 +158,7 @@ async fn every_api_route_answers_as_the_official_discord_spec_documents() {
     .await;
 
     let calls = d.control(Method::GET, "/_devstack/calls", None).await;
-    let missed: Vec<String> = ROUTES
-        .iter()
-        .map(|(m, r)| format!("{m} {r}"))
-        .filter(|k| calls.get(k).and_then(Value::as_u64).unwrap_or(0) == 0)
-        .collect();
+    let missed = crate::support::unexercised(ROUTES, &calls);
     assert!(missed.is_empty(), "routes served but not exercised: {missed:?}");
 }
 

@@ -2,4 +2,5 @@ mod behaviour;
 mod conformance;
 mod discord;
 mod schema_check;
+mod sellapp;
 mod support;

@@ -98,3 +98,12 @@ impl Stand {
         }
     }
 }
+
+/// Routes of `routes` that `calls` (a stand-in's `/_devstack/calls`) never counted.
+pub fn unexercised(routes: &[(&str, &str)], calls: &Value) -> Vec<String> {
+    routes
+        .iter()
+        .map(|(method, route)| format!("{method} {route}"))
+        .filter(|key| calls.get(key).and_then(Value::as_u64).unwrap_or(0) == 0)
+        .collect()
+}

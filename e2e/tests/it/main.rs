@@ -3,6 +3,7 @@ mod bad_input;
 mod failures;
 mod ledger;
 mod pending;
+mod refunds;
 mod roles;
 mod sellapp_webhook;
 mod support;

@@ -87,6 +87,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         admin_token: ADMIN_TOKEN,
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
+        devstack_sellapp_url: &devstack.sellapp_base_url(),
     });
     for (name, value) in overrides {
         env.set(name, value);

@@ -20,6 +20,8 @@ const ADMINISTRATOR: u64 = 1 << 3;
 struct Check {
     name: &'static str,
     passed: bool,
+    /// Passed, but something an admin should act on (does not fail the exit code).
+    warning: bool,
     detail: String,
     fix: &'static str,
 }
@@ -29,11 +31,15 @@ struct Checks(Vec<Check>);
 
 impl Checks {
     fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
-        self.0.push(Check { name, passed: true, detail: detail.into(), fix: "" });
+        self.0.push(Check { name, passed: true, warning: false, detail: detail.into(), fix: "" });
+    }
+
+    fn warn(&mut self, name: &'static str, detail: impl Into<String>, fix: &'static str) {
+        self.0.push(Check { name, passed: true, warning: true, detail: detail.into(), fix });
     }
 
     fn fail(&mut self, name: &'static str, detail: impl Into<String>, fix: &'static str) {
-        self.0.push(Check { name, passed: false, detail: detail.into(), fix });
+        self.0.push(Check { name, passed: false, warning: false, detail: detail.into(), fix });
     }
 }
 
@@ -48,20 +54,30 @@ pub async fn run(config: &Config, json: bool) -> Result<i32> {
             "copy the webhook secret from Sell.app (store settings → Developers) into SELLAPP_WEBHOOK_SECRET",
         ),
     }
+    match config.get("SELLAPP_API_KEY").filter(|s| !s.trim().is_empty()) {
+        Some(_) => checks.pass("refund reconciliation", "SELLAPP_API_KEY is set: refunded orders lose their access"),
+        None => checks.warn(
+            "refund reconciliation",
+            "SELLAPP_API_KEY is not set: refunds are NOT caught (Sell.app sends no refund event), access stays after a refund",
+            "create an API key in Sell.app (store settings → Developers → API) and set SELLAPP_API_KEY on the webhook worker",
+        ),
+    }
     let appwrite_ok = appwrite_checks(config, &settings, &mut checks).await;
     discord_checks(config, &settings, appwrite_ok, &mut checks).await;
 
     let failed = checks.0.iter().filter(|c| !c.passed).count();
     let value = json!({
         "ok": failed == 0,
-        "checks": checks.0.iter().map(|c| json!({ "name": c.name, "passed": c.passed, "detail": c.detail, "fix": (!c.passed).then_some(c.fix) })).collect::<Vec<_>>(),
+        "checks": checks.0.iter().map(|c| json!({ "name": c.name, "passed": c.passed, "warning": c.warning, "detail": c.detail, "fix": (!c.passed || c.warning).then_some(c.fix) })).collect::<Vec<_>>(),
     });
     print(json, &value, || {
         let mut lines: Vec<String> = checks
             .0
             .iter()
             .map(|c| {
-                if c.passed {
+                if c.warning {
+                    format!("warn  {:<24} {}\n      fix: {}", c.name, c.detail, c.fix)
+                } else if c.passed {
                     format!("pass  {:<24} {}", c.name, c.detail)
                 } else {
                     format!("FAIL  {:<24} {}\n      fix: {}", c.name, c.detail, c.fix)
@@ -131,7 +147,39 @@ async fn appwrite_checks(config: &Config, settings: &tollgate_app::settings::Set
             "run `tollgate bootstrap` (or set APPWRITE_TEAM_PAID_ID)",
         ),
     }
+    if missing.is_empty() {
+        catalogue_checks(&App::new(&appwrite, settings, &SystemClock), checks).await;
+    }
     true
+}
+
+/// Recent Sell.app purchases whose product the catalogue does not list by id.
+async fn catalogue_checks(app: &App<'_, SystemClock>, checks: &mut Checks) {
+    let gaps = match app.catalogue_gaps().await {
+        Ok(gaps) => gaps,
+        Err(e) => return checks.fail("sellapp products", e.to_string(), "fix the plan or entitlement documents named"),
+    };
+    let show = |set: &BTreeSet<(String, String)>| {
+        set.iter().map(|(p, plan)| format!("{p} → {plan}")).collect::<Vec<_>>().join("; ")
+    };
+    if !gaps.unmapped.is_empty() {
+        checks.warn(
+            "sellapp products",
+            format!("recent purchases of products no plan lists: {}", show(&gaps.unmapped)),
+            "map each product to its plan: `tollgate plans set PLAN --sellapp-product ID` (and --roles)",
+        );
+    } else if !gaps.by_title.is_empty() {
+        checks.warn(
+            "sellapp products",
+            format!(
+                "recent purchases found their plan by product title only (a rename unmaps them): {}",
+                show(&gaps.by_title)
+            ),
+            "add the product ids: `tollgate plans set PLAN --sellapp-product ID`",
+        );
+    } else {
+        checks.pass("sellapp products", format!("{} recent purchase(s), every product mapped by id", gaps.examined));
+    }
 }
 
 fn permissions(roles: &[Role], held: &BTreeSet<RoleId>, guild: GuildId) -> u64 {

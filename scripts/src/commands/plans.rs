@@ -1,55 +1,140 @@
 use crate::cli::PlansCommand;
 use crate::config::{Config, SystemClock};
 use crate::output::print;
-use anyhow::{anyhow, Result};
-use serde_json::json;
-use tollgate_app::role_sync::RoleSync;
+use anyhow::{anyhow, bail, Result};
+use serde_json::{json, Value};
+use tollgate_app::role_sync::{PlanUpdate, RoleMappings};
 use tollgate_app::App;
-use tollgate_core::{GuildId, RoleId};
+use tollgate_core::plans::format_duration;
+use tollgate_core::{parse_duration, GuildId, PlanOffer, RoleId, RoleMapping, Tier};
+
+fn describe(mapping: &RoleMapping, offer: Option<&PlanOffer>) -> Value {
+    let list = |set: Option<&std::collections::BTreeSet<String>>| {
+        set.map(|s| s.iter().cloned().collect::<Vec<_>>()).unwrap_or_default()
+    };
+    json!({
+        "plan": mapping.plan,
+        "guildId": mapping.guild_id.to_string(),
+        "roleIds": mapping.role_ids.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "sellappProducts": list(offer.map(|o| &o.sellapp_products)),
+        "sellappVariants": list(offer.map(|o| &o.sellapp_variants)),
+        "duration": offer.and_then(|o| o.duration).map(format_duration),
+        "group": mapping.tier.as_ref().map(|t| t.group.clone()),
+        "rank": mapping.tier.as_ref().map(|t| t.rank),
+    })
+}
+
+fn line(item: &Value) -> String {
+    let join = |key: &str| {
+        item[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .unwrap_or_default()
+    };
+    let mut text = format!(
+        "{:<20} guild {}  roles {}",
+        item["plan"].as_str().unwrap_or_default(),
+        item["guildId"].as_str().unwrap_or_default(),
+        join("roleIds")
+    );
+    for (label, key) in [("products", "sellappProducts"), ("variants", "sellappVariants")] {
+        let ids = join(key);
+        if !ids.is_empty() {
+            text.push_str(&format!("  sellapp {label} {ids}"));
+        }
+    }
+    if let Some(duration) = item["duration"].as_str() {
+        text.push_str(&format!("  lasts {duration}"));
+    }
+    if let (Some(group), Some(rank)) = (item["group"].as_str(), item["rank"].as_i64()) {
+        text.push_str(&format!("  tier {group}#{rank}"));
+    }
+    text
+}
+
+fn listing(catalogue: &RoleMappings) -> Vec<Value> {
+    catalogue.readable.iter().map(|m| describe(m, catalogue.offers.iter().find(|o| o.plan == m.plan))).collect()
+}
+
+/// Repeated ids; a single empty value clears the list; absent leaves it.
+fn ids(values: Vec<String>) -> Option<Vec<String>> {
+    match values.as_slice() {
+        [] => None,
+        [only] if only.trim().is_empty() => Some(Vec::new()),
+        _ => Some(values.into_iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()),
+    }
+}
 
 pub async fn run(config: &Config, json: bool, command: PlansCommand) -> Result<i32> {
-    let (appwrite, settings, discord) = (config.appwrite()?, config.settings()?, config.discord()?);
+    let (appwrite, settings) = (config.appwrite()?, config.settings()?);
     let app = App::new(&appwrite, &settings, &SystemClock);
     match command {
         PlansCommand::List => {
-            let guild = config.guild()?;
-            let mappings = RoleSync::new(app, &discord, guild).load_mappings().await?;
-            let items: Vec<_> = mappings
-                .iter()
-                .map(|m| json!({ "plan": m.plan, "guildId": m.guild_id.to_string(), "roleIds": m.role_ids.iter().map(|r| r.to_string()).collect::<Vec<_>>() }))
-                .collect();
-            let value = json!({ "plans": items });
+            let catalogue = app.plan_catalogue().await?;
+            let items = listing(&catalogue);
+            let broken: Vec<Value> =
+                catalogue.broken.iter().map(|b| json!({ "document": b.document_id, "reason": b.reason })).collect();
+            let value = json!({ "plans": items, "broken": broken });
             print(json, &value, || {
-                if mappings.is_empty() {
-                    return "no plans mapped to roles yet (tollgate plans set PLAN --roles ID,ID)".to_owned();
+                let mut lines: Vec<String> = items.iter().map(line).collect();
+                if lines.is_empty() {
+                    lines.push("no plans yet (tollgate plans set PLAN --roles ID,ID --sellapp-product ID)".to_owned());
                 }
-                mappings
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "{:<20} guild {}  roles {}",
-                            m.plan,
-                            m.guild_id,
-                            m.role_ids.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                lines.extend(catalogue.broken.iter().map(|b| format!("UNREADABLE {}: {}", b.document_id, b.reason)));
+                lines.join("\n")
             });
             Ok(0)
         }
-        PlansCommand::Set { plan, roles, guild } => {
+        PlansCommand::Set { plan, roles, guild, sellapp_products, sellapp_variants, duration, group, rank } => {
+            if plan.trim().is_empty() {
+                bail!("the plan name is empty");
+            }
             let guild = match guild {
                 Some(raw) => GuildId::parse(&raw).map_err(|e| anyhow!("--guild: {e}"))?,
                 None => config.guild()?,
             };
             let roles = roles
-                .iter()
-                .map(|r| RoleId::parse(r).map_err(|e| anyhow!("--roles: {e}")))
-                .collect::<Result<Vec<_>>>()?;
-            app.set_role_mapping(&plan, guild, &roles).await?;
-            let value = json!({ "plan": plan, "guildId": guild.to_string(), "roleIds": roles.iter().map(|r| r.to_string()).collect::<Vec<_>>() });
-            print(json, &value, || format!("{plan} now grants {} role(s) in guild {guild}", roles.len()));
+                .map(|list| {
+                    list.iter()
+                        .map(|r| RoleId::parse(r.trim()).map_err(|e| anyhow!("--roles: {e}")))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .transpose()?;
+            let duration = match duration.as_deref().map(str::trim) {
+                None => None,
+                Some("none") => Some(None),
+                Some(raw) => Some(Some(parse_duration(raw).map_err(|e| anyhow!("--duration: {e}"))?)),
+            };
+            let tier = match (group, rank) {
+                (Some(group), _) if group.trim() == "none" => Some(None),
+                (Some(group), Some(rank)) if !group.trim().is_empty() => {
+                    Some(Some(Tier { group: group.trim().to_owned(), rank }))
+                }
+                (None, None) => None,
+                _ => bail!("--group needs a name and --rank a number"),
+            };
+            let update = PlanUpdate {
+                roles,
+                sellapp_products: ids(sellapp_products),
+                sellapp_variants: ids(sellapp_variants),
+                duration,
+                tier,
+            };
+            if update == PlanUpdate::default() {
+                bail!("nothing to change: give --roles, --sellapp-product, --sellapp-variant, --duration or --group/--rank");
+            }
+            app.set_plan(&plan, guild, &update).await?;
+            let catalogue = app.plan_catalogue().await?;
+            let value = listing(&catalogue).into_iter().find(|p| p["plan"] == plan.as_str()).unwrap_or_else(|| {
+                json!({ "plan": plan, "unreadable": catalogue.broken.iter().map(|b| b.reason.clone()).collect::<Vec<_>>() })
+            });
+            print(json, &value, || {
+                if value.get("unreadable").is_some() {
+                    format!("{plan} was written but cannot be read back: {value}")
+                } else {
+                    line(&value)
+                }
+            });
             Ok(0)
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
 //! - `GET /health`.
-//! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning).
+//! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning, and refund
+//!   reconciliation when `SELLAPP_API_KEY` is set).
 #![cfg(target_arch = "wasm32")]
 
 mod error;
@@ -34,7 +35,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match tollgate_worker_common::AppParts::from_env(&env) {
         Ok(parts) => {
-            let report = parts.app().run_scheduled().await;
+            let sellapp = match tollgate_app::refunds::sellapp_api(|name| tollgate_worker_common::setting(&env, name)) {
+                Ok(api) => api,
+                Err(e) => {
+                    worker::console_error!("scheduled: refunds not checked: {e}");
+                    None
+                }
+            };
+            let report = parts.app().run_scheduled(sellapp.as_ref()).await;
             worker::console_log!(
                 "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} claimed={} awaiting_verification={} unreadable={} migrated={}; errors={}",
                 report.retries.settled,
@@ -47,6 +55,21 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 report.claims.migrated,
                 report.errors.len()
             );
+            match &report.refunds {
+                None => worker::console_warn!("scheduled: SELLAPP_API_KEY is not set: refunds are not caught"),
+                Some(refunds) => {
+                    worker::console_log!(
+                        "scheduled: refunds checked={} revoked={} attention={}{}",
+                        refunds.checked,
+                        refunds.revoked.len(),
+                        refunds.attention.len(),
+                        refunds.stopped.as_deref().map(|s| format!("; stopped: {s}")).unwrap_or_default()
+                    );
+                    for (source, status) in &refunds.attention {
+                        worker::console_warn!("scheduled: order {source} is {status}");
+                    }
+                }
+            }
             for error in report.errors {
                 worker::console_error!("scheduled: {error}");
             }

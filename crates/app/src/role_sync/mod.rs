@@ -12,6 +12,7 @@ mod reconcile;
 mod sync_user;
 
 pub use jobs::{JobStatus, RoleSyncRequest};
+pub use mappings::{BrokenMapping, PlanUpdate, RoleMappings};
 pub use reconcile::{ReconcileReport, RECONCILE_PAGES_PER_RUN};
 pub use sync_user::SyncOutcome;
 

@@ -4,5 +4,7 @@ mod ledger;
 mod linking;
 mod lookup;
 mod pending;
+mod refunds;
 mod role_sync;
+mod sellapp;
 mod support;

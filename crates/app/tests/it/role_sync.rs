@@ -16,14 +16,14 @@ fn roles(ids: &[&str]) -> BTreeSet<RoleId> {
     ids.iter().map(|id| RoleId::parse(id).unwrap()).collect()
 }
 
-struct World {
-    ctx: TestContext,
-    discord: DiscordClient,
+pub(crate) struct World {
+    pub(crate) ctx: TestContext,
+    pub(crate) discord: DiscordClient,
     http: reqwest::Client,
 }
 
 impl World {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::with_token(seed::BOT_TOKEN).await
     }
 
@@ -38,7 +38,7 @@ impl World {
         world
     }
 
-    fn sync(&self) -> RoleSync<'_, tollgate_core::FixedClock> {
+    pub(crate) fn sync(&self) -> RoleSync<'_, tollgate_core::FixedClock> {
         RoleSync::new(self.ctx.app(), &self.discord, guild())
     }
 
@@ -58,7 +58,7 @@ impl World {
         response.json().await.unwrap_or(Value::Null)
     }
 
-    async fn join(&self, discord_id: &str) {
+    pub(crate) async fn join(&self, discord_id: &str) {
         self.discord_control(
             reqwest::Method::PUT,
             &format!("/_devstack/guilds/{}/members/{discord_id}", seed::GUILD_ID),
@@ -68,7 +68,7 @@ impl World {
     }
 
     /// A user with an account, a linked Discord account and (if `paid`) an active purchase.
-    async fn linked_user(&self, user: &str, discord_id: &str, paid: bool) -> AppwriteId {
+    pub(crate) async fn linked_user(&self, user: &str, discord_id: &str, paid: bool) -> AppwriteId {
         self.ctx.create_user(user, &format!("{user}@example.com")).await;
         self.ctx
             .client
@@ -85,7 +85,7 @@ impl World {
         AppwriteId::parse(user).unwrap()
     }
 
-    async fn member_roles(&self, discord_id: &str) -> BTreeSet<RoleId> {
+    pub(crate) async fn member_roles(&self, discord_id: &str) -> BTreeSet<RoleId> {
         self.discord
             .get_member(guild(), DiscordUserId::parse(discord_id).unwrap())
             .await

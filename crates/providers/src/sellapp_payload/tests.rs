@@ -16,11 +16,63 @@ fn a_v2_invoice_payload_grants_with_a_normalised_email_and_its_product() {
     }));
     assert_eq!(delivery.key.raw(), "order.completed:236:1");
     assert_eq!(delivery.order_id.as_deref(), Some("236"));
-    let Ok(SellappAction::Grant { email, product_title, .. }) = delivery.outcome else {
-        panic!("{:?}", delivery.outcome)
-    };
+    let Ok(SellappAction::Grant { email, items, .. }) = delivery.outcome else { panic!("{:?}", delivery.outcome) };
     assert_eq!(email.as_str(), "buyer@example.com");
-    assert_eq!(product_title.as_deref(), Some("VIP"));
+    assert_eq!(items, vec![LineItem { product_id: None, variant_id: None, title: Some("VIP".into()) }]);
+}
+
+#[test]
+fn line_items_name_their_product_and_variant_ids() {
+    let delivery = interpret_json(json!({
+        "event": "order.completed",
+        "data": {"id": 5, "customer": {"email": "b@example.com"},
+                 "line_items": [{"product_id": 55, "product_variant_id": "77", "product_title": "Pro"}]},
+        "store": 1
+    }));
+    let Ok(SellappAction::Grant { items, .. }) = delivery.outcome else { panic!("{:?}", delivery.outcome) };
+    assert_eq!(
+        items,
+        vec![LineItem { product_id: Some("55".into()), variant_id: Some("77".into()), title: Some("Pro".into()) }]
+    );
+}
+
+#[test]
+fn order_paid_grants_only_with_a_completed_payment() {
+    let paid = |status: Value| {
+        interpret_json(
+            json!({"event": "order.paid", "data": {"id": 5, "status": status, "customer": {"email": "b@example.com"}}, "store": 1}),
+        )
+    };
+    assert!(matches!(paid(json!("COMPLETED")).outcome, Ok(SellappAction::Grant { .. })));
+    assert!(matches!(paid(json!({"status": "PAID"})).outcome, Ok(SellappAction::Grant { .. })));
+    assert!(matches!(paid(json!("PENDING")).outcome, Ok(SellappAction::Ignore { .. })));
+    assert!(matches!(paid(Value::Null).outcome, Ok(SellappAction::Ignore { .. })));
+}
+
+#[test]
+fn subscription_events_need_an_id_and_a_period_end() {
+    let event = |data: Value| interpret_json(json!({"event": "subscription.renewed", "data": data, "store": 1}));
+    let ok = event(json!({"id": 12, "customer": {"email": "b@example.com"},
+                          "current_period_end": "2026-04-01T00:00:00Z", "updated_at": "2026-03-01T00:00:00Z",
+                          "product_variant_id": 9}));
+    assert_eq!(ok.key.raw(), "subscription.renewed:12@2026-04-01T00:00:00Z:1");
+    let Ok(SellappAction::Subscription { subscription_id, change, period_end, event_time, items, .. }) = ok.outcome
+    else {
+        panic!("{:?}", ok.outcome)
+    };
+    assert_eq!((subscription_id.as_str(), change), ("12", SubscriptionChange::Renewed));
+    assert_eq!(period_end.timestamp(), 1_775_001_600);
+    assert!(event_time.is_some());
+    assert_eq!(items[0].variant_id.as_deref(), Some("9"));
+    let unix = event(json!({"id": 12, "customer": {"email": "b@example.com"}, "current_period_end": 1_775_001_600}));
+    assert!(matches!(unix.outcome, Ok(SellappAction::Subscription { event_time: None, .. })));
+    for unknown in [
+        json!({"customer": {"email": "b@example.com"}, "current_period_end": "2026-04-01T00:00:00Z"}),
+        json!({"id": 12, "customer": {"email": "b@example.com"}}),
+        json!({"id": 12, "customer": {"email": "b@example.com"}, "current_period_end": "next month"}),
+    ] {
+        assert_eq!(event(unknown.clone()).outcome, Err(PayloadError::UnknownSubscriptionShape), "{unknown}");
+    }
 }
 
 #[test]
