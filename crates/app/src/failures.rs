@@ -45,6 +45,8 @@ pub struct RetryReport {
     pub settled: u32,
     pub rescheduled: u32,
     pub dead: u32,
+    /// Users whose entitlements a retry changed: their projection is queued; the caller may prompt it.
+    pub users: Vec<AppwriteId>,
 }
 
 impl RetryReport {
@@ -126,7 +128,11 @@ impl<C: Clock> App<'_, C> {
         let mut report = RetryReport::default();
         for doc in due.documents {
             let outcome = match doc.decode::<FailureRecord>() {
-                Ok(record) => self.retry_record(&doc.id, &record).await?,
+                Ok(record) => {
+                    let (outcome, user) = self.retry_record(&doc.id, &record).await?;
+                    report.users.extend(user);
+                    outcome
+                }
                 Err(e) => self.give_up_unreadable(&doc.id, &e).await?,
             };
             report.count(&outcome);
@@ -144,7 +150,7 @@ impl<C: Clock> App<'_, C> {
         let record = doc.decode::<FailureRecord>().map_err(|e| {
             StepError::permanent("unreadable_failure", format!("failure {failure_id} cannot be read: {e}"))
         })?;
-        self.retry_record(&doc.id, &record).await
+        self.retry_record(&doc.id, &record).await.map(|(outcome, _)| outcome)
     }
 
     /// A due failure record that does not decode cannot be retried; it is marked dead (for an admin)
@@ -165,7 +171,12 @@ impl<C: Clock> App<'_, C> {
         Ok(RetryOutcome::Dead)
     }
 
-    async fn retry_record(&self, doc_id: &str, record: &FailureRecord) -> Result<RetryOutcome, StepError> {
+    /// Retries one record; the user is returned when the retry changed their entitlements.
+    async fn retry_record(
+        &self,
+        doc_id: &str,
+        record: &FailureRecord,
+    ) -> Result<(RetryOutcome, Option<AppwriteId>), StepError> {
         let result = match record.provider.as_deref().unwrap_or(Provider::Sellapp.as_str()) {
             provider if provider == Provider::Sellapp.as_str() => {
                 let Some(body) = record.body_text.clone().map(String::into_bytes) else {
@@ -178,7 +189,8 @@ impl<C: Clock> App<'_, C> {
                                 "the failure record keeps no body to retry".to_owned(),
                             )),
                         )
-                        .await;
+                        .await
+                        .map(|outcome| (outcome, None));
                 };
                 let event = VerifiedEvent::from_recorded_failure(Provider::Sellapp, body);
                 let delivery = interpret(&event);
@@ -189,7 +201,11 @@ impl<C: Clock> App<'_, C> {
                 format!("failures from provider `{other}` cannot be retried by this version"),
             )),
         };
-        self.finish_retry(doc_id, record, result).await
+        let applied_to = match &result {
+            Ok(Processed::Applied(user)) => Some(user.clone()),
+            _ => None,
+        };
+        Ok((self.finish_retry(doc_id, record, result).await?, applied_to))
     }
 
     async fn finish_retry(

@@ -41,6 +41,8 @@ pub struct ClaimReport {
     pub migrated: u32,
     /// The walk reached the end and starts again from the first next time.
     pub wrapped: bool,
+    /// Accounts that claimed something: projected, and their role sync queued (the caller may prompt it).
+    pub users: Vec<AppwriteId>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -132,6 +134,7 @@ impl<C: Clock> App<'_, C> {
             self.project_user(user_id).await?;
             self.request_role_sync(user_id).await?;
         }
+        report.users = owners.into_iter().collect();
         Ok(report)
     }
 

@@ -53,8 +53,7 @@ async fn a_failed_step_is_recorded_and_the_cron_applies_it_later() {
     app.clear_faults().await;
     let_backoff_pass(&app, &failure_id).await;
     app.trigger_scheduled().await;
-    // The retry queued the buyer's projection; role-sync's cron runs it (its prompt comes from deliveries).
-    app.trigger_role_sync_cron().await;
+    // The retry queued the buyer's projection and the webhook cron prompted role-sync to run it now.
     app.projected("buyer4", "active").await;
     let failure = app.document("webhook_failures", &failure_id).await.expect("failure record");
     assert_eq!(failure["state"], "settled");

@@ -73,6 +73,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             for error in report.errors {
                 worker::console_error!("scheduled: {error}");
             }
+            let changed: Vec<_> = report.retries.users.iter().chain(&report.claims.users).cloned().collect();
+            trigger::prompt_after_cron(&env, &changed).await;
         }
         Err(e) => worker::console_error!("scheduled: not configured: {e}"),
     }

@@ -13,13 +13,34 @@ use worker::{Context, Env};
 pub const ROLE_SYNC_PATH: &str = "/sync";
 const TRIGGER_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Users prompted per cron run at most (each prompt is one subrequest); the rest wait for role-sync's cron.
+pub const PROMPTS_PER_RUN: usize = 10;
+
 pub fn request_role_sync(env: &Env, ctx: &Context, user_id: &AppwriteId) {
+    if let Some(prompt) = prompt(env, user_id) {
+        ctx.wait_until(prompt);
+    }
+}
+
+/// The cron's changes (retries that applied, pending entitlements claimed) prompt role-sync too, as
+/// deliveries do, so their projection runs now rather than on role-sync's next cron run.
+pub async fn prompt_after_cron(env: &Env, users: &[AppwriteId]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for user in users.iter().filter(|u| seen.insert(u.as_str().to_owned())).take(PROMPTS_PER_RUN) {
+        if let Some(prompt) = prompt(env, user) {
+            prompt.await;
+        }
+    }
+}
+
+/// The request to role-sync for one user, if it is configured.
+fn prompt(env: &Env, user_id: &AppwriteId) -> Option<impl std::future::Future<Output = ()> + 'static> {
     let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
-        return;
+        return None;
     };
     let url = format!("{}{ROLE_SYNC_PATH}", base.trim_end_matches('/'));
     let body = json!({ "userId": user_id.as_str() });
-    ctx.wait_until(async move {
+    Some(async move {
         let sent =
             reqwest::Client::new().post(&url).bearer_auth(token).json(&body).timeout(TRIGGER_TIMEOUT).send().await;
         match sent {
@@ -29,5 +50,5 @@ pub fn request_role_sync(env: &Env, ctx: &Context, user_id: &AppwriteId) {
             }
             Err(_) => worker::console_warn!("role-sync trigger failed; the cron will pick the job up"),
         }
-    });
+    })
 }

@@ -54,7 +54,9 @@ async fn settled_failures_are_pruned_after_the_retention_period_only() {
     ctx.app().ingest_sellapp(&order("order.completed", 22, "r2@example.com")).await.expect("recorded");
     ctx.set_faults(json!({"rate": 0})).await;
     ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
-    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    let report = ctx.app().retry_due_failures(10).await.expect("retry");
+    assert_eq!(report.settled, 1);
+    assert_eq!(report.users, vec![AppwriteId::parse("r2").unwrap()], "the user whose access changed, for the prompt");
 
     let failures = ctx.settings.collections.webhook_failures.clone();
     ctx.clock.advance(Duration::days(FAILURE_RETENTION_DAYS) - Duration::minutes(1));
