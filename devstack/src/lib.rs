@@ -12,7 +12,8 @@
 //! - [`discord`]: the Discord stand-in (`/api/v10`, OAuth2, rate-limit buckets), seeded with a demo guild.
 //! - [`sellapp`]: the Sell.app stand-in (`/api/v2/orders`, bearer key, `X-STORE`), for refund
 //!   reconciliation; orders are made and refunded through its `/_devstack/orders` routes.
-//! - [`control`]: test-only routes: `/_devstack/faults`, `/_devstack/reset`, `/_devstack/calls`.
+//! - [`control`]: test-only routes: `/_devstack/faults`, `/_devstack/reset`, `/_devstack/calls` (and, on the
+//!   Appwrite port, `/_devstack/version` to play a 1.5/1.6 server without bulk routes).
 
 pub mod appwrite;
 pub mod control;

@@ -10,7 +10,7 @@ use crate::schema::{EMAIL_SIZE, MESSAGE_SIZE, NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use chrono::Duration;
 use serde_json::json;
-use tollgate_appwrite::Query;
+use tollgate_appwrite::{Deletion, Query};
 use tollgate_core::retry_schedule::next_attempt_at;
 use tollgate_core::{payload_hash, AppwriteId, Clock};
 use tollgate_providers::sellapp_payload::{interpret, SellappDelivery};
@@ -267,14 +267,14 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
-    /// Deletes failures settled more than [`FAILURE_RETENTION_DAYS`] ago. Due and dead ones are kept.
-    pub async fn prune_settled_failures(&self) -> Result<(), StepError> {
+    /// Deletes failures settled more than [`FAILURE_RETENTION_DAYS`] ago, at most `max` of them on an
+    /// Appwrite without bulk delete (1.5/1.6; the next run continues). Due and dead ones are kept.
+    pub async fn prune_settled_failures(&self, max: u32) -> Result<Deletion, StepError> {
         let cutoff = timestamp(self.clock.now() - Duration::days(FAILURE_RETENTION_DAYS));
         let queries = [Query::equal("state", [FailureState::Settled.as_str()]), Query::less_than("settledAt", cutoff)];
         self.appwrite
-            .delete_documents(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries)
+            .delete_matching(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries, max)
             .await
-            .map(drop)
             .map_err(|e| StepError::appwrite("pruning settled failures", &e))
     }
 }

@@ -29,6 +29,7 @@ use crate::error::StepError;
 use crate::random::random_token;
 use crate::records::{parse_timestamp, timestamp};
 use crate::role_sync::RoleSync;
+use crate::App;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Duration;
@@ -36,12 +37,16 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use tollgate_appwrite::Query;
+use tollgate_appwrite::{Deletion, Query};
 use tollgate_core::{derived_document_id, AppwriteId, Clock, DiscordUserId};
 use tollgate_discord::{DiscordError, OAuthApp};
 
 /// How long a `state` stays valid.
 pub const LINK_STATE_TTL_MINUTES: i64 = 10;
+/// A state is pruned this long after it expired: the api worker that wrote `expiresAt` and the webhook
+/// worker that prunes read different clocks, and a callback in flight at expiry still finds its state
+/// (and is refused as expired, by the same rule as always).
+pub const STATE_PRUNE_MARGIN_MINUTES: i64 = 10;
 /// How long a claim of another user's stands without that user's profile holding the account (a link in
 /// flight takes seconds).
 pub const CLAIM_SETTLE_MINUTES: i64 = 10;
@@ -190,6 +195,20 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remov
 
 fn encode(value: &str) -> String {
     utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+impl<C: Clock> App<'_, C> {
+    /// Deletes link states that expired more than [`STATE_PRUNE_MARGIN_MINUTES`] ago (a state that was
+    /// never used stays otherwise: consuming it is what deletes it), at most `max` of them on an Appwrite
+    /// without bulk delete (the next run continues).
+    pub async fn prune_expired_oauth_states(&self, max: u32) -> Result<Deletion, StepError> {
+        let cutoff = timestamp(self.clock.now() - Duration::minutes(STATE_PRUNE_MARGIN_MINUTES));
+        let queries = [Query::less_than("expiresAt", cutoff)];
+        self.appwrite
+            .delete_matching(&self.settings.database_id, &self.settings.collections.oauth_states, &queries, max)
+            .await
+            .map_err(|e| StepError::appwrite("pruning expired link states", &e))
+    }
 }
 
 impl<C: Clock> RoleSync<'_, C> {

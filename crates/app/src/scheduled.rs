@@ -1,6 +1,6 @@
 //! Everything the webhook worker's cron does, whatever expression fired it: retry due failures, claim
 //! pending entitlements whose account has verified its email (and move pre-ledger ones into the
-//! ledger), prune settled failures, and (with `SELLAPP_API_KEY`) re-read recent Sell.app orders for
+//! ledger), prune settled failures and expired Discord link states, and (with `SELLAPP_API_KEY`) re-read recent Sell.app orders for
 //! refunds ([`crate::refunds`]). Each part runs even if another
 //! failed, and each is bounded so that one run stays within a Worker invocation's limits.
 
@@ -9,17 +9,23 @@ use crate::failures::RetryReport;
 use crate::pending_entitlements::ClaimReport;
 use crate::refunds::RefundReport;
 use crate::App;
+use tollgate_appwrite::Deletion;
 use tollgate_core::Clock;
 
 /// Failures retried per cron run (each costs up to ~7 Appwrite calls).
 pub const RETRIES_PER_RUN: u32 = 5;
 /// Pages of unclaimed pending entitlements read per cron run.
 pub const PENDING_PAGES_PER_RUN: u32 = 2;
+/// Documents of each pruned collection deleted per cron run where Appwrite has no bulk delete (1.5/1.6):
+/// each costs one call (plus one list per collection). Appwrite 1.7+ deletes every match in one call.
+pub const PRUNES_PER_RUN: u32 = 20;
 
 #[derive(Debug, Default)]
 pub struct ScheduledReport {
     pub retries: RetryReport,
     pub claims: ClaimReport,
+    pub pruned_failures: Deletion,
+    pub pruned_oauth_states: Deletion,
     /// `None`: no `SELLAPP_API_KEY`, refunds are not caught.
     pub refunds: Option<RefundReport>,
     pub errors: Vec<StepError>,
@@ -40,8 +46,13 @@ impl<C: Clock> App<'_, C> {
         if let Err(e) = self.migrate_old_pending(&mut report.claims).await {
             report.errors.push(e);
         }
-        if let Err(e) = self.prune_settled_failures().await {
-            report.errors.push(e);
+        match self.prune_settled_failures(PRUNES_PER_RUN).await {
+            Ok(pruned) => report.pruned_failures = pruned,
+            Err(e) => report.errors.push(e),
+        }
+        match self.prune_expired_oauth_states(PRUNES_PER_RUN).await {
+            Ok(pruned) => report.pruned_oauth_states = pruned,
+            Err(e) => report.errors.push(e),
         }
         if let Some(api) = sellapp {
             match self.reconcile_refunds(api, &self.settings.refund_policy).await {

@@ -205,7 +205,8 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
             id: c.oauth_states.clone(),
             name: "OAuth states",
             attributes: vec![string("userId", ID_SIZE), string("codeVerifier", NAME_SIZE), datetime("expiresAt")],
-            indexes: vec![],
+            // What the cron prunes expired states by.
+            indexes: vec![index("expires_idx", IndexKind::Key, &["expiresAt"])],
         },
         CollectionSpec {
             id: c.sync_state.clone(),

@@ -6,6 +6,8 @@ use crate::error::AppwriteError;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tollgate_core::Secret;
 
@@ -26,6 +28,9 @@ pub struct AppwriteClient {
     endpoint: url::Url,
     project_id: String,
     api_key: Secret,
+    /// Set once the server answered that it has no bulk document delete (Appwrite 1.5/1.6), so the
+    /// client (and its clones) stop probing for it; a new client probes again.
+    no_bulk_delete: Arc<AtomicBool>,
 }
 
 pub(crate) enum Auth<'a> {
@@ -42,7 +47,21 @@ impl AppwriteClient {
         if endpoint.cannot_be_a_base() {
             return Err(AppwriteError::transport(format!("APPWRITE_ENDPOINT `{trimmed}` cannot have paths")));
         }
-        Ok(Self { http: reqwest::Client::new(), endpoint, project_id: config.project_id, api_key: config.api_key })
+        Ok(Self {
+            http: reqwest::Client::new(),
+            endpoint,
+            project_id: config.project_id,
+            api_key: config.api_key,
+            no_bulk_delete: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    pub(crate) fn lacks_bulk_delete(&self) -> bool {
+        self.no_bulk_delete.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn remember_no_bulk_delete(&self) {
+        self.no_bulk_delete.store(true, Ordering::Relaxed);
     }
 
     fn url(&self, segments: &[&str]) -> url::Url {

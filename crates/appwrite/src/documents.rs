@@ -11,6 +11,22 @@ use serde_json::{json, Value};
 /// The most documents one list call may return in Appwrite.
 pub const MAX_PAGE_SIZE: u32 = 5_000;
 
+/// What one [`AppwriteClient::delete_matching`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deletion {
+    pub deleted: u64,
+    /// Matching documents were left for a later call (only when deleting one by one, past `max`).
+    pub more_remain: bool,
+}
+
+/// Whether an error says the server has no such route, as Appwrite 1.5/1.6 answer the bulk endpoints
+/// that arrived in 1.7: the router finds no (method, path) match and its wildcard route answers 404
+/// `general_route_not_found`; 405 is what a router or proxy that knows the path but not the method says.
+/// Any other 404 (`collection_not_found`, `database_not_found`) is a real error, not a missing feature.
+fn route_missing(error: &AppwriteError) -> bool {
+    error.kind == ErrorKind::RouteNotFound || error.status == Some(405)
+}
+
 impl AppwriteClient {
     async fn document_call(
         &self,
@@ -74,14 +90,12 @@ impl AppwriteClient {
         let body = json!({ "data": data });
         let segments = ["databases", db, "collections", collection, "documents", id];
         match self.document_call(Method::PUT, &segments, &[], Some(&body)).await {
-            Err(e) if e.kind == ErrorKind::RouteNotFound || e.status == Some(405) => {
-                match self.create_document(db, collection, id, data, None).await {
-                    Err(e) if e.kind == ErrorKind::DocumentAlreadyExists => {
-                        self.update_document(db, collection, id, data).await
-                    }
-                    other => other,
+            Err(e) if route_missing(&e) => match self.create_document(db, collection, id, data, None).await {
+                Err(e) if e.kind == ErrorKind::DocumentAlreadyExists => {
+                    self.update_document(db, collection, id, data).await
                 }
-            }
+                other => other,
+            },
             other => other,
         }
     }
@@ -137,6 +151,56 @@ impl AppwriteClient {
             return Ok(0);
         }
         Ok(decode_list(status, &text).map(|list| list.total).unwrap_or(0))
+    }
+
+    /// Deletes the documents matching `filters` (filters only: no limit, order or cursor) on every
+    /// supported Appwrite version. Bulk delete first (1.7+: one call, every match). A server without it
+    /// (1.5/1.6, see [`route_missing`]) is remembered by this client, and then at most `max` matching ids
+    /// are listed (`select` `$id`: documents such as failure records can be large) and deleted one by
+    /// one: 1 + `max` calls (+ 1 for the first probe), so a cron run stays within its subrequest budget
+    /// and the next run continues where [`Deletion::more_remain`] says there is more. `max` is clamped
+    /// to 1..=[`MAX_PAGE_SIZE`].
+    pub async fn delete_matching(
+        &self,
+        db: &str,
+        collection: &str,
+        filters: &[Query],
+        max: u32,
+    ) -> Result<Deletion, AppwriteError> {
+        if !self.lacks_bulk_delete() {
+            match self.delete_documents(db, collection, filters).await {
+                Ok(deleted) => return Ok(Deletion { deleted, more_remain: false }),
+                Err(e) if route_missing(&e) => self.remember_no_bulk_delete(),
+                Err(e) => return Err(e),
+            }
+        }
+        let max = max.clamp(1, MAX_PAGE_SIZE);
+        let mut queries = filters.to_vec();
+        queries.extend([Query::select(["$id"]), Query::limit(max)]);
+        let segments = ["databases", db, "collections", collection, "documents"];
+        let (status, text) =
+            self.send(Method::GET, &segments, &params(&queries), None, crate::client::Auth::ApiKey).await?;
+        #[derive(serde::Deserialize)]
+        struct Id {
+            #[serde(rename = "$id")]
+            id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Ids {
+            total: u64,
+            documents: Vec<Id>,
+        }
+        let page: Ids = decode(status, &text)?;
+        let mut deleted = 0;
+        for doc in &page.documents {
+            match self.delete_document(db, collection, &doc.id).await {
+                Ok(()) => deleted += 1,
+                // Deleted meanwhile (another run): what was wanted.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Deletion { deleted, more_remain: page.total > page.documents.len() as u64 })
     }
 }
 

@@ -78,6 +78,15 @@ impl Query {
         Self::new("cursorAfter", None, Some(vec![document_id.into()]))
     }
 
+    /// Only these attributes in each returned document (e.g. `["$id"]` when only ids are needed).
+    pub fn select<I, S>(attributes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::new("select", None, Some(attributes.into_iter().map(|a| Value::String(a.into())).collect()))
+    }
+
     pub fn order_asc(attribute: &str) -> Self {
         Self::new("orderAsc", Some(attribute), None)
     }
@@ -112,6 +121,12 @@ mod tests {
         assert_eq!(q, json!({"method": "cursorAfter", "values": ["doc1"]}));
         let q: Value = serde_json::from_str(&Query::limit(100).to_param()).unwrap();
         assert_eq!(q, json!({"method": "limit", "values": [100]}));
+    }
+
+    #[test]
+    fn select_lists_attributes_in_values() {
+        let q: Value = serde_json::from_str(&Query::select(["$id"]).to_param()).unwrap();
+        assert_eq!(q, json!({"method": "select", "values": ["$id"]}));
     }
 
     #[test]

@@ -254,6 +254,7 @@ pub async fn upsert(
     Path((db, col, id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.require_1_7()?;
     let body = object(&body)?;
     let id = resolve_id(&id, "documentId")?;
     let data = data_of(&body)?;
@@ -303,6 +304,7 @@ pub async fn list(
 
 /// Deletes every document matching the body's `queries` (API key only); answers the deleted documents.
 pub async fn bulk_delete(state: State, Path((db, col)): Path<(String, String)>, body: Bytes) -> ApiResult<Json<Value>> {
+    state.require_1_7()?;
     let body = object(&body)?;
     let strings: Vec<String> = body
         .get("queries")

@@ -1,4 +1,7 @@
 //! The Appwrite stand-in: `/v1` routes, their auth, and the test-only control routes on the same port.
+//! It answers as Appwrite 1.8 unless `POST /_devstack/version {"version": "1.5"}` (or `"1.6"`) makes the
+//! routes those versions lack (`DELETE …/documents` bulk delete, `PUT …/documents/{id}` upsert; docs/protocols.md
+//! §4.4) answer as those servers do: 404 `general_route_not_found`. `"1.7"`/`"1.8"` or a reset go back.
 
 pub mod auth;
 pub mod databases;
@@ -11,10 +14,13 @@ pub mod teams;
 pub mod users;
 
 use crate::control::{self, Control, Stand};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use axum::Router;
+use axum::{Json, Router};
 use error::ApiError;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use store::Store;
 
@@ -23,11 +29,21 @@ pub struct AppState {
     pub project_id: String,
     pub api_key: String,
     pub control: Control,
+    /// Answering as Appwrite 1.5/1.6: no bulk document routes, no single-document upsert.
+    before_1_7: AtomicBool,
 }
 
 impl AppState {
     pub fn new(store: Store, project_id: String, api_key: String) -> Self {
-        Self { store, project_id, api_key, control: Control::default() }
+        Self { store, project_id, api_key, control: Control::default(), before_1_7: AtomicBool::new(false) }
+    }
+
+    /// A route Appwrite added in 1.7 answers as an unknown route when devstack plays an older server.
+    pub fn require_1_7(&self) -> Result<(), ApiError> {
+        match self.before_1_7.load(Ordering::Relaxed) {
+            true => Err(route_not_found_error()),
+            false => Ok(()),
+        }
     }
 }
 
@@ -41,6 +57,7 @@ impl Stand for AppState {
     }
 
     fn reset(&self) -> Result<(), String> {
+        self.before_1_7.store(false, Ordering::Relaxed);
         self.store.reset().map_err(|e| e.to_string())
     }
 
@@ -124,12 +141,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_project_and_key))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), control::faults_and_counts::<AppState>));
-    v1.merge(control::routes::<AppState>()).fallback(route_not_found).with_state(state)
+    v1.merge(control::routes::<AppState>())
+        .route("/_devstack/version", post(set_version))
+        .fallback(route_not_found)
+        .with_state(state)
 }
 
-async fn route_not_found() -> ApiError {
+/// `POST /_devstack/version {"version": "1.5" | "1.6" | "1.7" | "1.8"}`: which server devstack plays.
+async fn set_version(state: State, Json(body): Json<Value>) -> Response {
+    let before_1_7 = match body.get("version").and_then(Value::as_str) {
+        Some("1.5" | "1.6") => true,
+        Some("1.7" | "1.8") => false,
+        _ => {
+            let message = "version must be one of 1.5, 1.6, 1.7, 1.8";
+            return (StatusCode::BAD_REQUEST, Json(json!({ "ok": false, "message": message }))).into_response();
+        }
+    };
+    state.before_1_7.store(before_1_7, Ordering::Relaxed);
+    Json(json!({ "ok": true })).into_response()
+}
+
+fn route_not_found_error() -> ApiError {
     ApiError::not_found(
         "general_route_not_found",
         "The requested route was not found. Please refer to the API docs and try again.",
     )
+}
+
+async fn route_not_found() -> ApiError {
+    route_not_found_error()
 }

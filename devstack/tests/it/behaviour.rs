@@ -351,6 +351,37 @@ async fn upsert_creates_then_replaces_and_bulk_delete_removes_only_matches() {
 }
 
 #[tokio::test]
+async fn playing_a_1_5_server_hides_the_routes_added_in_1_7_until_reset() {
+    let stand = stand().await;
+    stand.collection(&[("s", "string", json!({"size": 8}))]).await;
+    stand.post(&format!("{COL}/documents"), json!({"documentId": "d1", "data": {"s": "a"}})).await;
+    stand.control(Method::POST, "/_devstack/version", Some(json!({"version": "1.5"}))).await;
+    let bulk = stand.call(Method::DELETE, &format!("{COL}/documents"), &[], Some(json!({"queries": []}))).await;
+    let upsert = stand.call(Method::PUT, &format!("{COL}/documents/d2"), &[], Some(json!({"data": {"s": "b"}}))).await;
+    for reply in [&bulk, &upsert] {
+        assert_eq!(
+            (reply.status, reply.body["type"].as_str()),
+            (StatusCode::NOT_FOUND, Some("general_route_not_found"))
+        );
+    }
+    assert_eq!(stand.get(&format!("{COL}/documents"), &[]).await.body["total"], 1, "nothing was deleted");
+    let single = stand.call(Method::DELETE, &format!("{COL}/documents/d1"), &[], None).await;
+    assert_eq!(single.status, StatusCode::NO_CONTENT, "1.5 routes still work");
+    let refused = stand
+        .http
+        .post(format!("{}/_devstack/version", stand.devstack.appwrite_base_url()))
+        .json(&json!({"version": "1.4"}))
+        .send()
+        .await
+        .expect("control route");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    stand.control(Method::POST, "/_devstack/reset", None).await;
+    stand.collection(&[("s", "string", json!({"size": 8}))]).await;
+    let upsert = stand.call(Method::PUT, &format!("{COL}/documents/d2"), &[], Some(json!({"data": {"s": "b"}}))).await;
+    assert_eq!(upsert.status, StatusCode::CREATED, "a reset plays 1.8 again");
+}
+
+#[tokio::test]
 async fn faults_fail_a_share_of_requests_by_path_and_are_cleared() {
     let stand = stand().await;
     stand

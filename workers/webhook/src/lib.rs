@@ -44,7 +44,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             };
             let report = parts.app().run_scheduled(sellapp.as_ref()).await;
             worker::console_log!(
-                "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} claimed={} awaiting_verification={} unreadable={} migrated={}; errors={}",
+                "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} claimed={} awaiting_verification={} unreadable={} migrated={}; pruned failures={}{} link_states={}{}; errors={}",
                 report.retries.settled,
                 report.retries.rescheduled,
                 report.retries.dead,
@@ -53,6 +53,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 report.claims.awaiting_verification,
                 report.claims.unreadable,
                 report.claims.migrated,
+                report.pruned_failures.deleted,
+                if report.pruned_failures.more_remain { " (more left)" } else { "" },
+                report.pruned_oauth_states.deleted,
+                if report.pruned_oauth_states.more_remain { " (more left)" } else { "" },
                 report.errors.len()
             );
             match &report.refunds {

@@ -2,10 +2,11 @@ use crate::support::{context, order};
 use chrono::Duration;
 use serde_json::json;
 use tollgate_app::failures::{RetryOutcome, FAILURE_RETENTION_DAYS};
+use tollgate_app::scheduled::PRUNES_PER_RUN;
 use tollgate_app::IngestOutcome;
 use tollgate_appwrite::Query;
 use tollgate_core::retry_schedule::{MAX_ATTEMPTS, RETRY_SCHEDULE_SECS};
-use tollgate_core::{AppwriteId, IdempotencyKey};
+use tollgate_core::{AppwriteId, Clock, IdempotencyKey};
 
 fn failure_id(event: &str, order_id: &str) -> String {
     IdempotencyKey::sellapp(Some(event), Some(order_id), Some("7"), b"").document_id().as_str().to_owned()
@@ -46,9 +47,10 @@ async fn a_failure_is_retried_on_the_schedule_and_dies_after_the_last_attempt() 
     assert!(ctx.is_paid("r1").await);
 }
 
-#[tokio::test]
-async fn settled_failures_are_pruned_after_the_retention_period_only() {
+/// A failure settled at the start time, then pruned just before and just after the retention period.
+async fn prune_settled_failure_on(version: &str) {
     let ctx = context().await;
+    ctx.play_appwrite_version(version).await;
     ctx.create_user("r2", "r2@example.com").await;
     ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
     ctx.app().ingest_sellapp(&order("order.completed", 22, "r2@example.com")).await.expect("recorded");
@@ -60,11 +62,44 @@ async fn settled_failures_are_pruned_after_the_retention_period_only() {
 
     let failures = ctx.settings.collections.webhook_failures.clone();
     ctx.clock.advance(Duration::days(FAILURE_RETENTION_DAYS) - Duration::minutes(1));
-    ctx.app().prune_settled_failures().await.expect("prune");
+    let pruned = ctx.app().prune_settled_failures(PRUNES_PER_RUN).await.expect("prune");
+    assert_eq!(pruned.deleted, 0);
     assert_eq!(ctx.count(&failures, &[Query::limit(10)]).await, 1, "kept within the retention period");
     ctx.clock.advance(Duration::minutes(2));
-    ctx.app().prune_settled_failures().await.expect("prune");
+    let pruned = ctx.app().prune_settled_failures(PRUNES_PER_RUN).await.expect("prune");
+    assert_eq!((pruned.deleted, pruned.more_remain), (1, false));
     assert_eq!(ctx.count(&failures, &[Query::limit(10)]).await, 0, "pruned after it");
+}
+
+#[tokio::test]
+async fn settled_failures_are_pruned_after_the_retention_period_only() {
+    prune_settled_failure_on("1.8").await;
+}
+
+#[tokio::test]
+async fn settled_failures_are_pruned_on_appwrite_1_5_without_bulk_delete() {
+    prune_settled_failure_on("1.5").await;
+}
+
+#[tokio::test]
+async fn without_bulk_delete_a_run_prunes_at_most_its_bound_and_the_next_run_continues() {
+    let ctx = context().await;
+    ctx.play_appwrite_version("1.6").await;
+    let failures = ctx.settings.collections.webhook_failures.clone();
+    let settled_at = tollgate_app::records::timestamp(ctx.clock.now());
+    for (i, state) in ["settled", "settled", "settled", "dead", "settled", "due", "settled"].iter().enumerate() {
+        let data = json!({"state": state, "settledAt": (*state == "settled").then_some(&settled_at)});
+        ctx.client.create_document(&ctx.settings.database_id, &failures, &format!("f{i}"), &data, None).await.unwrap();
+    }
+    ctx.clock.advance(Duration::days(FAILURE_RETENTION_DAYS + 1));
+    let first = ctx.app().prune_settled_failures(3).await.expect("prune");
+    assert_eq!((first.deleted, first.more_remain), (3, true));
+    let second = ctx.app().prune_settled_failures(3).await.expect("prune");
+    assert_eq!((second.deleted, second.more_remain), (2, false));
+    let left = ctx.client.list_documents(&ctx.settings.database_id, &failures, &[]).await.unwrap();
+    let mut states: Vec<_> = left.documents.iter().map(|d| d.data["state"].as_str().unwrap_or_default()).collect();
+    states.sort_unstable();
+    assert_eq!(states, ["dead", "due"], "due and dead failures are never pruned");
 }
 
 #[tokio::test]

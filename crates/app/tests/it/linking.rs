@@ -1,7 +1,7 @@
 use crate::support::{context, order, TestContext};
 use chrono::Duration;
 use serde_json::Value;
-use tollgate_app::link_discord::LinkError;
+use tollgate_app::link_discord::{LinkError, LINK_STATE_TTL_MINUTES, STATE_PRUNE_MARGIN_MINUTES};
 use tollgate_app::role_sync::RoleSync;
 use tollgate_core::{AppwriteId, DiscordUserId, GuildId, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
@@ -214,4 +214,44 @@ async fn a_role_sync_that_fails_after_the_profile_is_written_still_counts_as_lin
     let linked = l.sync().finish_link(&code, &state, &l.oauth, None).await.expect("linked");
     assert!(linked.role_sync_error.is_some(), "the hiccup is reported to the caller, for its log");
     assert_eq!(l.profile("hiccup").await.expect("profile")["discordUserId"], carol);
+}
+
+async fn link_states(l: &Linking) -> usize {
+    l.ctx.count(&l.ctx.settings.collections.oauth_states, &[tollgate_appwrite::Query::limit(100)]).await
+}
+
+#[tokio::test]
+async fn the_webhook_cron_prunes_expired_link_states_and_keeps_live_ones() {
+    let l = linking().await;
+    let user = l.paid_user("pruner", 7_101).await;
+    l.sync().start_link(&user, &l.oauth, &l.authorize).await.unwrap();
+    // Expired 10 minutes ago: still within the margin.
+    l.ctx.clock.advance(Duration::minutes(LINK_STATE_TTL_MINUTES + STATE_PRUNE_MARGIN_MINUTES));
+    let (code, state) = l.approve(&user, seed::TEST_USERS[0].0).await;
+    assert_eq!(l.ctx.app().run_scheduled(None).await.pruned_oauth_states.deleted, 0);
+    assert_eq!(link_states(&l).await, 2);
+    l.ctx.clock.advance(Duration::minutes(1));
+    let report = l.ctx.app().run_scheduled(None).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.pruned_oauth_states.deleted, 1);
+    assert_eq!(link_states(&l).await, 1);
+    // The live state still links.
+    l.sync().finish_link(&code, &state, &l.oauth, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_bulk_delete_expired_link_states_are_pruned_a_bounded_number_per_run() {
+    let l = linking().await;
+    l.ctx.play_appwrite_version("1.5").await;
+    let user = AppwriteId::parse("many-starts").unwrap();
+    for _ in 0..5 {
+        l.sync().start_link(&user, &l.oauth, &l.authorize).await.unwrap();
+    }
+    l.ctx.clock.advance(Duration::minutes(LINK_STATE_TTL_MINUTES + STATE_PRUNE_MARGIN_MINUTES + 1));
+    l.sync().start_link(&user, &l.oauth, &l.authorize).await.unwrap();
+    let first = l.ctx.app().prune_expired_oauth_states(3).await.unwrap();
+    assert_eq!((first.deleted, first.more_remain), (3, true));
+    let second = l.ctx.app().prune_expired_oauth_states(3).await.unwrap();
+    assert_eq!((second.deleted, second.more_remain), (2, false));
+    assert_eq!(link_states(&l).await, 1, "the unexpired state is kept");
 }

@@ -105,6 +105,17 @@ impl TestContext {
         self.client.find_membership(&self.settings.paid_team_id, &id).await.expect("membership lookup").is_some()
     }
 
+    /// Makes devstack answer as that Appwrite version (`"1.5"`, `"1.6"`: no bulk document routes).
+    pub async fn play_appwrite_version(&self, version: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_devstack/version", self.devstack.appwrite_base_url()))
+            .json(&json!({ "version": version }))
+            .send()
+            .await
+            .expect("version");
+        assert!(response.status().is_success());
+    }
+
     pub async fn set_faults(&self, faults: Value) {
         let response = reqwest::Client::new()
             .post(format!("{}/_devstack/faults", self.devstack.appwrite_base_url()))
