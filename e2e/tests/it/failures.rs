@@ -1,12 +1,6 @@
 use crate::support::{event_document_id, order_body, spawn_app};
 use serde_json::json;
 
-/// Makes a recorded failure due now, as if its backoff delay had passed.
-async fn let_backoff_pass(app: &crate::support::TestApp, failure_id: &str) {
-    app.update_document("webhook_failures", failure_id, json!({"nextAttemptAt": "2000-01-01T00:00:00.000+00:00"}))
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_appwrite_is_down_entirely_the_worker_answers_503_so_the_provider_retries() {
     let app = spawn_app().await;
@@ -45,13 +39,13 @@ async fn a_failed_step_is_recorded_and_the_cron_applies_it_later() {
     assert!(app.memberships("buyer4").await.is_empty());
 
     // Still failing: the cron reschedules it with one more attempt.
-    let_backoff_pass(&app, &failure_id).await;
+    app.let_backoff_pass(&failure_id).await;
     app.trigger_scheduled().await;
     let failure = app.document("webhook_failures", &failure_id).await.expect("failure record");
     assert_eq!((failure["state"].as_str(), failure["attempts"].as_i64()), (Some("due"), Some(2)));
 
     app.clear_faults().await;
-    let_backoff_pass(&app, &failure_id).await;
+    app.let_backoff_pass(&failure_id).await;
     app.trigger_scheduled().await;
     // The retry queued the buyer's projection and the webhook cron prompted role-sync to run it now.
     app.projected("buyer4", "active").await;

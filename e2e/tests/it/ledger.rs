@@ -1,18 +1,12 @@
 //! Access follows payment through workerd: the entitlement ledger's promises as a provider, an admin and
 //! the crons exercise them.
 
-use crate::support::{event_document_id, order_body, spawn_app, spawn_app_with, TestApp, ADMIN_TOKEN};
+use crate::support::{event_document_id, order_body, spawn_app, spawn_app_with, ADMIN_TOKEN};
 use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 use tollgate_core::{Email, SystemClock};
 use tollgate_devstack::discord_seed as seed;
-
-/// Makes a recorded failure due now, as if its backoff delay had passed.
-async fn let_backoff_pass(app: &TestApp, failure_id: &str) {
-    app.update_document("webhook_failures", failure_id, json!({"nextAttemptAt": "2000-01-01T00:00:00.000+00:00"}))
-        .await;
-}
 
 fn email(raw: &str) -> Email {
     Email::parse(raw).expect("email")
@@ -54,7 +48,7 @@ async fn an_admin_revoke_survives_the_retry_of_a_failed_purchase() {
     assert_eq!(report.revoked, vec!["sellapp:1:902".to_owned()]);
 
     let failure_id = event_document_id("order.completed", "902", "1");
-    let_backoff_pass(&app, &failure_id).await;
+    app.let_backoff_pass(&failure_id).await;
     app.trigger_scheduled().await;
     assert_eq!(app.document("webhook_failures", &failure_id).await.expect("failure")["state"], "settled");
     app.trigger_role_sync_cron().await;

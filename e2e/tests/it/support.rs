@@ -257,6 +257,12 @@ impl TestApp {
         body["documents"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Makes a recorded failure due now, as if its backoff delay had passed (workerd's clock cannot be moved).
+    pub async fn let_backoff_pass(&self, failure_id: &str) {
+        self.update_document("webhook_failures", failure_id, json!({"nextAttemptAt": "2000-01-01T00:00:00.000+00:00"}))
+            .await;
+    }
+
     pub async fn update_document(&self, collection: &str, id: &str, data: Value) {
         let path = format!("/databases/{DB}/collections/{collection}/documents/{id}");
         let (status, body) =
