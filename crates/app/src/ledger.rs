@@ -360,27 +360,17 @@ impl<C: Clock> App<'_, C> {
     /// Ended ones are among them until they are filtered by time; revoked ones are not read at all.
     pub async fn entitlements_that_may_grant(&self) -> Result<Vec<LedgerEntry>, StepError> {
         let (db, collection) = self.ledger_collection();
-        let mut docs = self
-            .appwrite
-            .list_all_documents(
-                db,
-                collection,
-                &[Query::is_not_null("userId"), Query::is_null("revokedAt")],
-                LEDGER_PAGE,
-            )
-            .await
-            .map_err(|e| StepError::appwrite("listing live entitlements", &e))?;
-        let reinstated = self
-            .appwrite
-            .list_all_documents(
-                db,
-                collection,
-                &[Query::is_not_null("userId"), Query::is_not_null("reinstatedAt")],
-                LEDGER_PAGE,
-            )
-            .await
-            .map_err(|e| StepError::appwrite("listing reinstated entitlements", &e))?;
-        docs.extend(reinstated);
+        // Never revoked, or revoked and reinstated (Appwrite cannot compare two attributes in a query;
+        // the registers decide in core which of the latter still give access).
+        let mut docs = Vec::new();
+        for register in [Query::is_null("revokedAt"), Query::is_not_null("reinstatedAt")] {
+            let page = self
+                .appwrite
+                .list_all_documents(db, collection, &[Query::is_not_null("userId"), register], LEDGER_PAGE)
+                .await
+                .map_err(|e| StepError::appwrite("listing entitlements that may grant", &e))?;
+            docs.extend(page);
+        }
         docs.sort_by(|a, b| a.id.cmp(&b.id));
         docs.dedup_by(|a, b| a.id == b.id);
         decode_entries(&docs)

@@ -18,6 +18,7 @@
 //! - [`lookup`]: everything that decides a user's access, for `/me/access` and the admin lookup.
 //! - [`random`]: secure random tokens.
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
+//! - [`sync_state`]: where bounded walks resume (reconciliation, pending claims).
 //! - [`scheduled`]: everything a cron run does.
 
 pub mod admin_grants;
@@ -38,6 +39,7 @@ pub mod role_sync;
 pub mod scheduled;
 pub mod schema;
 pub mod settings;
+pub mod sync_state;
 
 pub use error::StepError;
 pub use ingest_webhook::{IngestOutcome, NotRecorded};

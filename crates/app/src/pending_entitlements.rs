@@ -45,12 +45,6 @@ pub struct ClaimReport {
     pub users: Vec<AppwriteId>,
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct Cursor {
-    cursor: Option<String>,
-}
-
 /// A document of the collection used before the ledger.
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -94,7 +88,7 @@ impl<C: Clock> App<'_, C> {
     pub async fn claim_pending_entitlements(&self, max_pages: u32) -> Result<ClaimReport, StepError> {
         let mut report = ClaimReport::default();
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.entitlements);
-        let mut cursor = self.load_claim_cursor().await?;
+        let mut cursor = self.load_cursor(CURSOR_ID).await?;
         let mut owners: BTreeSet<AppwriteId> = BTreeSet::new();
         for _ in 0..max_pages {
             let mut queries = vec![Query::is_null("userId"), Query::limit(PENDING_PAGE_SIZE)];
@@ -129,7 +123,7 @@ impl<C: Clock> App<'_, C> {
                 break;
             }
         }
-        self.save_claim_cursor(cursor.as_deref()).await?;
+        self.save_cursor(CURSOR_ID, cursor.as_deref(), false).await?;
         for user_id in &owners {
             self.project_user(user_id).await?;
             self.request_role_sync(user_id).await?;
@@ -166,32 +160,6 @@ impl<C: Clock> App<'_, C> {
             owners.insert(user_id);
         }
         Ok(())
-    }
-
-    async fn load_claim_cursor(&self) -> Result<Option<String>, StepError> {
-        let (db, collection) = (&self.settings.database_id, &self.settings.collections.sync_state);
-        match self.appwrite.get_document(db, collection, CURSOR_ID).await {
-            Ok(doc) => match doc.decode::<Cursor>() {
-                Ok(c) => Ok(c.cursor.filter(|c| !c.is_empty())),
-                Err(e) => {
-                    // Starting from the beginning is safe: every pending entitlement is examined again.
-                    tracing::warn!(error = %e, "the pending-claims cursor does not decode; starting from the first");
-                    Ok(None)
-                }
-            },
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(StepError::appwrite("reading the pending-claims cursor", &e)),
-        }
-    }
-
-    async fn save_claim_cursor(&self, cursor: Option<&str>) -> Result<(), StepError> {
-        let (db, collection) = (&self.settings.database_id, &self.settings.collections.sync_state);
-        let data = json!({ "cursor": cursor, "updatedAt": timestamp(self.clock.now()) });
-        self.appwrite
-            .upsert_document(db, collection, CURSOR_ID, &data)
-            .await
-            .map(drop)
-            .map_err(|e| StepError::appwrite("saving the pending-claims cursor", &e))
     }
 
     /// Moves up to one page of unclaimed documents of the pre-ledger `pending_entitlements` collection

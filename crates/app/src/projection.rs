@@ -48,8 +48,6 @@ pub struct AccessDrift {
 pub struct Projected {
     pub access: Access,
     pub entries: Vec<LedgerEntry>,
-    /// The `subscriptions` document was written (it differed).
-    pub subscription_written: bool,
 }
 
 /// The `subscriptions` document for `access`, given what is stored.
@@ -118,12 +116,11 @@ impl<C: Clock> App<'_, C> {
             }
             let access = self.access_of(&entries);
             let wanted = subscription_data(user_id, &access, &entries, stored.as_ref());
-            let subscription_written = !same_projection(stored.as_ref(), &wanted);
-            if subscription_written {
+            if !same_projection(stored.as_ref(), &wanted) {
                 self.write_subscription(user_id, wanted).await?;
             }
             self.project_membership(user_id, access.has_access()).await?;
-            projected = Some(Projected { access, entries, subscription_written });
+            projected = Some(Projected { access, entries });
         }
         Err(StepError::transient(
             "projection_contention",

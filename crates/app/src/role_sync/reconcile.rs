@@ -21,9 +21,7 @@
 use super::RoleSync;
 use crate::error::StepError;
 use crate::projection::{AccessDrift, ACCESS_DRIFT_PER_RUN};
-use crate::records::timestamp;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use tollgate_appwrite::Query;
 use tollgate_core::{desired_roles, Clock, DiscordUserId, RoleId};
@@ -73,12 +71,6 @@ struct Linked {
     discord_user_id: Option<String>,
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct Cursor {
-    cursor: Option<String>,
-}
-
 impl<C: Clock> RoleSync<'_, C> {
     fn state_id(&self) -> String {
         format!("guild-{}", self.guild)
@@ -120,29 +112,16 @@ impl<C: Clock> RoleSync<'_, C> {
         Ok(access)
     }
 
+    /// Where the cron's walk resumes. Unreadable or unavailable: from the first member (safe: it only
+    /// checks members again).
     async fn load_cursor(&self) -> Option<DiscordUserId> {
-        let settings = self.app.settings;
-        let doc = self
-            .app
-            .appwrite
-            .get_document(&settings.database_id, &settings.collections.sync_state, &self.state_id())
-            .await
-            .ok()?;
-        DiscordUserId::parse(&doc.decode::<Cursor>().ok()?.cursor?).ok()
+        let saved = self.app.load_cursor(&self.state_id()).await.ok().flatten()?;
+        DiscordUserId::parse(&saved).ok()
     }
 
     async fn save_cursor(&self, cursor: Option<DiscordUserId>, finished: bool) -> Result<(), StepError> {
-        let settings = self.app.settings;
-        let mut data = json!({ "cursor": cursor.map(|c| c.to_string()), "updatedAt": timestamp(self.app.clock.now()) });
-        if finished {
-            data["passFinishedAt"] = json!(timestamp(self.app.clock.now()));
-        }
-        self.app
-            .appwrite
-            .upsert_document(&settings.database_id, &settings.collections.sync_state, &self.state_id(), &data)
-            .await
-            .map(drop)
-            .map_err(|e| StepError::appwrite("saving the reconciliation cursor", &e))
+        let cursor = cursor.map(|c| c.to_string());
+        self.app.save_cursor(&self.state_id(), cursor.as_deref(), finished).await
     }
 
     /// Walks up to `max_pages` pages of members from where the last run stopped (the cron's cursor).

@@ -41,6 +41,11 @@ use tollgate_appwrite::{Deletion, Query};
 use tollgate_core::{derived_document_id, AppwriteId, Clock, DiscordUserId};
 use tollgate_discord::{DiscordError, OAuthApp};
 
+mod account_claim;
+mod outcome;
+
+pub use outcome::{callback_location, CallbackParams, LinkError, Linked};
+
 /// How long a `state` stays valid.
 pub const LINK_STATE_TTL_MINUTES: i64 = 10;
 /// A state is pruned this long after it expired: the api worker that wrote `expiresAt` and the webhook
@@ -55,123 +60,12 @@ pub const LINK_SCOPES: &str = "identify guilds.join";
 const STATE_BYTES: usize = 32;
 const VERIFIER_BYTES: usize = 48;
 
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    /// The customer pressed Cancel on Discord's page (`error=access_denied`).
-    #[error("the Discord authorisation was cancelled")]
-    Cancelled,
-    /// Discord redirected with another `error` (its OAuth2 error code).
-    #[error("Discord did not authorise the link: {0}")]
-    NotAuthorized(String),
-    /// Unknown, used, expired, or bound to another user (or no state at all).
-    #[error("the link request is invalid or has expired; start again")]
-    StateInvalid,
-    #[error("this Discord account is already linked to another user")]
-    DiscordAccountTaken,
-    #[error("Discord refused: {0}")]
-    Discord(DiscordError),
-    #[error(transparent)]
-    Step(#[from] StepError),
-    /// The callback's own settings are missing or invalid.
-    #[error("not configured: {0}")]
-    NotConfigured(String),
-}
-
-impl LinkError {
-    /// The short, stable code the customer's page receives (`?discord=error&reason=…`).
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Cancelled => "cancelled",
-            Self::StateInvalid => "state_invalid",
-            Self::DiscordAccountTaken => "account_taken",
-            Self::NotAuthorized(code) if matches!(code.as_str(), "server_error" | "temporarily_unavailable") => {
-                "discord_unavailable"
-            }
-            Self::Discord(e) if e.is_retryable() => "discord_unavailable",
-            Self::NotAuthorized(_) | Self::Discord(_) => "discord_refused",
-            Self::Step(_) | Self::NotConfigured(_) => "internal",
-        }
-    }
-}
-
-/// Where the callback sends the browser: `app_base_url` (a valid absolute URL; its own query and fragment
-/// kept) with `discord=linked`, or `discord=error&reason=<LinkError::reason>`.
-pub fn callback_location(app_base_url: &str, outcome: &Result<Linked, LinkError>) -> String {
-    let outcome = match outcome {
-        Ok(_) => "discord=linked".to_owned(),
-        Err(e) => format!("discord=error&reason={}", e.reason()),
-    };
-    let (base, fragment) = match app_base_url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (app_base_url, None),
-    };
-    let separator = match base.split_once('?') {
-        None => "?",
-        Some((_, "")) => "",
-        Some((_, query)) if query.ends_with('&') => "",
-        Some(_) => "&",
-    };
-    let mut location = format!("{base}{separator}{outcome}");
-    if let Some(fragment) = fragment {
-        location.push('#');
-        location.push_str(fragment);
-    }
-    location
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Linked {
-    pub user_id: AppwriteId,
-    pub discord_user: DiscordUserId,
-    pub username: String,
-    /// The link stands; the roles could not be synced at once (they follow through the outbox).
-    pub role_sync_error: Option<StepError>,
-}
-
-/// What Discord's redirect to the callback carries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallbackParams {
-    pub code: Option<String>,
-    pub state: Option<String>,
-    /// Discord's OAuth2 error (`access_denied` when the customer pressed Cancel).
-    pub error: Option<String>,
-}
-
-impl CallbackParams {
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
-    ) -> Self {
-        let mut params = Self::default();
-        for (key, value) in pairs {
-            let slot = match key.as_ref() {
-                "code" => &mut params.code,
-                "state" => &mut params.state,
-                "error" => &mut params.error,
-                _ => continue,
-            };
-            slot.get_or_insert_with(|| value.into_owned());
-        }
-        params
-    }
-}
-
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct ProfileLink {
     discord_user_id: Option<String>,
     discord_linked_at: Option<String>,
     discord_username: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClaimRecord {
-    user_id: String,
-    claimed_at: String,
-}
-
-fn claim_document_id(discord_user: DiscordUserId) -> AppwriteId {
-    derived_document_id(&format!("discord-link:{discord_user}"))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -363,90 +257,6 @@ impl<C: Clock> RoleSync<'_, C> {
         Ok((me, joined))
     }
 
-    /// Whether a profile other than the user's holds the Discord account.
-    async fn other_profile_holds(&self, user_id: &AppwriteId, discord_user: DiscordUserId) -> Result<bool, StepError> {
-        let settings = self.app.settings;
-        let holders = self
-            .app
-            .appwrite
-            .list_documents(
-                &settings.database_id,
-                &settings.collections.profiles,
-                &[Query::equal("discordUserId", [discord_user.to_string()]), Query::limit(5)],
-            )
-            .await
-            .map_err(|e| StepError::appwrite("checking who holds the Discord account", &e))?;
-        Ok(holders.documents.iter().any(|d| d.id != user_id.as_str()))
-    }
-
-    /// Makes the claim of `discord_user` the user's, or refuses (see the module doc).
-    async fn claim(&self, user_id: &AppwriteId, discord_user: DiscordUserId) -> Result<(), LinkError> {
-        let settings = self.app.settings;
-        let (db, links) = (&settings.database_id, &settings.collections.discord_links);
-        let id = claim_document_id(discord_user);
-        let now = self.app.clock.now();
-        let data = json!({ "discordUserId": discord_user.to_string(), "userId": user_id.as_str(), "claimedAt": timestamp(now) });
-        // Twice at most: a claim deleted between our create and our read is created again.
-        for _ in 0..2 {
-            match self.app.appwrite.create_document(db, links, id.as_str(), &data, None).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is_conflict() => {}
-                Err(e) => return Err(StepError::appwrite("claiming the Discord account", &e).into()),
-            }
-            let doc = match self.app.appwrite.get_document(db, links, id.as_str()).await {
-                Ok(doc) => doc,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(StepError::appwrite("reading the Discord account's claim", &e).into()),
-            };
-            let Ok(claim) = doc.decode::<ClaimRecord>() else {
-                // Fail closed: a claim nobody can read keeps the account taken until an admin looks.
-                tracing::warn!(claim = %doc.id, "a Discord link claim does not decode; refusing the link");
-                return Err(LinkError::DiscordAccountTaken);
-            };
-            if claim.user_id == user_id.as_str() {
-                return Ok(());
-            }
-            let holder_holds = match AppwriteId::parse(&claim.user_id) {
-                Ok(holder) => self.linked_discord_user(&holder).await? == Some(discord_user),
-                Err(_) => false,
-            };
-            let settled =
-                parse_timestamp(&claim.claimed_at).is_some_and(|at| at + Duration::minutes(CLAIM_SETTLE_MINUTES) < now);
-            if holder_holds || !settled {
-                return Err(LinkError::DiscordAccountTaken);
-            }
-            // Left over: take it over. Two users taking one over at once are settled by the profile query
-            // after the profile write.
-            tracing::warn!(claim = %doc.id, "taking over a Discord link claim its user no longer holds");
-            self.app
-                .appwrite
-                .update_document(db, links, id.as_str(), &data)
-                .await
-                .map_err(|e| StepError::appwrite("taking over the Discord account's claim", &e))?;
-            return Ok(());
-        }
-        Err(LinkError::DiscordAccountTaken)
-    }
-
-    /// Deletes the claim of `discord_user` if it is the user's (best effort: a claim left over is taken
-    /// over once it is older than [`CLAIM_SETTLE_MINUTES`]).
-    async fn release_claim(&self, user_id: &AppwriteId, discord_user: DiscordUserId) {
-        let settings = self.app.settings;
-        let (db, links) = (&settings.database_id, &settings.collections.discord_links);
-        let id = claim_document_id(discord_user);
-        let mine = match self.app.appwrite.get_document(db, links, id.as_str()).await {
-            Ok(doc) => doc.decode::<ClaimRecord>().is_ok_and(|c| c.user_id == user_id.as_str()),
-            Err(_) => false,
-        };
-        if mine {
-            if let Err(e) = self.app.appwrite.delete_document(db, links, id.as_str()).await {
-                if !e.is_not_found() {
-                    tracing::warn!(claim = %id, error = %e, "could not release a Discord link claim");
-                }
-            }
-        }
-    }
-
     async fn profile_link(&self, user_id: &AppwriteId) -> Result<ProfileLink, StepError> {
         let settings = self.app.settings;
         match self
@@ -511,41 +321,5 @@ impl<C: Clock> RoleSync<'_, C> {
         self.release_claim(user_id, discord_user).await;
         self.sync_user(user_id).await?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cancelled() -> Result<Linked, LinkError> {
-        Err(LinkError::Cancelled)
-    }
-
-    #[test]
-    fn the_callback_location_keeps_the_apps_own_query_and_fragment() {
-        let cases = [
-            ("https://app.example.com/", "https://app.example.com/?discord=error&reason=cancelled"),
-            (
-                "https://app.example.com/account?tab=discord",
-                "https://app.example.com/account?tab=discord&discord=error&reason=cancelled",
-            ),
-            ("https://app.example.com/?", "https://app.example.com/?discord=error&reason=cancelled"),
-            ("https://app.example.com/#/settings", "https://app.example.com/?discord=error&reason=cancelled#/settings"),
-        ];
-        for (base, expected) in cases {
-            assert_eq!(callback_location(base, &cancelled()), expected);
-        }
-    }
-
-    #[test]
-    fn every_failure_has_a_short_reason_and_a_retryable_discord_error_is_unavailable() {
-        assert_eq!(LinkError::StateInvalid.reason(), "state_invalid");
-        assert_eq!(LinkError::DiscordAccountTaken.reason(), "account_taken");
-        assert_eq!(LinkError::Discord(DiscordError::Transport("reset".into())).reason(), "discord_unavailable");
-        assert_eq!(LinkError::NotAuthorized("temporarily_unavailable".into()).reason(), "discord_unavailable");
-        assert_eq!(LinkError::NotAuthorized("invalid_scope".into()).reason(), "discord_refused");
-        let step = StepError { code: "x", message: "m".into(), status: None, error_type: None, retryable: true };
-        assert_eq!(LinkError::Step(step).reason(), "internal");
     }
 }
