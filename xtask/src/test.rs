@@ -25,10 +25,24 @@ pub fn run_steps() -> Result<()> {
     step("build workers (wasm32 → workerd)", || xtask::build::build_workers(WORKERS))?;
     step("deploy configuration (wrangler deploy --dry-run of every worker)", || {
         let scratch = std::env::temp_dir().join(format!("tollgate-dry-run-{}", std::process::id()));
+        let mut over = Vec::new();
         for worker in WORKERS {
             let output = xtask::wrangler::deploy_dry_run(*worker, &scratch.join(worker.name))?;
             let size = output.lines().find(|l| l.contains("Total Upload")).unwrap_or_default().trim().to_owned();
-            eprintln!("xtask: {} deploys cleanly ({size})", worker.name);
+            let Some(gzip) = xtask::wrangler::gzip_kib(&output) else {
+                bail!("wrangler did not report {}'s gzipped size:\n{output}", worker.name);
+            };
+            if gzip > xtask::wrangler::GZIP_BUDGET_KIB {
+                over.push(format!("{} is {gzip:.2} KiB gzipped", worker.name));
+            }
+            eprintln!(
+                "xtask: {} deploys cleanly ({size}; budget {} KiB)",
+                worker.name,
+                xtask::wrangler::GZIP_BUDGET_KIB
+            );
+        }
+        if !over.is_empty() {
+            bail!("over the {} KiB gzip budget: {}", xtask::wrangler::GZIP_BUDGET_KIB, over.join(", "));
         }
         let _ = std::fs::remove_dir_all(&scratch);
         Ok(())

@@ -147,3 +147,28 @@ pub fn deploy_dry_run(worker: WorkerSpec, scratch: &Path) -> Result<String> {
     }
     Ok(text)
 }
+
+/// The most a worker may weigh gzipped, as `wrangler deploy` reports it (wasm and JS glue together). Workers
+/// Free allows 3 MB; Tollgate keeps each worker an order of magnitude under it so cold starts stay fast and
+/// a dependency that drags in tables (ICU, regex) is noticed the day it arrives.
+pub const GZIP_BUDGET_KIB: f64 = 300.0;
+
+/// The gzipped size in KiB from wrangler's `Total Upload: 650.12 KiB / gzip: 287.34 KiB` line.
+pub fn gzip_kib(dry_run_output: &str) -> Option<f64> {
+    let line = dry_run_output.lines().find(|l| l.contains("Total Upload"))?;
+    let after = line.split("gzip:").nth(1)?.trim();
+    after.strip_suffix("KiB")?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gzip_kib;
+
+    #[test]
+    fn the_gzipped_size_is_read_from_wrangler_output() {
+        let out = "Upload: ...\nTotal Upload: 650.12 KiB / gzip: 287.34 KiB\n--dry-run: exiting now.";
+        assert_eq!(gzip_kib(out), Some(287.34));
+        assert_eq!(gzip_kib("Total Upload: 1.2 MiB / gzip: 0.4 MiB"), None, "other units are not guessed");
+        assert_eq!(gzip_kib("no size here"), None);
+    }
+}
