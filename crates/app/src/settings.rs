@@ -76,6 +76,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("ADMIN_TOKEN", None, secret, "secret: bearer token of the api worker's /admin routes"),
     entry("ROLE_SYNC_TOKEN", None, secret, "secret: the webhook worker's token for the role-sync worker"),
     entry("ROLE_SYNC_URL", None, http_url, "the role-sync worker the webhook worker triggers"),
+    entry("WEBHOOK_URL", None, http_url, "the webhook worker (https://webhooks.<domain>); the api worker forwards admin replays to it"),
     entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
     entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
     entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),

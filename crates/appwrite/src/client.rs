@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
 
 /// No outbound request waits longer than this (workerd and reqwest have no default timeout).
@@ -31,6 +32,8 @@ pub struct AppwriteClient {
     /// Set once the server answered that it has no bulk document delete (Appwrite 1.5/1.6), so the
     /// client (and its clones) stop probing for it; a new client probes again.
     no_bulk_delete: Arc<AtomicBool>,
+    /// The invocation's subrequest counter (shared with its other clients), taken before each request.
+    subrequests: Subrequests,
 }
 
 pub(crate) enum Auth<'a> {
@@ -53,7 +56,18 @@ impl AppwriteClient {
             project_id: config.project_id,
             api_key: config.api_key,
             no_bulk_delete: Arc::new(AtomicBool::new(false)),
+            subrequests: Subrequests::unlimited(),
         })
+    }
+
+    /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
+    pub fn with_subrequests(mut self, subrequests: Subrequests) -> Self {
+        self.subrequests = subrequests;
+        self
+    }
+
+    pub fn subrequests(&self) -> &Subrequests {
+        &self.subrequests
     }
 
     pub(crate) fn lacks_bulk_delete(&self) -> bool {
@@ -80,6 +94,7 @@ impl AppwriteClient {
         body: Option<&Value>,
         auth: Auth<'_>,
     ) -> Result<(u16, String), AppwriteError> {
+        self.subrequests.take().map_err(|spent| AppwriteError::transport(spent.to_string()))?;
         let mut request = self
             .http
             .request(method, self.url(segments))

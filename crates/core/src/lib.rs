@@ -14,6 +14,7 @@
 //! - [`plans`]: the plans catalogue's decisions: product → plan, durations, exclusive tier groups.
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
+//! - [`subrequests`]: the subrequests one Worker invocation made, and its budget.
 //! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
 //! - [`desired_roles`] / [`role_diff`]: which managed roles a member should hold, and the changes to get there.
 
@@ -30,6 +31,7 @@ pub mod retry_schedule;
 pub mod role_diff;
 pub mod secret;
 pub mod snowflake;
+pub mod subrequests;
 
 pub use access::{derive_access, Access, PlanAccess};
 pub use attribute_fit::fit_to_attribute;

@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::{Clock, Secret};
 
 pub const DISCORD_API_BASE: &str = "https://discord.com/api/v10";
@@ -32,6 +33,8 @@ pub struct DiscordClient {
     bot_token: Secret,
     limiter: Mutex<RateLimiter>,
     clock: Arc<dyn Clock + Send + Sync>,
+    /// The invocation's subrequest counter (shared with its other clients), taken before each request.
+    subrequests: Subrequests,
 }
 
 pub(crate) enum Auth<'a> {
@@ -66,7 +69,14 @@ impl DiscordClient {
             bot_token: config.bot_token,
             limiter: Mutex::new(RateLimiter::default()),
             clock,
+            subrequests: Subrequests::unlimited(),
         }
+    }
+
+    /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
+    pub fn with_subrequests(mut self, subrequests: Subrequests) -> Self {
+        self.subrequests = subrequests;
+        self
     }
 
     fn now_ms(&self) -> u64 {
@@ -85,6 +95,7 @@ impl DiscordClient {
             Admission::WaitUntil(retry_at_ms) => return Err(DiscordError::RateLimited { retry_at_ms }),
             Admission::Halted(halt) => return Err(DiscordError::from_halt(halt)),
         }
+        self.subrequests.take().map_err(|spent| DiscordError::Transport(spent.to_string()))?;
         let mut request = self
             .http
             .request(call.method, format!("{}{}", self.api_base, call.path))

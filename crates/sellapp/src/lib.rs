@@ -11,6 +11,7 @@
 
 use serde::Deserialize;
 use std::time::Duration;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
 
 /// Sell.app's own API base.
@@ -67,6 +68,8 @@ pub struct SellappApi {
     http: reqwest::Client,
     base: url::Url,
     key: Secret,
+    /// The invocation's subrequest counter (shared with its other clients), taken before each request.
+    subrequests: Subrequests,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +96,13 @@ impl SellappApi {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(SellappApiError::BadBase(trimmed.to_owned()));
         }
-        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key })
+        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key, subrequests: Subrequests::unlimited() })
+    }
+
+    /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
+    pub fn with_subrequests(mut self, subrequests: Subrequests) -> Self {
+        self.subrequests = subrequests;
+        self
     }
 
     /// The order's status; `Ok(None)`: Sell.app knows no such order in this store (404).
@@ -106,6 +115,7 @@ impl SellappApi {
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(["v2", "orders", order_id]);
         }
+        self.subrequests.take().map_err(|spent| SellappApiError::Transport(spent.to_string()))?;
         let mut request = self
             .http
             .get(url)

@@ -2,6 +2,7 @@ mod api;
 mod bad_input;
 mod failures;
 mod ledger;
+mod observability;
 mod pending;
 mod refunds;
 mod roles;

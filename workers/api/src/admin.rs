@@ -8,18 +8,22 @@ use tollgate_app::lookup::failure_summary;
 use tollgate_app::records::{FailureRecord, FailureState};
 use tollgate_appwrite::Query;
 use tollgate_core::{AppwriteId, Email};
+use tollgate_worker_common::observe::Invocation;
+use tollgate_worker_common::setting;
 use worker::{Env, Request, Response};
 
 const FAILURES_PAGE_DEFAULT: u32 = 25;
 const FAILURES_PAGE_MAX: u32 = 100;
+/// A replay runs the whole processing path (up to ~8 Appwrite calls of 10 s timeout each).
+const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn query_map(req: &Request) -> Result<std::collections::HashMap<String, String>, ApiError> {
     Ok(req.url()?.query_pairs().into_owned().collect())
 }
 
-pub async fn lookup(req: &Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn lookup(req: &Request, env: &Env, inv: &Invocation) -> Result<Response, ApiError> {
     require_admin(req, env)?;
-    let ctx = Ctx::from_env(env)?;
+    let ctx = Ctx::from_env(env, inv)?;
     let query = query_map(req)?;
     let appwrite = &ctx.parts.appwrite;
     let user = match (query.get("email"), query.get("id")) {
@@ -41,9 +45,9 @@ pub async fn lookup(req: &Request, env: &Env) -> Result<Response, ApiError> {
     Ok(Response::from_json(&ctx.sync().access_report(&user, true).await?)?)
 }
 
-pub async fn failures(req: &Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn failures(req: &Request, env: &Env, inv: &Invocation) -> Result<Response, ApiError> {
     require_admin(req, env)?;
-    let ctx = Ctx::from_env(env)?;
+    let ctx = Ctx::from_env(env, inv)?;
     let query = query_map(req)?;
     let mut queries = Vec::new();
     if let Some(state) = query.get("state") {
@@ -85,23 +89,40 @@ pub async fn failures(req: &Request, env: &Env) -> Result<Response, ApiError> {
     Ok(Response::from_json(&json!({ "total": list.total, "failures": items, "nextCursor": next }))?)
 }
 
-pub async fn replay(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+/// Forwarded to the webhook worker (`WEBHOOK_URL`), which holds the processing path; its answer relayed.
+pub async fn replay(req: &Request, env: &Env, inv: &Invocation, id: &str) -> Result<Response, ApiError> {
     require_admin(req, env)?;
     let id = AppwriteId::parse(id).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
-    let ctx = Ctx::from_env(env)?;
-    match ctx.parts.app().replay_failure(&id).await {
-        Ok(outcome) => {
-            Ok(Response::from_json(&json!({ "ok": true, "outcome": format!("{outcome:?}").to_lowercase() }))?)
-        }
-        Err(e) if e.status == Some(404) => Err(ApiError::NotFound("no failure with that id")),
-        Err(e) => Err(e.into()),
+    let base = setting(env, "WEBHOOK_URL").ok_or_else(|| ApiError::Misconfigured("WEBHOOK_URL".into()))?;
+    let token = setting(env, "ADMIN_TOKEN").ok_or_else(|| ApiError::Misconfigured("ADMIN_TOKEN".into()))?;
+    let url = format!("{}/admin/failures/{}/replay", base.trim_end_matches('/'), id.as_str());
+    inv.subrequests().take().map_err(|e| ApiError::Upstream(e.to_string()))?;
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .timeout(REPLAY_TIMEOUT)
+        .send()
+        .await
+        .map_err(|_| ApiError::Upstream("the webhook worker did not answer the replay".into()))?;
+    let status = answer.status().as_u16();
+    let body: serde_json::Value = answer.json().await.unwrap_or(serde_json::Value::Null);
+    match status {
+        200 => match body["outcome"].as_str() {
+            Some(outcome) => {
+                inv.note("outcome", outcome);
+                Ok(Response::from_json(&json!({ "ok": true, "outcome": outcome }))?)
+            }
+            None => Err(ApiError::Upstream(format!("the webhook worker's replay answer has no outcome: {body}"))),
+        },
+        404 => Err(ApiError::NotFound("no failure with that id")),
+        _ => Err(ApiError::Upstream(format!("the webhook worker answered the replay with {status}: {body}"))),
     }
 }
 
-pub async fn sync_user(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+pub async fn sync_user(req: &Request, env: &Env, inv: &Invocation, id: &str) -> Result<Response, ApiError> {
     require_admin(req, env)?;
     let id = AppwriteId::parse(id).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
-    let ctx = Ctx::from_env(env)?;
+    let ctx = Ctx::from_env(env, inv)?;
     let outcome = ctx.sync().sync_user(&id).await?;
     Ok(Response::from_json(&json!({ "ok": true, "outcome": outcome.code() }))?)
 }

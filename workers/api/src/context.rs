@@ -1,13 +1,13 @@
 //! What a request needs, assembled from the environment, and who is calling.
 
 use crate::error::ApiError;
-use subtle::ConstantTimeEq;
 use tollgate_app::role_sync::RoleSync;
 use tollgate_app::settings::{customer_guild_id, discord_oauth};
 use tollgate_appwrite::User;
 use tollgate_core::GuildId;
 use tollgate_discord::{DiscordClient, OAuthApp};
-use tollgate_worker_common::{setting, AppParts, JsClock};
+use tollgate_worker_common::observe::Invocation;
+use tollgate_worker_common::{bearer_matches, setting, AppParts, JsClock};
 use worker::{Env, Request};
 
 pub struct Ctx {
@@ -17,8 +17,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn from_env(env: &Env) -> Result<Self, ApiError> {
-        let parts = AppParts::from_env(env).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+    pub fn from_env(env: &Env, invocation: &Invocation) -> Result<Self, ApiError> {
+        let parts =
+            AppParts::from_env(env, invocation.subrequests()).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
         let discord = parts.discord(env).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
         let guild = customer_guild_id(|n| setting(env, n)).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
         Ok(Self { parts, discord, guild })
@@ -49,10 +50,7 @@ pub fn oauth(env: &Env) -> Result<(OAuthApp, String), ApiError> {
 
 /// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
 pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
-    let expected = setting(env, "ADMIN_TOKEN").filter(|t| !t.is_empty()).ok_or(ApiError::AdminUnauthenticated)?;
-    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
-    let given = given.strip_prefix("Bearer ").unwrap_or_default();
-    if given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+    if bearer_matches(req, env, "ADMIN_TOKEN") {
         Ok(())
     } else {
         Err(ApiError::AdminUnauthenticated)

@@ -34,6 +34,11 @@ impl ApiError {
         }
     }
 
+    /// The machine-readable code the answer carries (and the invocation's log line).
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
     pub fn bad_request(code: &'static str, reason: impl Into<String>) -> Self {
         Self::BadRequest { code, reason: reason.into() }
     }

@@ -2,7 +2,8 @@
 //!
 //! - `POST /discord/link`, `POST /discord/unlink`, `GET /me/access`: Appwrite JWT; CORS for `APP_BASE_URL`.
 //! - `GET /discord/callback`: Discord's redirect; answers with a redirect to `APP_BASE_URL`.
-//! - `GET /admin/users?email=|id=`, `GET /admin/failures`, `POST /admin/failures/{id}/replay`,
+//! - `GET /admin/users?email=|id=`, `GET /admin/failures`, `POST /admin/failures/{id}/replay` (forwarded to
+//!   the webhook worker at `WEBHOOK_URL`),
 //!   `POST /admin/users/{id}/sync`: `Authorization: Bearer <ADMIN_TOKEN>`.
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
@@ -13,12 +14,13 @@ mod customer;
 mod error;
 
 use error::ApiError;
+use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::setting;
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
 #[event(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    tollgate_worker_common::observe::install();
 }
 
 /// Customer routes are called from the web app's origin.
@@ -38,22 +40,28 @@ fn with_cors(mut response: Response, env: &Env) -> Result<Response> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let invocation = Invocation::request("api", &req);
+    let response = route(req, &env, &invocation).await?;
+    invocation.finish(response)
+}
+
+async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let customer = matches!(segments.as_slice(), ["discord", "link" | "unlink"] | ["me", "access"]);
     if customer && req.method() == Method::Options {
-        return with_cors(Response::empty()?.with_status(204), &env);
+        return with_cors(Response::empty()?.with_status(204), env);
     }
     let result = match (req.method(), segments.as_slice()) {
         (Method::Get, ["health"]) => Response::from_json(&serde_json::json!({ "ok": true })).map_err(ApiError::from),
-        (Method::Post, ["discord", "link"]) => customer::link(&req, &env).await,
-        (Method::Get, ["discord", "callback"]) => customer::callback(&req, &env).await,
-        (Method::Post, ["discord", "unlink"]) => customer::unlink(&req, &env).await,
-        (Method::Get, ["me", "access"]) => customer::access(&req, &env).await,
-        (Method::Get, ["admin", "users"]) => admin::lookup(&req, &env).await,
-        (Method::Get, ["admin", "failures"]) => admin::failures(&req, &env).await,
-        (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, &env, id).await,
-        (Method::Post, ["admin", "users", id, "sync"]) => admin::sync_user(&req, &env, id).await,
+        (Method::Post, ["discord", "link"]) => customer::link(&req, env, inv).await,
+        (Method::Get, ["discord", "callback"]) => customer::callback(&req, env, inv).await,
+        (Method::Post, ["discord", "unlink"]) => customer::unlink(&req, env, inv).await,
+        (Method::Get, ["me", "access"]) => customer::access(&req, env, inv).await,
+        (Method::Get, ["admin", "users"]) => admin::lookup(&req, env, inv).await,
+        (Method::Get, ["admin", "failures"]) => admin::failures(&req, env, inv).await,
+        (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, env, inv, id).await,
+        (Method::Post, ["admin", "users", id, "sync"]) => admin::sync_user(&req, env, inv, id).await,
         (
             _,
             ["health"]
@@ -63,9 +71,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };
-    let response = result.or_else(ApiError::into_response)?;
+    let response = result.or_else(|e| {
+        inv.note("outcome", e.code());
+        e.into_response()
+    })?;
     if customer {
-        with_cors(response, &env)
+        with_cors(response, env)
     } else {
         Ok(response)
     }

@@ -1,11 +1,15 @@
 //! What every Tollgate worker shares: settings read from the Worker's environment by their
-//! docs/compatibility.md names, the JS clock, and the clients built from them.
+//! docs/compatibility.md names, the JS clock, the clients built from them (counting into the invocation's
+//! [`Subrequests`]), and the invocation's log line ([`observe`]).
 #![cfg(target_arch = "wasm32")]
+
+pub mod observe;
 
 use std::sync::Arc;
 use tollgate_app::settings::{appwrite_config, discord_config, Settings, SettingsError};
 use tollgate_app::App;
 use tollgate_appwrite::AppwriteClient;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Clock;
 use tollgate_discord::DiscordClient;
 use worker::Env;
@@ -25,6 +29,16 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
     env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
+/// Whether `Authorization: Bearer <token>` carries the value of the setting `name` (compared in constant
+/// time). An unset or blank setting matches nothing.
+pub fn bearer_matches(req: &worker::Request, env: &Env, name: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = setting(env, name).filter(|t| !t.is_empty()) else { return false };
+    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let given = given.strip_prefix("Bearer ").unwrap_or_default();
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
@@ -37,14 +51,16 @@ pub struct AppParts {
     pub appwrite: AppwriteClient,
     pub settings: Settings,
     pub clock: JsClock,
+    /// The invocation's meter; every client made from these parts counts into it.
+    pub subrequests: Subrequests,
 }
 
 impl AppParts {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, subrequests: &Subrequests) -> Result<Self, ConfigError> {
         let lookup = |name: &str| setting(env, name);
         let settings = Settings::from_lookup(lookup)?;
-        let appwrite = AppwriteClient::new(appwrite_config(lookup)?)?;
-        Ok(Self { appwrite, settings, clock: JsClock })
+        let appwrite = AppwriteClient::new(appwrite_config(lookup)?)?.with_subrequests(subrequests.clone());
+        Ok(Self { appwrite, settings, clock: JsClock, subrequests: subrequests.clone() })
     }
 
     pub fn app(&self) -> App<'_, JsClock> {
@@ -53,6 +69,7 @@ impl AppParts {
 
     /// The Discord client (`DISCORD_BOT_TOKEN`, `DISCORD_API_BASE`).
     pub fn discord(&self, env: &Env) -> Result<DiscordClient, SettingsError> {
-        Ok(DiscordClient::new(discord_config(|name| setting(env, name))?, Arc::new(JsClock)))
+        Ok(DiscordClient::new(discord_config(|name| setting(env, name))?, Arc::new(JsClock))
+            .with_subrequests(self.subrequests.clone()))
     }
 }

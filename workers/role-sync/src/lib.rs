@@ -7,11 +7,11 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_PAGES_PER_RUN};
 use tollgate_app::settings::customer_guild_id;
 use tollgate_core::AppwriteId;
-use tollgate_worker_common::{setting, AppParts};
+use tollgate_worker_common::observe::Invocation;
+use tollgate_worker_common::{bearer_matches, setting, AppParts};
 use worker::{event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 /// Due jobs run per cron invocation.
@@ -19,7 +19,7 @@ pub const JOBS_PER_RUN: u32 = 20;
 
 #[event(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    tollgate_worker_common::observe::install();
 }
 
 fn answer(status: u16, body: serde_json::Value) -> Result<Response> {
@@ -30,29 +30,34 @@ fn error(status: u16, code: &str) -> Result<Response> {
     answer(status, json!({ "ok": false, "error": code }))
 }
 
-fn authorized(req: &Request, env: &Env) -> bool {
-    let Some(expected) = setting(env, "ROLE_SYNC_TOKEN").filter(|t| !t.is_empty()) else { return false };
-    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
-    let given = given.strip_prefix("Bearer ").unwrap_or_default();
-    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let invocation = Invocation::request("role-sync", &req);
+    let response = route(req, &env, &invocation).await?;
+    invocation.finish(response)
 }
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn route(mut req: Request, env: &Env, invocation: &Invocation) -> Result<Response> {
     match (req.method(), req.path().as_str()) {
         (Method::Get, "/health") => answer(200, json!({ "ok": true })),
         (Method::Post, "/sync") => {
-            if !authorized(&req, &env) {
+            if !bearer_matches(&req, env, "ROLE_SYNC_TOKEN") {
                 return error(401, "unauthorized");
             }
             let Ok(request) = req.json::<RoleSyncRequest>().await else { return error(400, "invalid_body") };
             let Ok(user_id) = AppwriteId::parse(&request.user_id) else { return error(400, "invalid_user_id") };
-            let Ok(parts) = AppParts::from_env(&env) else { return error(503, "not_configured") };
-            let (Ok(discord), Ok(guild)) = (parts.discord(&env), customer_guild_id(|n| setting(&env, n))) else {
+            let Ok(parts) = AppParts::from_env(env, invocation.subrequests()) else {
                 return error(503, "not_configured");
             };
+            let (Ok(discord), Ok(guild)) = (parts.discord(env), customer_guild_id(|n| setting(env, n))) else {
+                return error(503, "not_configured");
+            };
+            invocation.note("userId", user_id.as_str());
             match RoleSync::new(parts.app(), &discord, guild).sync_user(&user_id).await {
-                Ok(outcome) => answer(200, json!({ "ok": true, "outcome": outcome.code() })),
+                Ok(outcome) => {
+                    invocation.note("outcome", outcome.code());
+                    answer(200, json!({ "ok": true, "outcome": outcome.code() }))
+                }
                 Err(e) => {
                     worker::console_error!("role-sync: {e}");
                     error(503, "temporarily_unavailable")
@@ -65,28 +70,42 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let Ok(parts) = AppParts::from_env(&env) else {
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let invocation = Invocation::cron("role-sync", &event.cron());
+    let outcome = run_cron(&env, &invocation).await;
+    invocation.finish_cron(outcome);
+}
+
+async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
+    let Ok(parts) = AppParts::from_env(env, invocation.subrequests()) else {
         worker::console_error!("role-sync: not configured (Appwrite settings)");
-        return;
+        return "not_configured";
     };
-    let (Ok(discord), Ok(guild)) = (parts.discord(&env), customer_guild_id(|n| setting(&env, n))) else {
+    let (Ok(discord), Ok(guild)) = (parts.discord(env), customer_guild_id(|n| setting(env, n))) else {
         worker::console_error!("role-sync: not configured (DISCORD_BOT_TOKEN, CUSTOMER_GUILD_ID)");
-        return;
+        return "not_configured";
     };
     let sync = RoleSync::new(parts.app(), &discord, guild);
+    let mut outcome = "ok";
     match sync.run_due_jobs(JOBS_PER_RUN).await {
-        Ok(ran) => worker::console_log!("role-sync: ran {} due jobs", ran.len()),
-        Err(e) => worker::console_error!("role-sync: due jobs: {e}"),
+        Ok(ran) => invocation.note("dueJobs", ran.len()),
+        Err(e) => {
+            worker::console_error!("role-sync: due jobs: {e}");
+            outcome = "errors";
+        }
     }
     match sync.reconcile_once(RECONCILE_PAGES_PER_RUN).await {
         Ok(report) => {
-            worker::console_log!(
-                "role-sync: reconciled {} members, {} role changes, pass finished: {}, stopped: {:?}",
-                report.members_seen,
-                report.role_changes,
-                report.pass_finished,
-                report.stopped
+            invocation.note(
+                "reconciliation",
+                json!({
+                    "membersSeen": report.members_seen,
+                    "roleChanges": report.role_changes,
+                    "passFinished": report.pass_finished,
+                    "stopped": report.stopped.as_ref().map(|s| format!("{s:?}")),
+                    "skipped": report.skipped.len(),
+                    "unreadableMappings": report.unreadable_mappings.len(),
+                }),
             );
             for skipped in &report.skipped {
                 worker::console_warn!("role-sync: skipped member {}: {}", skipped.discord_user, skipped.reason);
@@ -97,6 +116,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 );
             }
         }
-        Err(e) => worker::console_error!("role-sync: reconciliation: {e}"),
+        Err(e) => {
+            worker::console_error!("role-sync: reconciliation: {e}");
+            outcome = "errors";
+        }
     }
+    outcome
 }

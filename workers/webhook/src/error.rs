@@ -18,6 +18,13 @@ pub enum WebhookError {
     NotFound,
     #[error("the request body could not be read")]
     UnreadableBody,
+    #[error("a valid admin token is required")]
+    AdminUnauthenticated,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// Appwrite failed an admin's request; nothing was changed that a retry would not redo.
+    #[error("an upstream service failed: {0}")]
+    Upstream(String),
     /// A setting is missing: nothing could be verified or recorded, so the provider must retry later.
     #[error("not configured: {0}")]
     Misconfigured(String),
@@ -36,18 +43,24 @@ impl WebhookError {
             Self::MethodNotAllowed { .. } => (405, "method_not_allowed"),
             Self::NotFound => (404, "not_found"),
             Self::UnreadableBody => (400, "unreadable_body"),
+            Self::AdminUnauthenticated => (401, "unauthenticated"),
+            Self::BadRequest(code) => (400, code),
+            Self::Upstream(_) => (502, "upstream_error"),
             Self::Misconfigured(_) => (503, "not_configured"),
             Self::FailureNotRecorded(_) => (503, "temporarily_unavailable"),
             Self::Internal(_) => (500, "internal_error"),
         }
     }
 
+    /// The machine-readable code the answer carries (and the invocation's log line).
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     pub fn into_response(self) -> worker::Result<Response> {
         let (status, code) = self.status_and_code();
         if status >= 500 {
             worker::console_error!("webhook: {self}");
-        } else {
-            worker::console_log!("webhook: rejected ({status} {code})");
         }
         let mut response = json(status, &json!({ "ok": false, "error": code }))?;
         if let Self::MethodNotAllowed { allow } = self {

@@ -2,84 +2,130 @@
 //! environment, the JS clock, and errors mapped to HTTP; everything else is in `tollgate-app`.
 //!
 //! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
+//! - `POST /admin/failures/{id}/replay` (`ADMIN_TOKEN`): an admin's replay, forwarded by the api worker.
 //! - `GET /health`.
 //! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning, and refund
 //!   reconciliation when `SELLAPP_API_KEY` is set).
 #![cfg(target_arch = "wasm32")]
 
+mod admin;
 mod error;
 mod sellapp;
 mod trigger;
 
+use tollgate_worker_common::observe::Invocation;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    tollgate_worker_common::observe::install();
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let invocation = Invocation::request("webhook", &req);
+    let response = route(req, &env, &ctx, &invocation).await;
+    let response = response.or_else(|e| {
+        invocation.note("outcome", e.code());
+        e.into_response()
+    })?;
+    invocation.finish(response)
+}
+
+async fn route(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    invocation: &Invocation,
+) -> std::result::Result<Response, error::WebhookError> {
     let path = req.path();
-    let outcome = match (req.method(), path.as_str()) {
-        (worker::Method::Get, "/health") => return error::json(200, &serde_json::json!({ "ok": true })),
-        (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, &env, &ctx).await,
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let ["admin", "failures", id, "replay"] = segments.as_slice() {
+        return match req.method() {
+            worker::Method::Post => admin::replay(&req, env, invocation, id).await,
+            _ => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
+        };
+    }
+    match (req.method(), path.as_str()) {
+        (worker::Method::Get, "/health") => error::json(200, &serde_json::json!({ "ok": true }))
+            .map_err(|e| error::WebhookError::Internal(e.to_string())),
+        (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, env, ctx, invocation).await,
         (_, "/health") => Err(error::WebhookError::MethodNotAllowed { allow: "GET" }),
         (_, "/sell/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
         _ => Err(error::WebhookError::NotFound),
-    };
-    outcome.or_else(error::WebhookError::into_response)
+    }
 }
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match tollgate_worker_common::AppParts::from_env(&env) {
-        Ok(parts) => {
-            let sellapp = match tollgate_app::refunds::sellapp_api(|name| tollgate_worker_common::setting(&env, name)) {
-                Ok(api) => api,
-                Err(e) => {
-                    worker::console_error!("scheduled: refunds not checked: {e}");
-                    None
-                }
-            };
-            let report = parts.app().run_scheduled(sellapp.as_ref()).await;
-            worker::console_log!(
-                "scheduled: retries settled={} rescheduled={} dead={}; pending checked={} claimed={} awaiting_verification={} unreadable={} migrated={}; pruned failures={}{} link_states={}{}; errors={}",
-                report.retries.settled,
-                report.retries.rescheduled,
-                report.retries.dead,
-                report.claims.checked,
-                report.claims.claimed,
-                report.claims.awaiting_verification,
-                report.claims.unreadable,
-                report.claims.migrated,
-                report.pruned_failures.deleted,
-                if report.pruned_failures.more_remain { " (more left)" } else { "" },
-                report.pruned_oauth_states.deleted,
-                if report.pruned_oauth_states.more_remain { " (more left)" } else { "" },
-                report.errors.len()
-            );
-            match &report.refunds {
-                None => worker::console_warn!("scheduled: SELLAPP_API_KEY is not set: refunds are not caught"),
-                Some(refunds) => {
-                    worker::console_log!(
-                        "scheduled: refunds checked={} revoked={} attention={}{}",
-                        refunds.checked,
-                        refunds.revoked.len(),
-                        refunds.attention.len(),
-                        refunds.stopped.as_deref().map(|s| format!("; stopped: {s}")).unwrap_or_default()
-                    );
-                    for (source, status) in &refunds.attention {
-                        worker::console_warn!("scheduled: order {source} is {status}");
-                    }
-                }
-            }
-            for error in report.errors {
-                worker::console_error!("scheduled: {error}");
-            }
-            let changed: Vec<_> = report.retries.users.iter().chain(&report.claims.users).cloned().collect();
-            trigger::prompt_after_cron(&env, &changed).await;
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let invocation = Invocation::cron("webhook", &event.cron());
+    let parts = match tollgate_worker_common::AppParts::from_env(&env, invocation.subrequests()) {
+        Ok(parts) => parts,
+        Err(e) => {
+            worker::console_error!("scheduled: not configured: {e}");
+            return invocation.finish_cron("not_configured");
         }
-        Err(e) => worker::console_error!("scheduled: not configured: {e}"),
+    };
+    let sellapp = match tollgate_app::refunds::sellapp_api(|name| tollgate_worker_common::setting(&env, name)) {
+        Ok(api) => api.map(|api| api.with_subrequests(invocation.subrequests().clone())),
+        Err(e) => {
+            worker::console_error!("scheduled: refunds not checked: {e}");
+            None
+        }
+    };
+    let report = parts.app().run_scheduled(sellapp.as_ref()).await;
+    invocation.note(
+        "retries",
+        serde_json::json!({
+            "settled": report.retries.settled,
+            "rescheduled": report.retries.rescheduled,
+            "dead": report.retries.dead,
+        }),
+    );
+    invocation.note(
+        "pendingClaims",
+        serde_json::json!({
+            "checked": report.claims.checked,
+            "claimed": report.claims.claimed,
+            "awaitingVerification": report.claims.awaiting_verification,
+            "unreadable": report.claims.unreadable,
+            "migrated": report.claims.migrated,
+        }),
+    );
+    invocation.note(
+        "pruned",
+        serde_json::json!({
+            "failures": report.pruned_failures.deleted,
+            "failuresLeft": report.pruned_failures.more_remain,
+            "linkStates": report.pruned_oauth_states.deleted,
+            "linkStatesLeft": report.pruned_oauth_states.more_remain,
+        }),
+    );
+    match &report.refunds {
+        None => worker::console_warn!("scheduled: SELLAPP_API_KEY is not set: refunds are not caught"),
+        Some(refunds) => {
+            invocation.note(
+                "refunds",
+                serde_json::json!({
+                    "checked": refunds.checked,
+                    "revoked": refunds.revoked.len(),
+                    "attention": refunds.attention.len(),
+                    "stopped": refunds.stopped.is_some(),
+                }),
+            );
+            if let Some(stopped) = &refunds.stopped {
+                worker::console_warn!("scheduled: refund reconciliation stopped: {stopped}");
+            }
+            for (source, status) in &refunds.attention {
+                worker::console_warn!("scheduled: order {source} is {status}");
+            }
+        }
     }
+    invocation.note("errors", report.errors.len());
+    for error in &report.errors {
+        worker::console_error!("scheduled: {error}");
+    }
+    let changed: Vec<_> = report.retries.users.iter().chain(&report.claims.users).cloned().collect();
+    trigger::prompt_after_cron(&env, &changed, invocation.subrequests()).await;
+    invocation.finish_cron(if report.errors.is_empty() { "ok" } else { "errors" });
 }

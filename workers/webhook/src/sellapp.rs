@@ -7,13 +7,19 @@ use tollgate_app::settings::sellapp_webhook_secret;
 use tollgate_app::IngestOutcome;
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
+use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{setting, AppParts, JsClock};
 use worker::{Context, Env, Request, Response};
 
 /// Bodies larger than this are refused (413) before anything is verified or written.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 1 << 20;
 
-pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, WebhookError> {
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    invocation: &Invocation,
+) -> Result<Response, WebhookError> {
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY_BYTES as u64) {
         return Err(WebhookError::PayloadTooLarge);
@@ -26,19 +32,32 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         sellapp_webhook_secret(|name| setting(env, name)).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let headers = Headers::from_pairs(req.headers().entries());
     let event = tollgate_providers::sellapp::verify(&body, &headers, &secret, JsClock.now())?;
-    let parts = AppParts::from_env(env).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    let parts =
+        AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let outcome =
         parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
     let (status, body) = match outcome {
         IngestOutcome::Applied { user_id } => {
-            crate::trigger::request_role_sync(env, ctx, &user_id);
+            invocation.note("outcome", "applied");
+            invocation.note("userId", user_id.as_str());
+            crate::trigger::request_role_sync(env, ctx, &user_id, invocation.subrequests());
             (200, json!({ "ok": true }))
         }
-        IngestOutcome::Pending => (200, json!({ "ok": true, "pending": true })),
-        IngestOutcome::Duplicate => (200, json!({ "ok": true, "duplicate": true })),
-        IngestOutcome::Ignored { .. } => (200, json!({ "ok": true, "ignored": true })),
+        IngestOutcome::Pending => {
+            invocation.note("outcome", "pending");
+            (200, json!({ "ok": true, "pending": true }))
+        }
+        IngestOutcome::Duplicate => {
+            invocation.note("outcome", "duplicate");
+            (200, json!({ "ok": true, "duplicate": true }))
+        }
+        IngestOutcome::Ignored { .. } => {
+            invocation.note("outcome", "ignored");
+            (200, json!({ "ok": true, "ignored": true }))
+        }
         IngestOutcome::FailureRecorded { code, .. } => {
-            worker::console_warn!("webhook: recorded as a failure ({code})");
+            invocation.note("outcome", "failure_recorded");
+            invocation.note("failureCode", code.to_string());
             (202, json!({ "ok": true, "recorded": true }))
         }
     };

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 use std::time::Duration;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::AppwriteId;
 use tollgate_worker_common::setting;
 use worker::{Context, Env};
@@ -16,28 +17,38 @@ const TRIGGER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Users prompted per cron run at most (each prompt is one subrequest); the rest wait for role-sync's cron.
 pub const PROMPTS_PER_RUN: usize = 10;
 
-pub fn request_role_sync(env: &Env, ctx: &Context, user_id: &AppwriteId) {
-    if let Some(prompt) = prompt(env, user_id) {
+pub fn request_role_sync(env: &Env, ctx: &Context, user_id: &AppwriteId, subrequests: &Subrequests) {
+    if let Some(prompt) = prompt(env, user_id, subrequests) {
         ctx.wait_until(prompt);
     }
 }
 
 /// The cron's changes (retries that applied, pending entitlements claimed) prompt role-sync too, as
 /// deliveries do, so their projection runs now rather than on role-sync's next cron run.
-pub async fn prompt_after_cron(env: &Env, users: &[AppwriteId]) {
+pub async fn prompt_after_cron(env: &Env, users: &[AppwriteId], subrequests: &Subrequests) {
     let mut seen = std::collections::BTreeSet::new();
     for user in users.iter().filter(|u| seen.insert(u.as_str().to_owned())).take(PROMPTS_PER_RUN) {
-        if let Some(prompt) = prompt(env, user) {
+        if let Some(prompt) = prompt(env, user, subrequests) {
             prompt.await;
         }
     }
 }
 
-/// The request to role-sync for one user, if it is configured.
-fn prompt(env: &Env, user_id: &AppwriteId) -> Option<impl std::future::Future<Output = ()> + 'static> {
+/// The request to role-sync for one user, if it is configured and the invocation's budget allows it.
+fn prompt(
+    env: &Env,
+    user_id: &AppwriteId,
+    subrequests: &Subrequests,
+) -> Option<impl std::future::Future<Output = ()> + 'static> {
     let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
         return None;
     };
+    if subrequests.take().is_err() {
+        worker::console_warn!(
+            "role-sync trigger skipped: the subrequest budget is spent; the cron will pick the job up"
+        );
+        return None;
+    }
     let url = format!("{}{ROLE_SYNC_PATH}", base.trim_end_matches('/'));
     let body = json!({ "userId": user_id.as_str() });
     Some(async move {
