@@ -1,0 +1,1 @@
+//! The Stripe stand-in's lifecycle, driven through its HTTP API only.
