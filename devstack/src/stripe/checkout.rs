@@ -8,7 +8,7 @@
 //! same for tests. A portal session's `url` (`{base}/billing_portal/{id}`) lets the customer change the card
 //! of their subscriptions or cancel one at period end.
 
-use super::billing::cancel_at_period_end;
+use super::billing::{cancel_at_period_end, Terms};
 use super::form::{ApiError, ApiResult, Form};
 use super::resources::{attach, list, out, recurring_price, set_customer};
 use super::store::{new_id, Card, Store};
@@ -272,14 +272,14 @@ impl Store {
             let price =
                 self.find("price", line["price"].as_str().unwrap_or_default(), "price", "line_items[0][price]")?;
             let metadata = subscription_metadata.as_object().cloned().unwrap_or_default();
-            let subscription = self.create_subscription(
-                &customer_id,
-                &price,
-                line["quantity"].as_i64().unwrap_or(1),
-                Some(&method_id),
-                trial,
+            let terms = Terms {
+                quantity: line["quantity"].as_i64().unwrap_or(1),
+                payment_method: Some(method_id),
+                trial_days: trial,
                 metadata,
-            )?;
+                missing_payment_method: None,
+            };
+            let subscription = self.create_subscription(&customer_id, &price, terms)?;
             session["subscription"] = subscription["id"].clone();
             session["invoice"] = subscription["latest_invoice"].clone();
             session["payment_status"] = json!(if due_now { "paid" } else { "no_payment_required" });

@@ -124,6 +124,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/subscriptions/{id}"),
     ("POST", "/v1/subscriptions/{id}"),
     ("DELETE", "/v1/subscriptions/{id}"),
+    ("POST", "/v1/subscriptions/{id}/resume"),
     ("GET", "/v1/invoices"),
     ("GET", "/v1/invoices/{id}"),
     ("POST", "/v1/invoices/{id}/pay"),

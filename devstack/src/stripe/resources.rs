@@ -1,6 +1,7 @@
 //! The `/v1` handlers of the plain resources: customers, products, prices, payment methods, subscriptions,
 //! invoices, charges, payment intents, refunds, disputes, webhook endpoints and events.
 
+use super::billing::Terms;
 use super::form::{ApiError, ApiResult, Form};
 use super::objects::{self, NewPrice};
 use super::store::{new_id, page, Card, Store};
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Arc<StripeState>> {
         .route("/v1/payment_methods/{id}/detach", post(detach_payment_method))
         .route("/v1/subscriptions", get(list_subscriptions).post(create_subscription))
         .route("/v1/subscriptions/{id}", get(get_subscription).post(update_subscription).delete(cancel_subscription))
+        .route("/v1/subscriptions/{id}/resume", post(resume_subscription))
         .route("/v1/invoices", get(list_invoices))
         .route("/v1/invoices/{id}", get(get_invoice))
         .route("/v1/invoices/{id}/pay", post(pay_invoice))
@@ -422,12 +424,21 @@ async fn create_subscription(state: S, Params(form): Params) -> Reply {
         "items",
         "default_payment_method",
         "trial_period_days",
+        "trial_settings",
         "metadata",
         "payment_behavior",
         "proration_behavior",
         "collection_method",
         "off_session",
     ])?;
+    let end_behavior = form.str("trial_settings.end_behavior.missing_payment_method")?.map(str::to_owned);
+    if end_behavior.as_deref().is_some_and(|b| !matches!(b, "cancel" | "create_invoice" | "pause")) {
+        return Err(ApiError::invalid(
+            "parameter_invalid_string",
+            "Invalid trial_settings[end_behavior][missing_payment_method]: must be one of cancel, create_invoice, or pause",
+            Some("trial_settings[end_behavior][missing_payment_method]"),
+        ));
+    }
     let mut store = state.store();
     let customer = form.required("customer")?.to_owned();
     store.find("customer", &customer, "customer", "customer")?;
@@ -467,14 +478,14 @@ async fn create_subscription(state: S, Params(form): Params) -> Reply {
             return Err(ApiError::card_declined("", None));
         }
     }
-    let subscription = store.create_subscription(
-        &customer,
-        &price,
+    let terms = Terms {
         quantity,
-        method.as_deref(),
-        trial,
-        form.metadata()?.unwrap_or_default(),
-    )?;
+        payment_method: method,
+        trial_days: trial,
+        metadata: form.metadata()?.unwrap_or_default(),
+        missing_payment_method: end_behavior,
+    };
+    let subscription = store.create_subscription(&customer, &price, terms)?;
     out(&store, &form, subscription)
 }
 
@@ -610,6 +621,20 @@ async fn update_subscription(state: S, Path(id): Path<String>, Params(form): Par
         }
     })?;
     out(&store, &form, updated)
+}
+
+async fn resume_subscription(state: S, Path(id): Path<String>, Params(form): Params) -> Reply {
+    form.only(&["billing_cycle_anchor", "proration_behavior"])?;
+    if form.str("billing_cycle_anchor")?.is_some_and(|a| a != "now") {
+        return Err(ApiError::invalid(
+            "parameter_invalid_string",
+            "This stand-in resumes with billing_cycle_anchor=now.",
+            Some("billing_cycle_anchor"),
+        ));
+    }
+    let mut store = state.store();
+    let resumed = store.resume(&id)?;
+    out(&store, &form, resumed)
 }
 
 async fn cancel_subscription(state: S, Path(id): Path<String>, Params(form): Params) -> Reply {

@@ -95,12 +95,36 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
     assert_eq!(subscription["status"], "trialing");
     assert!(subscription["latest_invoice"]["object"] == "invoice" && subscription["customer"]["object"] == "customer");
     stripe.get("/v1/subscriptions", &[("customer", &cus), ("status", "all"), ("price", &monthly)]).await;
+    // A trial that ends without a card pauses (its trial_settings say so), and resumes once there is one.
+    let pauser = id(&stripe.post("/v1/customers", &[("email", "p@example.com"), ("test_clock", &id(&clock))]).await);
+    let pausing = stripe
+        .post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &pauser),
+                ("items[0][price]", &monthly),
+                ("trial_period_days", "1"),
+                ("trial_settings[end_behavior][missing_payment_method]", "pause"),
+            ],
+        )
+        .await;
     stripe
         .post(
             &format!("/v1/test_helpers/test_clocks/{}/advance", id(&clock)),
             &[("frozen_time", &(T0 + 8 * DAY).to_string())],
         )
         .await;
+    assert_eq!(stripe.get(&format!("/v1/subscriptions/{}", id(&pausing)), &[]).await["status"], "paused");
+    let card = stripe.post("/v1/payment_methods/pm_card_visa/attach", &[("customer", &pauser)]).await;
+    stripe.post(&format!("/v1/customers/{pauser}"), &[("invoice_settings[default_payment_method]", &id(&card))]).await;
+    let resumed =
+        stripe.post(&format!("/v1/subscriptions/{}/resume", id(&pausing)), &[("billing_cycle_anchor", "now")]).await;
+    assert_eq!(
+        (resumed["status"].clone(), resumed["items"]["data"][0]["current_period_start"].clone()),
+        (json!("active"), json!(T0 + 8 * DAY))
+    );
+    let again = stripe.call(Method::POST, &format!("/v1/subscriptions/{}/resume", id(&pausing)), &[]).await;
+    assert_eq!(again.status, 400, "only a paused subscription resumes: {}", again.body);
     stripe.get(&format!("/v1/test_helpers/test_clocks/{}", id(&clock)), &[]).await;
     let item = stripe.get(&format!("/v1/subscriptions/{sub}"), &[]).await["items"]["data"][0]["id"]
         .as_str()
@@ -257,6 +281,8 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
         "charge.refunded",
         "charge.dispute.created",
         "charge.dispute.closed",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
     ] {
         assert!(types.contains(kind), "no {kind} event: {types:?}");
     }
