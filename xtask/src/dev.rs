@@ -27,20 +27,6 @@ pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
 /// The demo plan's monthly price on the Stripe stand-in, in cents.
 pub const DEMO_STRIPE_PRICE_CENTS: &str = "1000";
-/// The events the Stripe stand-in sends to the webhook worker's `/stripe/webhook`.
-pub const STRIPE_WEBHOOK_EVENTS: &[&str] = &[
-    "checkout.session.completed",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-];
 
 pub const HELP: &str = "\
 usage: cargo xtask dev [--fresh] [--set NAME=VALUE]...
@@ -207,28 +193,17 @@ struct StripeSeed {
 }
 
 /// Through the stand-in's Stripe API, as a merchant would set up Stripe: the webhook worker's
-/// `/stripe/webhook` as an endpoint for [`STRIPE_WEBHOOK_EVENTS`] (its `whsec_` secret is shown once, in
+/// `/stripe/webhook` as an endpoint for [`tollgate_devstack::stripe::WEBHOOK_EVENTS`] (its `whsec_` secret is shown once, in
 /// this answer), and the demo product "Member" with a monthly price. The stand-in keeps its account in
 /// memory, so every start seeds afresh and `dev.env` gets the new secret and price id.
 async fn seed_stripe(base: &str, key: &str, webhook_url: &str) -> Result<StripeSeed> {
     let http = reqwest::Client::new();
-    let post = |path: &str, params: Vec<(&str, String)>| {
-        let request = http.post(format!("{base}/v1/{path}")).bearer_auth(key).form(&params);
-        async move {
-            let response = request.send().await.with_context(|| format!("POST {path} on the Stripe stand-in"))?;
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.context("a Stripe answer")?;
-            if !status.is_success() {
-                bail!("the Stripe stand-in refused POST {path}: {status} {}", body["error"]["message"]);
-            }
-            Ok::<_, anyhow::Error>(body)
-        }
-    };
+    let post = |path: &'static str, params: Vec<(&'static str, String)>| stripe_post(&http, base, key, path, params);
     let text = |value: &serde_json::Value, field: &str| -> Result<String> {
         value[field].as_str().map(str::to_owned).with_context(|| format!("no {field} in {value}"))
     };
     let mut endpoint = vec![("url", format!("{webhook_url}/stripe/webhook"))];
-    endpoint.extend(STRIPE_WEBHOOK_EVENTS.iter().map(|e| ("enabled_events[]", (*e).to_owned())));
+    endpoint.extend(tollgate_devstack::stripe::WEBHOOK_EVENTS.iter().map(|e| ("enabled_events[]", (*e).to_owned())));
     let endpoint = post("webhook_endpoints", endpoint).await?;
     let product =
         post("products", vec![("name", "Member".to_owned()), ("metadata[plan]", DEMO_PLAN.to_owned())]).await?;
@@ -249,6 +224,23 @@ async fn seed_stripe(base: &str, key: &str, webhook_url: &str) -> Result<StripeS
         text(&price, "id")?
     );
     Ok(StripeSeed { webhook_secret: text(&endpoint, "secret")?, price_id: text(&price, "id")? })
+}
+
+async fn stripe_post(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    params: Vec<(&str, String)>,
+) -> Result<serde_json::Value> {
+    let request = http.post(format!("{base}/v1/{path}")).bearer_auth(key).form(&params);
+    let response = request.send().await.with_context(|| format!("POST {path} on the Stripe stand-in"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.context("a Stripe answer")?;
+    if !status.is_success() {
+        bail!("the Stripe stand-in refused POST {path}: {status} {}", body["error"]["message"]);
+    }
+    Ok(body)
 }
 
 async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings) -> Result<()> {

@@ -156,7 +156,19 @@ impl StripeState {
                 let delivery = delivery.clone();
                 store.body_for(&delivery).map(|(body, secret)| (delivery.url, body, secret))
             };
-            let Some((url, body, secret)) = prepared else { return };
+            let Some((url, body, secret)) = prepared else {
+                // The endpoint was deleted meanwhile: nothing more is sent.
+                let mut store = self.store();
+                if let Some(delivery) = store.deliveries.iter_mut().find(|d| d.id == id) {
+                    delivery.state = "failed".to_owned();
+                    delivery.attempts.push(Attempt {
+                        at: real_now(),
+                        status: None,
+                        error: Some("endpoint deleted".to_owned()),
+                    });
+                }
+                return;
+            };
             let t = real_now();
             let sent = self
                 .http

@@ -63,6 +63,21 @@ pub const DEFAULT_SECRET_KEY: &str = "sk_test_devstack_0000000000000000000000000
 /// The account's API version: the layout of its objects and of events to endpoints that pin none.
 pub const API_VERSION: &str = "2025-03-31.basil";
 const MAX_BODY: usize = 1 << 20;
+/// The events Tollgate's webhook worker takes at `/stripe/webhook`: what `cargo xtask dev` enables on the
+/// endpoint it registers, and what tests subscribe to.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+];
 
 pub struct StripeState {
     store: Mutex<Store>,
@@ -259,7 +274,12 @@ async fn context(state: S, request: Request, next: Next) -> Response {
         .then(|| request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned))
         .flatten();
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        let mut error =
+            ApiError::invalid("parameter_invalid_string", "The request body is too large (1 MiB at most).", None);
+        error.status = StatusCode::PAYLOAD_TOO_LARGE;
+        return error.into_response();
+    };
     let fingerprint = format!("{} {}?{}", parts.method, parts.uri.path(), String::from_utf8_lossy(&bytes));
     if let Some(key) = &key {
         let mut store = state.store();

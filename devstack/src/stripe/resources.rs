@@ -253,7 +253,7 @@ async fn create_price(state: S, Params(form): Params) -> Reply {
             if !matches!(interval, "day" | "week" | "month" | "year") {
                 return Err(ApiError::invalid(
                     "parameter_invalid_string",
-                    format!("Invalid recurring[interval]: must be one of day, week, month, or year"),
+                    "Invalid recurring[interval]: must be one of day, week, month, or year",
                     Some("recurring[interval]"),
                 ));
             }

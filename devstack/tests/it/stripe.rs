@@ -2,30 +2,14 @@
 //! the events checked where a webhook receiver gets them: signed with the endpoint's `whsec_`, in the layout
 //! of the endpoint's API version, retried after a failure, held and released in a chosen order, redelivered.
 
-use crate::stripe_support::{receiver, signed_by, stripe, Received, Stripe};
+use crate::stripe_support::{id, monthly_price, receiver, signed_by, stripe, Received, Stripe};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 const T0: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
-const EVENTS: &[&str] = &[
-    "checkout.session.completed",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-];
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
-}
+use tollgate_devstack::stripe::WEBHOOK_EVENTS as EVENTS;
 
 fn period_end(subscription: &Value) -> i64 {
     subscription["items"]["data"][0]["current_period_end"].as_i64().expect("basil: the period is on the item")
@@ -67,18 +51,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
         .await;
     let legacy_secret = legacy["secret"].as_str().unwrap().to_owned();
 
-    let product = stripe.post("/v1/products", &[("name", "Member")]).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", &id(&product)),
-                ("currency", "usd"),
-                ("unit_amount", "1000"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
+    let price = monthly_price(&stripe, "Member", "1000").await;
     let clock = id(&stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", &T0.to_string())]).await);
     let customer = stripe.post("/v1/customers", &[("email", "buyer@example.com"), ("test_clock", &clock)]).await;
     let cus = id(&customer);
@@ -91,7 +64,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
             &[
                 ("mode", "subscription"),
                 ("customer", &cus),
-                ("line_items[0][price]", &id(&price)),
+                ("line_items[0][price]", &price),
                 ("line_items[0][quantity]", "1"),
                 ("client_reference_id", "user-1"),
                 ("success_url", "http://127.0.0.1:3000/done?s={CHECKOUT_SESSION_ID}"),
@@ -259,18 +232,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
 #[tokio::test]
 async fn failed_renewal_retries_run_out_into_canceled_or_unpaid_as_the_account_says() {
     let stripe = stripe().await;
-    let product = stripe.post("/v1/products", &[("name", "Member")]).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", &id(&product)),
-                ("currency", "usd"),
-                ("unit_amount", "1000"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
+    let price = monthly_price(&stripe, "Member", "1000").await;
     for after in ["canceled", "unpaid"] {
         stripe.control("/_devstack/stripe/settings", json!({"retry_days": [1, 2], "after_retries": after})).await;
         let clock = id(&stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", &T0.to_string())]).await);
@@ -281,7 +243,7 @@ async fn failed_renewal_retries_run_out_into_canceled_or_unpaid_as_the_account_s
                 "/v1/subscriptions",
                 &[
                     ("customer", &cus),
-                    ("items[0][price]", &id(&price)),
+                    ("items[0][price]", &price),
                     ("default_payment_method", &id(&card)),
                     ("trial_period_days", "7"),
                 ],
