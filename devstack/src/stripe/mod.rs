@@ -29,12 +29,14 @@
 //!   optional `email`): completes a session as the hosted page does; 402 `card_error` when declined.
 //! - `GET /_devstack/stripe/deliveries` (`?event=evt_…`): `{"data": [{"id", "event", "type", "endpoint",
 //!   "url", "state" (held|pending|delivered|failed), "attempts": [{"at", "status", "error"}], "last_status"}]}`.
-//! - `POST /_devstack/stripe/hold` `{"hold": true|false}`; `POST /_devstack/stripe/release`
-//!   `{"order": ["evt_…", …]}` (omit `order` for all held, oldest first);
+//! - `POST /_devstack/stripe/hold` `{"hold": true|false}` (while on, new deliveries are queued as `held`;
+//!   turning it off sends nothing by itself); `POST /_devstack/stripe/release` `{"order": ["evt_…", …]}`
+//!   (the held deliveries of those events, in that order; omit `order` for all held, oldest first);
 //!   `POST /_devstack/stripe/events/{id}/redeliver` (`{"endpoint": "we_…"}` optional).
 //! - `POST /_devstack/stripe/settings` `{"retry_days": [3,5,7], "after_retries": "canceled"|"unpaid",
 //!   "delivery_backoff_ms": [100,300,900]}` (any subset; `GET` shows them).
-//! - The shared `/_devstack/faults|reset|calls`; a reset empties the account (settings back to defaults).
+//! - `POST /_devstack/stripe/reset` (also the shared `/_devstack/reset`): an empty account, settings back to
+//!   their defaults; plus the shared `/_devstack/faults|calls`.
 
 pub mod billing;
 pub mod checkout;
@@ -361,12 +363,18 @@ pub fn router(state: Arc<StripeState>) -> Router {
         .route("/_devstack/stripe/hold", post(hold))
         .route("/_devstack/stripe/release", post(release))
         .route("/_devstack/stripe/events/{id}/redeliver", post(redeliver))
-        .route("/_devstack/stripe/settings", get(get_settings).post(set_settings));
+        .route("/_devstack/stripe/settings", get(get_settings).post(set_settings))
+        .route("/_devstack/stripe/reset", post(reset));
     api.merge(checkout::page_routes())
         .merge(devstack)
         .merge(control::routes::<StripeState>())
         .fallback(unknown_route)
         .with_state(state)
+}
+
+async fn reset(state: S) -> Json<Value> {
+    *state.store() = Store::default();
+    Json(json!({ "ok": true }))
 }
 
 fn control_error(message: &str) -> Response {

@@ -447,8 +447,35 @@ async fn deliveries_are_retried_held_released_in_a_chosen_order_and_redelivered(
     assert_eq!(copies.len(), 3, "the failed attempt, its retry, and the redelivery");
     assert!(copies.iter().all(|r| signed_by(r, &secret)));
 
-    // A reset forgets the account.
-    stripe.control("/_devstack/reset", json!({})).await;
+    // An endpoint that never answers fails after every attempt, without holding up the one that does.
+    stripe.control("/_devstack/stripe/hold", json!({"hold": false})).await;
+    let dead = stripe
+        .post("/v1/webhook_endpoints", &[("url", "http://127.0.0.1:9/h"), ("enabled_events[]", "customer.created")])
+        .await;
+    let before = hooks.received.lock().unwrap().len();
+    let second = stripe.post("/v1/customers", &[("email", "s@example.com")]).await;
+    let event = stripe.get("/v1/events", &[("type", "customer.created"), ("limit", "1")]).await["data"][0].clone();
+    assert_eq!(event["data"]["object"]["id"], second["id"]);
+    let settled = stripe.settled().await;
+    let to_dead = settled.iter().find(|d| d["endpoint"] == dead["id"] && d["event"] == event["id"]).unwrap();
+    assert_eq!(
+        (to_dead["state"].clone(), to_dead["attempts"].as_array().unwrap().len()),
+        (json!("failed"), 3),
+        "{to_dead}"
+    );
+    assert!(to_dead["attempts"][0]["status"].is_null() && to_dead["attempts"][0]["error"].is_string());
+    assert_eq!(hooks.received.lock().unwrap().len(), before + 1, "the live endpoint got it");
+    assert_eq!(
+        stripe.get(&format!("/v1/events/{}", id(&event)), &[]).await["pending_webhooks"],
+        1,
+        "one endpoint still to go"
+    );
+
+    // A reset forgets the account (the Stripe one, and the shared one).
+    stripe.control("/_devstack/stripe/reset", json!({})).await;
     assert_eq!(stripe.get("/v1/customers", &[]).await["data"], json!([]));
     assert!(stripe.deliveries().await.is_empty());
+    stripe.post("/v1/customers", &[("email", "t@example.com")]).await;
+    stripe.control("/_devstack/reset", json!({})).await;
+    assert_eq!(stripe.get("/v1/customers", &[]).await["data"], json!([]));
 }
