@@ -119,6 +119,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
         reasons,
         vec![(json!("subscription_cycle"), json!("paid")), (json!("subscription_create"), json!("paid"))]
     );
+    assert_eq!(invoices["data"][0]["lines"]["data"][0]["description"], "1 × Member (at USD 10.00 / month)");
 
     // The card starts failing: the renewal fails, the subscription is past_due, a retry is scheduled.
     let failing = stripe.post("/v1/payment_methods/pm_card_chargeCustomerFail/attach", &[("customer", &cus)]).await;
@@ -329,6 +330,12 @@ async fn refunds_and_disputes_emit_charge_refunded_and_dispute_events_won_or_los
     };
 
     let refunded = buy("pm_card_visa").await;
+    let charge = stripe.get("/v1/charges", &[("payment_intent", &refunded)]).await["data"][0].clone();
+    assert!(charge["customer"].is_null(), "a payment-mode buyer is a guest unless customer_creation=always");
+    assert_eq!(
+        (charge["amount"].clone(), charge["billing_details"]["email"].clone()),
+        (json!(4900), json!("p@example.com"))
+    );
     let refund = stripe.post("/v1/refunds", &[("payment_intent", &refunded)]).await;
     assert_eq!((refund["amount"].clone(), refund["status"].clone()), (json!(4900), json!("succeeded")));
     let again = stripe.call(Method::POST, "/v1/refunds", &[("payment_intent", &refunded)]).await;
