@@ -185,6 +185,11 @@ pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
         Some(dir) => discord::store::DiscordStore::open(&dir.join("discord.sqlite"))?,
         None => discord::store::DiscordStore::in_memory()?,
     };
+    let stripe_key = stripe::DEFAULT_SECRET_KEY.to_owned();
+    let stripe_state = Arc::new(match &config.data_dir {
+        Some(dir) => stripe::StripeState::open(stripe_key, dir.join("stripe.json"))?,
+        None => stripe::StripeState::new(stripe_key),
+    });
     let state = Arc::new(appwrite::AppState::new(database, config.project_id.clone(), config.api_key.clone()));
     let (appwrite_addr, appwrite_stop, appwrite_server) = serve(config.appwrite_addr, appwrite::router(state)).await?;
     let discord_state = Arc::new(discord::DiscordState::new(discord_store));
@@ -201,7 +206,6 @@ pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
     )?);
     let (sellapp_addr, sellapp_stop, sellapp_server) =
         serve(config.sellapp_addr, sellapp::router(sellapp_state)).await?;
-    let stripe_state = Arc::new(stripe::StripeState::new(stripe::DEFAULT_SECRET_KEY.to_owned()));
     let (stripe_addr, stripe_stop, stripe_server) =
         serve(config.stripe_addr, stripe::router(stripe_state.clone())).await?;
     stripe_state.set_base_url(format!("http://{stripe_addr}"));

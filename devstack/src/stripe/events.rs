@@ -135,9 +135,11 @@ impl Store {
 }
 
 impl StripeState {
-    /// Sends what the last state changes queued, in order, on a task of its own.
+    /// After a request: saves the account, and sends what its state changes queued, in order, on a task of
+    /// its own.
     pub fn flush(self: &Arc<Self>) {
         let queued = std::mem::take(&mut self.store().outbox);
+        self.save();
         self.send(queued);
     }
 

@@ -48,6 +48,7 @@ mod resources;
 pub mod store;
 
 use crate::control::{self, Control, Stand};
+use anyhow::Context;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -57,6 +58,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use form::{ApiError, Form};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use store::{random_string, Idempotent, Store};
 
@@ -83,6 +85,8 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
 
 pub struct StripeState {
     store: Mutex<Store>,
+    /// Where the account is saved (`None`: in memory only).
+    path: Option<PathBuf>,
     secret_key: String,
     base_url: OnceLock<String>,
     http: reqwest::Client,
@@ -90,9 +94,11 @@ pub struct StripeState {
 }
 
 impl StripeState {
+    /// A new account in memory.
     pub fn new(secret_key: String) -> Self {
         Self {
             store: Mutex::new(Store::default()),
+            path: None,
             secret_key,
             base_url: OnceLock::new(),
             http: reqwest::Client::builder()
@@ -101,6 +107,34 @@ impl StripeState {
                 .build()
                 .unwrap_or_default(),
             control: Control::default(),
+        }
+    }
+
+    /// The account saved at `path` (a new one when there is no file yet). A file that does not decode is
+    /// an error: starting empty would silently orphan every id the ledger holds.
+    pub fn open(secret_key: String, path: PathBuf) -> anyhow::Result<Self> {
+        let mut state = Self::new(secret_key);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let store: Store = serde_json::from_str(&text).with_context(|| {
+                format!("{} is not a Stripe stand-in account; move it away to start afresh", path.display())
+            })?;
+            state.store = Mutex::new(store);
+        }
+        state.path = Some(path);
+        Ok(state)
+    }
+
+    /// Writes the account to its file (whole, then renamed into place), if it has one.
+    pub fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let text = match serde_json::to_string(&*self.store()) {
+            Ok(text) => text,
+            Err(error) => return tracing::error!(%error, "the Stripe stand-in could not encode its account"),
+        };
+        let partial = path.with_extension("json.partial");
+        if let Err(error) = std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, path)) {
+            tracing::error!(%error, path = %path.display(), "the Stripe stand-in could not save its account");
         }
     }
 
@@ -177,6 +211,7 @@ impl Stand for StripeState {
 
     fn reset(&self) -> Result<(), String> {
         *self.store() = Store::default();
+        self.save();
         Ok(())
     }
 
@@ -314,9 +349,12 @@ async fn context(state: S, request: Request, next: Next) -> Response {
             }
         }
     }
+    let changes = parts.method != Method::GET;
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = events::REQUEST.scope((request_id.clone(), key.clone()), next.run(request)).await;
-    state.flush();
+    if changes {
+        state.flush();
+    }
     let (status, mut headers, mut body) = response_json(response).await;
     if let Some(key) = &key {
         let mut store = state.store();
@@ -374,6 +412,7 @@ pub fn router(state: Arc<StripeState>) -> Router {
 
 async fn reset(state: S) -> Json<Value> {
     *state.store() = Store::default();
+    state.save();
     Json(json!({ "ok": true }))
 }
 
@@ -479,7 +518,10 @@ async fn set_settings(state: S, Json(change): Json<Value>) -> Response {
                 && settings.retry_days.iter().all(|d| *d > 0) =>
         {
             store.settings = settings;
-            Json(json!(store.settings)).into_response()
+            let answer = json!(store.settings);
+            drop(store);
+            state.save();
+            Json(answer).into_response()
         }
         Ok(_) => control_error("after_retries must be canceled or unpaid, retry_days positive"),
         Err(e) => control_error(&e.to_string()),

@@ -292,8 +292,11 @@ async fn list_prices(state: S, Params(form): Params) -> Reply {
     let store = state.store();
     let product = form.str("product")?.map(str::to_owned);
     let active = form.bool("active")?;
-    list(&store, &form, "price", "/v1/prices", &["product", "active", "type"], |p| {
-        product.as_ref().is_none_or(|w| p["product"] == **w) && active.is_none_or(|a| p["active"] == a)
+    let lookup_keys = form.strings("lookup_keys")?;
+    list(&store, &form, "price", "/v1/prices", &["product", "active", "type", "lookup_keys"], |p| {
+        product.as_ref().is_none_or(|w| p["product"] == **w)
+            && active.is_none_or(|a| p["active"] == a)
+            && (lookup_keys.is_empty() || lookup_keys.iter().any(|k| p["lookup_key"] == k.as_str()))
     })
 }
 

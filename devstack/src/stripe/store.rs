@@ -2,8 +2,10 @@
 //! [`super::API_VERSION`]), in creation order, plus what Stripe keeps behind them (a test card's
 //! behaviour, webhook secrets, idempotent replies, deliveries).
 //!
-//! Kept in memory: a restart of the stand-in is a fresh test-mode account (`cargo xtask dev` re-seeds it
-//! and rewrites the settings that name its objects).
+//! With a data directory (`cargo xtask dev`) the account is saved to `stripe.json` after every request and
+//! read back at start, so a restart keeps the customers and subscriptions Tollgate's ledger names; what is
+//! in flight (idempotent replies, deliveries and their retries, a hold) is not kept. Without one (tests) it
+//! lives in memory only.
 
 use super::form::{ApiError, ApiResult};
 use rand::Rng;
@@ -11,7 +13,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// What a test card does when charged (Stripe's documented test payment methods).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Card {
     /// `pm_card_visa`: every charge succeeds.
     Visa,
@@ -83,7 +85,8 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Store {
     /// Every object by id, as served at the account's API version.
     pub objects: HashMap<String, Value>,
@@ -91,17 +94,22 @@ pub struct Store {
     pub order: Vec<String>,
     pub cards: HashMap<String, Card>,
     pub webhook_secrets: HashMap<String, String>,
+    #[serde(skip)]
     pub idempotency: HashMap<String, Idempotent>,
+    #[serde(skip)]
     pub deliveries: Vec<Delivery>,
+    #[serde(skip)]
     pub hold: bool,
     pub settings: Settings,
     /// Failed payment attempts of an open subscription invoice, by invoice id.
     pub attempts: HashMap<String, usize>,
     /// Deliveries queued by the state changes of the current request, sent once it is done.
+    #[serde(skip)]
     pub outbox: Vec<String>,
     /// A checkout session's line items (`{price, quantity}`), trial days and subscription metadata.
     pub checkout_lines: HashMap<String, (Vec<Value>, Option<i64>, Value)>,
     /// Set while a test clock advances: its events come from no API request.
+    #[serde(skip)]
     pub automatic: bool,
 }
 

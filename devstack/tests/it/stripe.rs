@@ -486,3 +486,46 @@ async fn deliveries_are_retried_held_released_in_a_chosen_order_and_redelivered(
     stripe.control("/_devstack/reset", json!({})).await;
     assert_eq!(stripe.get("/v1/customers", &[]).await["data"], json!([]));
 }
+
+#[tokio::test]
+async fn with_a_data_directory_the_account_survives_a_restart_and_a_damaged_file_stops_the_start() {
+    let dir = std::env::temp_dir().join(format!("tollgate-stripe-{}-{}", std::process::id(), T0));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || {
+        let mut config = tollgate_devstack::DevstackConfig::for_tests();
+        config.data_dir = Some(dir.clone());
+        config
+    };
+    let first = tollgate_devstack::start(config()).await.unwrap();
+    let http = reqwest::Client::new();
+    let key = first.stripe_secret_key().to_owned();
+    let created: Value = http
+        .post(format!("{}/v1/customers", first.stripe_base_url()))
+        .bearer_auth(&key)
+        .form(&[("email", "kept@example.com")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    first.shutdown().await;
+
+    let second = tollgate_devstack::start(config()).await.unwrap();
+    let again: Value = http
+        .get(format!("{}/v1/customers/{}", second.stripe_base_url(), id(&created)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["email"], "kept@example.com");
+    second.shutdown().await;
+
+    std::fs::write(dir.join("stripe.json"), "{not json").unwrap();
+    let refused = tollgate_devstack::start(config()).await.err().expect("a damaged account stops the start");
+    assert!(format!("{refused:#}").contains("stripe.json"), "{refused:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
