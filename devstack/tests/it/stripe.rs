@@ -2,7 +2,9 @@
 //! the events checked where a webhook receiver gets them: signed with the endpoint's `whsec_`, in the layout
 //! of the endpoint's API version, retried after a failure, held and released in a chosen order, redelivered.
 
-use crate::stripe_support::{id, monthly_price, receiver, signed_by, stripe, Received, Stripe};
+use crate::stripe_support::{
+    buy_once, endpoint, id, monthly_price, receiver, signed_by, stripe, stripe_with, Received, Stripe,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -288,17 +290,9 @@ async fn failed_renewal_retries_run_out_into_canceled_or_unpaid_as_the_account_s
 async fn refunds_and_disputes_emit_charge_refunded_and_dispute_events_won_or_lost() {
     let stripe = stripe().await;
     let (hooks, hook_url) = receiver().await;
-    let endpoint = stripe
-        .post(
-            "/v1/webhook_endpoints",
-            &[
-                ("url", &format!("{hook_url}/h")),
-                ("enabled_events[]", "charge.refunded"),
-                ("enabled_events[]", "charge.dispute.created"),
-                ("enabled_events[]", "charge.dispute.closed"),
-            ],
-        )
-        .await;
+    let hook = format!("{hook_url}/h");
+    let endpoint =
+        endpoint(&stripe, &hook, &["charge.refunded", "charge.dispute.created", "charge.dispute.closed"]).await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     let product = stripe.post("/v1/products", &[("name", "Pass")]).await;
     let once =
@@ -307,23 +301,7 @@ async fn refunds_and_disputes_emit_charge_refunded_and_dispute_events_won_or_los
         let once = id(&once);
         let stripe = &stripe;
         async move {
-            let session = stripe
-                .post(
-                    "/v1/checkout/sessions",
-                    &[
-                        ("mode", "payment"),
-                        ("customer_email", "p@example.com"),
-                        ("line_items[0][price]", &once),
-                        ("success_url", "http://127.0.0.1:3000/ok"),
-                    ],
-                )
-                .await;
-            let done = stripe
-                .control(
-                    &format!("/_devstack/stripe/checkout/{}/complete", id(&session)),
-                    json!({"payment_method": card}),
-                )
-                .await;
+            let done = buy_once(stripe, &once, "p@example.com", card).await;
             assert_eq!((done["status"].clone(), done["payment_status"].clone()), (json!("complete"), json!("paid")));
             done["payment_intent"].as_str().unwrap().to_owned()
         }
@@ -402,16 +380,8 @@ async fn deliveries_are_retried_held_released_in_a_chosen_order_and_redelivered(
     let stripe = stripe().await;
     stripe.control("/_devstack/stripe/settings", json!({"delivery_backoff_ms": [20, 20]})).await;
     let (hooks, hook_url) = receiver().await;
-    let endpoint = stripe
-        .post(
-            "/v1/webhook_endpoints",
-            &[
-                ("url", &format!("{hook_url}/h")),
-                ("enabled_events[]", "customer.created"),
-                ("enabled_events[]", "customer.updated"),
-            ],
-        )
-        .await;
+    let hook = format!("{hook_url}/h");
+    let endpoint = endpoint(&stripe, &hook, &["customer.created", "customer.updated"]).await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
 
     hooks.fail_next.store(1, std::sync::atomic::Ordering::SeqCst);
@@ -496,33 +466,12 @@ async fn with_a_data_directory_the_account_survives_a_restart_and_a_damaged_file
         config.data_dir = Some(dir.clone());
         config
     };
-    let first = tollgate_devstack::start(config()).await.unwrap();
-    let http = reqwest::Client::new();
-    let key = first.stripe_secret_key().to_owned();
-    let created: Value = http
-        .post(format!("{}/v1/customers", first.stripe_base_url()))
-        .bearer_auth(&key)
-        .form(&[("email", "kept@example.com")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    first.shutdown().await;
-
-    let second = tollgate_devstack::start(config()).await.unwrap();
-    let again: Value = http
-        .get(format!("{}/v1/customers/{}", second.stripe_base_url(), id(&created)))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(again["email"], "kept@example.com");
-    second.shutdown().await;
+    let first = stripe_with(config()).await;
+    let created = first.post("/v1/customers", &[("email", "kept@example.com")]).await;
+    first.devstack.shutdown().await;
+    let second = stripe_with(config()).await;
+    assert_eq!(second.get(&format!("/v1/customers/{}", id(&created)), &[]).await["email"], "kept@example.com");
+    second.devstack.shutdown().await;
 
     std::fs::write(dir.join("stripe.json"), "{not json").unwrap();
     let refused = tollgate_devstack::start(config()).await.err().expect("a damaged account stops the start");

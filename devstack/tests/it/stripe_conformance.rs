@@ -3,7 +3,7 @@
 //! its JSON types. Also Stripe's error bodies, auth, idempotency and list pagination. Every served route is
 //! exercised.
 
-use crate::stripe_support::{fixtures, id, mismatches, monthly_price, stripe, Stripe};
+use crate::stripe_support::{buy_once, fixtures, id, mismatches, monthly_price, stripe, Stripe};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tollgate_devstack::stripe::ROUTES;
@@ -186,45 +186,12 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
     stripe.call(Method::DELETE, &format!("/v1/subscriptions/{}", id(&direct)), &[]).await;
 
     // A one-time payment that is disputed, and a customer found by email.
-    let payment = stripe
-        .post(
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "payment"),
-                ("customer_email", "d@example.com"),
-                ("line_items[0][price]", &once),
-                ("success_url", "http://127.0.0.1:3000/ok"),
-            ],
-        )
-        .await;
-    let paid = stripe
-        .control(
-            &format!("/_devstack/stripe/checkout/{}/complete", id(&payment)),
-            json!({"payment_method": "pm_card_createDispute"}),
-        )
-        .await;
-    stripe.seen.lock().unwrap().push(paid.clone());
+    let paid = buy_once(&stripe, &once, "d@example.com", "pm_card_createDispute").await;
     let disputes = stripe.get("/v1/disputes", &[("payment_intent", paid["payment_intent"].as_str().unwrap())]).await;
     let dispute = id(&disputes["data"][0]);
     stripe.get(&format!("/v1/disputes/{dispute}"), &[]).await;
     stripe.post(&format!("/v1/disputes/{dispute}"), &[("evidence[uncategorized_text]", "winning_evidence")]).await;
-    let again = stripe
-        .post(
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "payment"),
-                ("customer_email", "e@example.com"),
-                ("line_items[0][price]", &once),
-                ("success_url", "http://127.0.0.1:3000/ok"),
-            ],
-        )
-        .await;
-    let paid = stripe
-        .control(
-            &format!("/_devstack/stripe/checkout/{}/complete", id(&again)),
-            json!({"payment_method": "pm_card_createDispute"}),
-        )
-        .await;
+    let paid = buy_once(&stripe, &once, "e@example.com", "pm_card_createDispute").await;
     let lost = stripe.get("/v1/disputes", &[("payment_intent", paid["payment_intent"].as_str().unwrap())]).await;
     stripe.post(&format!("/v1/disputes/{}/close", id(&lost["data"][0])), &[]).await;
     stripe.get("/v1/customers", &[("email", "d@example.com")]).await;

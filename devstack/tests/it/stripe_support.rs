@@ -27,7 +27,11 @@ pub struct Answer {
 }
 
 pub async fn stripe() -> Stripe {
-    let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("devstack starts");
+    stripe_with(DevstackConfig::for_tests()).await
+}
+
+pub async fn stripe_with(config: DevstackConfig) -> Stripe {
+    let devstack = tollgate_devstack::start(config).await.expect("devstack starts");
     let key = devstack.stripe_secret_key().to_owned();
     Stripe {
         devstack,
@@ -116,6 +120,32 @@ pub async fn monthly_price(stripe: &Stripe, name: &str, cents: &str) -> String {
     ];
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     id(&stripe.post("/v1/prices", &params).await)
+}
+
+/// A payment-mode checkout of `price` for `email`, completed with `card`: the completed session.
+pub async fn buy_once(stripe: &Stripe, price: &str, email: &str, card: &str) -> Value {
+    let session = stripe
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("customer_email", email),
+                ("line_items[0][price]", price),
+                ("success_url", "http://127.0.0.1:3000/ok"),
+            ],
+        )
+        .await;
+    let path = format!("/_devstack/stripe/checkout/{}/complete", id(&session));
+    let done = stripe.control(&path, serde_json::json!({ "payment_method": card })).await;
+    stripe.seen.lock().unwrap().push(done.clone());
+    done
+}
+
+/// A webhook endpoint for `url` and `events`: the endpoint (with its `secret`).
+pub async fn endpoint(stripe: &Stripe, url: &str, events: &[&str]) -> Value {
+    let mut params = vec![("url", url)];
+    params.extend(events.iter().map(|e| ("enabled_events[]", *e)));
+    stripe.post("/v1/webhook_endpoints", &params).await
 }
 
 pub fn id(value: &Value) -> String {
