@@ -200,8 +200,21 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
     stripe.get(&format!("/v1/products/{product}"), &[]).await;
     stripe.get("/v1/prices", &[("product", &product)]).await;
     stripe.get(&format!("/v1/prices/{monthly}"), &[]).await;
-    let events = stripe.get("/v1/events", &[("limit", "100")]).await;
-    stripe.get(&format!("/v1/events/{}", id(&events["data"][0])), &[]).await;
+    let mut events: Vec<Value> = Vec::new();
+    loop {
+        let after = events.last().map(id);
+        let mut query = vec![("limit", "40")];
+        if let Some(after) = &after {
+            query.push(("starting_after", after));
+        }
+        let page = stripe.get("/v1/events", &query).await;
+        events.extend(page["data"].as_array().unwrap().iter().cloned());
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    assert!(events.len() > 80, "the scenario makes events over several pages: {}", events.len());
+    stripe.get(&format!("/v1/events/{}", id(&events[0])), &[]).await;
     stripe.call(Method::DELETE, &format!("/v1/webhook_endpoints/{}", id(&endpoint)), &[]).await;
 
     let fixtures = fixtures();
@@ -211,7 +224,7 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
         problems.extend(mismatches(object, &fixtures).into_iter().map(|p| format!("{}: {p}", object["object"])));
     }
     let mut types = std::collections::BTreeSet::new();
-    for event in events["data"].as_array().unwrap() {
+    for event in &events {
         types.insert(event["type"].as_str().unwrap().to_owned());
         problems.extend(mismatches(event, &fixtures).into_iter().map(|p| format!("event {}: {p}", event["type"])));
     }
