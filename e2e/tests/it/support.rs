@@ -75,6 +75,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
+    // The Stripe stand-in as `cargo xtask dev` sets it up: the webhook worker as its endpoint, a demo price.
+    let stripe =
+        xtask::stripe_seed::seed(&devstack.stripe_base_url(), devstack.stripe_secret_key(), &webhook_url, PLAN)
+            .await
+            .expect("seeding the Stripe stand-in");
     let mut env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
@@ -88,6 +93,10 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
         devstack_sellapp_url: &devstack.sellapp_base_url(),
+        devstack_stripe_url: &devstack.stripe_base_url(),
+        stripe_api_key: devstack.stripe_secret_key(),
+        stripe_webhook_secret: &stripe.webhook_secret,
+        demo_stripe_price_id: &stripe.price_id,
     });
     for (name, value) in overrides {
         env.set(name, value);
