@@ -178,6 +178,16 @@ async fn a_checkout_grants_the_plan_of_its_price_to_the_account_it_names() {
         (&json!("stripe"), &json!("sub_1"), &json!("cus_1"), &json!("price_pro"), &json!("active"))
     );
     assert_eq!(stored["email"], "buyer@example.com", "the account's email: it bought from its account");
+
+    // `tollgate lookup` and `/admin/users` show the Stripe facts of each entitlement.
+    let entries = ctx.app().user_entitlements(&tollgate_core::AppwriteId::parse("buyer").unwrap()).await.unwrap();
+    let shown = tollgate_app::lookup::entitlement_json(&entries[0], now, ctx.settings.access_grace);
+    assert_eq!(
+        (&shown["stripe"]["customer"], &shown["stripe"]["subscription"], &shown["stripe"]["status"]),
+        (&json!("cus_1"), &json!("sub_1"), &json!("active"))
+    );
+    let period_end = shown["stripe"]["periodEnd"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    assert_eq!(period_end.map(|t| t.with_timezone(&Utc)), Some(now + Duration::days(30)));
 }
 
 #[tokio::test]
