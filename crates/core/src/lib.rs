@@ -50,6 +50,4 @@ pub use plans::{exclusive_plans, parse_duration, plan_for_purchase, LineItem, Pl
 pub use role_diff::{role_diff, RoleDiff};
 pub use secret::Secret;
 pub use snowflake::{DiscordUserId, GuildId, RoleId, SnowflakeError};
-pub use stripe_actions::{
-    decide_customer_action, BillingStep, CurrentSubscription, CustomerAction, Refusal, StripeStatus,
-};
+pub use stripe_actions::{decide_customer_action, subscription_rank, BillingStep, CustomerAction, Refusal};

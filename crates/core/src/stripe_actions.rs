@@ -16,9 +16,11 @@
 //!   portal is offered;
 //! - an unknown status refuses everything (fail closed) rather than starting a second subscription.
 
-/// A Stripe subscription status, as documented; anything else is [`StripeStatus::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A Stripe subscription's `status`, plus `None` (no subscription) and statuses Stripe may add.
+// The same shape as the webhook half's `stripe::StripeStatus`; one of the two goes when both branches meet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StripeStatus {
+    None,
     Incomplete,
     IncompleteExpired,
     Trialing,
@@ -27,12 +29,13 @@ pub enum StripeStatus {
     Canceled,
     Unpaid,
     Paused,
-    Unknown,
+    Unknown(String),
 }
 
 impl StripeStatus {
     pub fn parse(raw: &str) -> Self {
-        match raw {
+        match raw.trim() {
+            "" | "none" => Self::None,
             "incomplete" => Self::Incomplete,
             "incomplete_expired" => Self::IncompleteExpired,
             "trialing" => Self::Trialing,
@@ -41,29 +44,23 @@ impl StripeStatus {
             "canceled" => Self::Canceled,
             "unpaid" => Self::Unpaid,
             "paused" => Self::Paused,
-            _ => Self::Unknown,
-        }
-    }
-
-    /// Which of a customer's subscriptions is "the" subscription: higher first. A paying or trying one beats
-    /// one that waits for a payment method, which beats an ended one; an unknown status ranks above the ended
-    /// ones so that it is seen (and refused) rather than hidden behind an old cancellation.
-    pub fn rank(self) -> u8 {
-        match self {
-            Self::Active | Self::Trialing | Self::PastDue => 4,
-            Self::Incomplete | Self::Paused | Self::Unpaid => 3,
-            Self::Unknown => 2,
-            Self::IncompleteExpired | Self::Canceled => 1,
+            other => Self::Unknown(other.to_owned()),
         }
     }
 }
 
-/// The customer's current subscription, as far as the decision needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CurrentSubscription {
-    pub status: StripeStatus,
-    /// Already set to end at the period end.
-    pub cancel_at_period_end: bool,
+/// Which of a customer's subscriptions is "the" subscription: higher first (ties: the newest). A paying or
+/// trying one beats one that waits for a payment method, which beats an ended one; an unknown status ranks
+/// above the ended ones so that it is seen (and refused) rather than hidden behind an old cancellation.
+pub fn subscription_rank(status: &StripeStatus) -> u8 {
+    use StripeStatus::*;
+    match status {
+        Active | Trialing | PastDue => 4,
+        Incomplete | Paused | Unpaid => 3,
+        Unknown(_) => 2,
+        IncompleteExpired | Canceled => 1,
+        None => 0,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,45 +116,42 @@ pub enum BillingStep {
     Refuse(Refusal),
 }
 
-/// The matrix: `current` is `None` when the customer has no subscription at all.
-pub fn decide_customer_action(current: Option<CurrentSubscription>, action: CustomerAction) -> BillingStep {
+/// The matrix: what `action` does when the customer's subscription has `status` (`None`: they have none) and
+/// is (`cancel_at_period_end`) or is not already set to end at the period end.
+pub fn decide_customer_action(
+    status: &StripeStatus,
+    cancel_at_period_end: bool,
+    action: CustomerAction,
+) -> BillingStep {
     use BillingStep::*;
+    use CustomerAction::*;
     use StripeStatus::*;
-    let Some(current) = current else {
-        return match action {
-            CustomerAction::Purchase { .. } => Checkout,
-            CustomerAction::Cancel => Refuse(Refusal::NothingToCancel),
-            CustomerAction::UpdatePaymentMethod | CustomerAction::DisconnectPaymentMethod => {
-                Refuse(Refusal::NoSubscription)
-            }
-        };
-    };
-    match (current.status, action) {
-        (Unknown, _) => Refuse(Refusal::UnknownStatus),
-        (IncompleteExpired | Canceled | Unpaid, CustomerAction::Purchase { .. }) => Checkout,
-        (Paused, CustomerAction::Purchase { .. }) => Refuse(Refusal::SubscriptionPaused),
-        (Incomplete | Trialing | Active | PastDue, CustomerAction::Purchase { same_price }) => {
-            if same_price && !current.cancel_at_period_end {
+    match (status, action) {
+        (Unknown(_), _) => Refuse(Refusal::UnknownStatus),
+        (None | IncompleteExpired | Canceled | Unpaid, Purchase { .. }) => Checkout,
+        (Paused, Purchase { .. }) => Refuse(Refusal::SubscriptionPaused),
+        (Incomplete | Trialing | Active | PastDue, Purchase { same_price }) => {
+            if same_price && !cancel_at_period_end {
                 Refuse(Refusal::AlreadyOnPlan)
             } else {
                 ChangePrice
             }
         }
-        (IncompleteExpired | Canceled, CustomerAction::Cancel) => Refuse(Refusal::SubscriptionEnded),
-        (Incomplete, CustomerAction::Cancel) => Refuse(Refusal::SubscriptionIncomplete),
-        (Paused, CustomerAction::Cancel) => Refuse(Refusal::SubscriptionPaused),
-        (Trialing | Active | PastDue | Unpaid, CustomerAction::Cancel) => {
-            if current.cancel_at_period_end {
+        (None, Cancel) => Refuse(Refusal::NothingToCancel),
+        (IncompleteExpired | Canceled, Cancel) => Refuse(Refusal::SubscriptionEnded),
+        (Incomplete, Cancel) => Refuse(Refusal::SubscriptionIncomplete),
+        (Paused, Cancel) => Refuse(Refusal::SubscriptionPaused),
+        (Trialing | Active | PastDue | Unpaid, Cancel) => {
+            if cancel_at_period_end {
                 Refuse(Refusal::AlreadyCanceling)
             } else {
                 CancelAtPeriodEnd
             }
         }
-        (IncompleteExpired | Canceled, CustomerAction::UpdatePaymentMethod) => Refuse(Refusal::SubscriptionEnded),
-        (Incomplete | Trialing | Active | PastDue | Unpaid | Paused, CustomerAction::UpdatePaymentMethod) => {
-            BillingPortal
-        }
-        (_, CustomerAction::DisconnectPaymentMethod) => BillingPortal,
+        (None, UpdatePaymentMethod | DisconnectPaymentMethod) => Refuse(Refusal::NoSubscription),
+        (IncompleteExpired | Canceled, UpdatePaymentMethod) => Refuse(Refusal::SubscriptionEnded),
+        (Incomplete | Trialing | Active | PastDue | Unpaid | Paused, UpdatePaymentMethod) => BillingPortal,
+        (_, DisconnectPaymentMethod) => BillingPortal,
     }
 }
 
@@ -178,29 +172,29 @@ mod tests {
 
     #[test]
     fn every_status_and_action_has_its_written_down_step() {
-        // status (None: no subscription), cancel_at_period_end,
+        // status ("none": no subscription), cancel_at_period_end,
         //   [purchase another tier, purchase the current tier, cancel, update payment method, disconnect it]
         #[rustfmt::skip]
-        let table: &[(Option<&str>, bool, [&str; 5])] = &[
-            (None,                       false, ["checkout",     "checkout",        "nothing_to_cancel",       "no_subscription",    "no_subscription"]),
-            (Some("incomplete"),         false, ["change_price", "already_on_plan", "subscription_incomplete", "billing_portal",     "billing_portal"]),
-            (Some("incomplete"),         true,  ["change_price", "change_price",    "subscription_incomplete", "billing_portal",     "billing_portal"]),
-            (Some("incomplete_expired"), false, ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
-            (Some("incomplete_expired"), true,  ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
-            (Some("trialing"),           false, ["change_price", "already_on_plan", "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
-            (Some("trialing"),           true,  ["change_price", "change_price",    "already_canceling",       "billing_portal",     "billing_portal"]),
-            (Some("active"),             false, ["change_price", "already_on_plan", "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
-            (Some("active"),             true,  ["change_price", "change_price",    "already_canceling",       "billing_portal",     "billing_portal"]),
-            (Some("past_due"),           false, ["change_price", "already_on_plan", "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
-            (Some("past_due"),           true,  ["change_price", "change_price",    "already_canceling",       "billing_portal",     "billing_portal"]),
-            (Some("canceled"),           false, ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
-            (Some("canceled"),           true,  ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
-            (Some("unpaid"),             false, ["checkout",     "checkout",        "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
-            (Some("unpaid"),             true,  ["checkout",     "checkout",        "already_canceling",       "billing_portal",     "billing_portal"]),
-            (Some("paused"),             false, ["subscription_paused", "subscription_paused", "subscription_paused", "billing_portal", "billing_portal"]),
-            (Some("paused"),             true,  ["subscription_paused", "subscription_paused", "subscription_paused", "billing_portal", "billing_portal"]),
-            (Some("frozen"),             false, ["unknown_subscription_status"; 5]),
-            (Some("frozen"),             true,  ["unknown_subscription_status"; 5]),
+        let table: &[(&str, bool, [&str; 5])] = &[
+            ("none",               false, ["checkout",     "checkout",        "nothing_to_cancel",       "no_subscription",    "no_subscription"]),
+            ("incomplete",         false, ["change_price", "already_on_plan", "subscription_incomplete", "billing_portal",     "billing_portal"]),
+            ("incomplete",         true,  ["change_price", "change_price",    "subscription_incomplete", "billing_portal",     "billing_portal"]),
+            ("incomplete_expired", false, ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
+            ("incomplete_expired", true,  ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
+            ("trialing",           false, ["change_price", "already_on_plan", "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
+            ("trialing",           true,  ["change_price", "change_price",    "already_canceling",       "billing_portal",     "billing_portal"]),
+            ("active",             false, ["change_price", "already_on_plan", "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
+            ("active",             true,  ["change_price", "change_price",    "already_canceling",       "billing_portal",     "billing_portal"]),
+            ("past_due",           false, ["change_price", "already_on_plan", "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
+            ("past_due",           true,  ["change_price", "change_price",    "already_canceling",       "billing_portal",     "billing_portal"]),
+            ("canceled",           false, ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
+            ("canceled",           true,  ["checkout",     "checkout",        "subscription_ended",      "subscription_ended", "billing_portal"]),
+            ("unpaid",             false, ["checkout",     "checkout",        "cancel_at_period_end",    "billing_portal",     "billing_portal"]),
+            ("unpaid",             true,  ["checkout",     "checkout",        "already_canceling",       "billing_portal",     "billing_portal"]),
+            ("paused",             false, ["subscription_paused", "subscription_paused", "subscription_paused", "billing_portal", "billing_portal"]),
+            ("paused",             true,  ["subscription_paused", "subscription_paused", "subscription_paused", "billing_portal", "billing_portal"]),
+            ("frozen",             false, ["unknown_subscription_status"; 5]),
+            ("frozen",             true,  ["unknown_subscription_status"; 5]),
         ];
         let actions = [
             CustomerAction::Purchase { same_price: false },
@@ -210,31 +204,36 @@ mod tests {
             CustomerAction::DisconnectPaymentMethod,
         ];
         for (status, cancel_at_period_end, expected) in table {
-            let current = status.map(|s| CurrentSubscription {
-                status: StripeStatus::parse(s),
-                cancel_at_period_end: *cancel_at_period_end,
-            });
             for (action, want) in actions.iter().zip(expected) {
-                let got = cell(decide_customer_action(current, *action));
-                assert_eq!(got, *want, "{status:?} (canceling: {cancel_at_period_end}) × {action:?}");
+                let got = cell(decide_customer_action(&StripeStatus::parse(status), *cancel_at_period_end, *action));
+                assert_eq!(got, *want, "{status} (canceling: {cancel_at_period_end}) × {action:?}");
             }
         }
-        // Every documented status (and none) appears in the table.
-        let covered: Vec<_> = table.iter().filter_map(|row| row.0).collect();
-        for status in
-            ["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"]
-        {
+        // Every documented status, and none, is in the table.
+        let covered: Vec<&str> = table.iter().map(|row| row.0).collect();
+        for status in [
+            "none",
+            "incomplete",
+            "incomplete_expired",
+            "trialing",
+            "active",
+            "past_due",
+            "canceled",
+            "unpaid",
+            "paused",
+        ] {
             assert!(covered.contains(&status), "{status} is in the table");
-            assert_ne!(StripeStatus::parse(status), StripeStatus::Unknown);
+            assert!(!matches!(StripeStatus::parse(status), StripeStatus::Unknown(_)));
         }
     }
 
     #[test]
     fn a_live_subscription_outranks_an_ended_one_and_an_unknown_one_is_not_hidden() {
-        let rank = |s: &str| StripeStatus::parse(s).rank();
+        let rank = |s: &str| subscription_rank(&StripeStatus::parse(s));
         assert!(rank("past_due") > rank("unpaid"));
         assert!(rank("incomplete") > rank("frozen"));
         assert!(rank("frozen") > rank("canceled"));
+        assert!(rank("canceled") > rank("none"));
         assert_eq!(rank("canceled"), rank("incomplete_expired"));
         assert_eq!(rank("active"), rank("trialing"));
     }
