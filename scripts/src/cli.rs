@@ -149,6 +149,9 @@ pub enum PlansCommand {
         /// A Sell.app product variant id that sells this plan (repeatable; replaces the list).
         #[arg(long = "sellapp-variant")]
         sellapp_variants: Vec<String>,
+        /// A Stripe price id (`price_…`) that sells this plan (repeatable; replaces the list; `--stripe-price ''` clears it).
+        #[arg(long = "stripe-price")]
+        stripe_prices: Vec<String>,
         /// How long a one-off purchase lasts, e.g. 30d, 2w, 12h (`none`: open-ended).
         #[arg(long)]
         duration: Option<String>,

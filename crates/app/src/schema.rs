@@ -176,6 +176,7 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 string("roleIdsJson", MESSAGE_SIZE),
                 string("sellappProductIdsJson", MESSAGE_SIZE),
                 string("sellappVariantIdsJson", MESSAGE_SIZE),
+                string("stripePriceIdsJson", MESSAGE_SIZE),
                 integer("durationSeconds"),
                 string("tierGroup", NAME_SIZE),
                 integer("tierRank"),

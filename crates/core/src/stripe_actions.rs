@@ -16,38 +16,7 @@
 //!   portal is offered;
 //! - an unknown status refuses everything (fail closed) rather than starting a second subscription.
 
-/// A Stripe subscription's `status`, plus `None` (no subscription) and statuses Stripe may add.
-// The same shape as the webhook half's `stripe::StripeStatus`; one of the two goes when both branches meet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum StripeStatus {
-    None,
-    Incomplete,
-    IncompleteExpired,
-    Trialing,
-    Active,
-    PastDue,
-    Canceled,
-    Unpaid,
-    Paused,
-    Unknown(String),
-}
-
-impl StripeStatus {
-    pub fn parse(raw: &str) -> Self {
-        match raw.trim() {
-            "" | "none" => Self::None,
-            "incomplete" => Self::Incomplete,
-            "incomplete_expired" => Self::IncompleteExpired,
-            "trialing" => Self::Trialing,
-            "active" => Self::Active,
-            "past_due" => Self::PastDue,
-            "canceled" => Self::Canceled,
-            "unpaid" => Self::Unpaid,
-            "paused" => Self::Paused,
-            other => Self::Unknown(other.to_owned()),
-        }
-    }
-}
+pub use crate::stripe::StripeStatus;
 
 /// Which of a customer's subscriptions is "the" subscription: higher first (ties: the newest). A paying or
 /// trying one beats one that waits for a payment method, which beats an ended one; an unknown status ranks
