@@ -16,6 +16,7 @@
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
 //! - [`pending_entitlements`]: purchases no account may claim yet, claimed once an account verifies the email.
 //! - [`link_discord`]: linking a Discord account by OAuth2 (single-use state, PKCE), unlinking.
+//! - [`billing`]: a customer's own Stripe billing actions (checkout or tier change, cancel, billing portal).
 //! - [`lookup`]: everything that decides a user's access, for `/me/access` and the admin lookup.
 //! - [`random`]: secure random tokens.
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
@@ -23,6 +24,7 @@
 //! - [`scheduled`]: everything a cron run does.
 
 pub mod admin_grants;
+pub mod billing;
 pub mod bootstrap;
 pub mod catalogue_report;
 pub mod error;

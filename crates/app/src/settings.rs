@@ -79,6 +79,8 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("ROLE_SYNC_URL", None, http_url, "the role-sync worker the webhook worker triggers"),
     entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
     entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
+    entry("STRIPE_API_KEY", None, secret, "secret, optional: Stripe's secret key; customers' own billing actions and doctor's Stripe checks need it"),
+    entry("STRIPE_API_BASE", Some(tollgate_stripe::STRIPE_API_BASE), http_url, "Stripe's API base URL (requests go to {base}/v1/...)"),
     entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),
     entry("REFUND_CHECK_INTERVAL_HOURS", Some("24"), crate::refunds::check_hours, "hours between two reads of one order"),
     entry("REFUND_CHECKS_PER_RUN", Some("5"), crate::refunds::check_per_run, "Sell.app orders read per webhook cron run"),
@@ -303,6 +305,15 @@ pub fn stripe_webhook_secrets(lookup: impl Fn(&str) -> Option<String>) -> Result
     Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
 }
 
+/// `STRIPE_API_KEY` and `STRIPE_API_BASE`: `None` when no key is set (Stripe is not used).
+pub fn stripe_config(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<tollgate_stripe::StripeConfig>, SettingsError> {
+    let Some(key) = value(&lookup, "STRIPE_API_KEY")? else { return Ok(None) };
+    let api_base = with_default(&lookup, "STRIPE_API_BASE")?;
+    Ok(Some(tollgate_stripe::StripeConfig { api_base, api_key: Secret::new(key) }))
+}
+
 /// The `KEY=VALUE` lines of an env file (`--env-file` of the CLI, `.tollgate/dev.env`), in order, parsed by
 /// `dotenvy` (comments, quotes, `export`), without touching the process environment.
 #[cfg(not(target_arch = "wasm32"))]
@@ -382,6 +393,7 @@ mod tests {
         let _ = discord_oauth(lookup);
         let _ = customer_guild_id(lookup);
         let _ = sellapp_webhook_secret(lookup);
+        let _ = stripe_config(|name| lookup(name).or_else(|| (name == "STRIPE_API_KEY").then(|| "sk_test_1".into())));
         let asked = asked.into_inner();
         assert!(asked.len() > 15, "{asked:?}");
         for name in asked {

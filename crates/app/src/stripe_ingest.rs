@@ -71,6 +71,40 @@ impl StripeReader for NoStripeApi {
     }
 }
 
+/// Stripe's API through the client (`STRIPE_API_KEY`): the subscription object is parsed by the same parser
+/// as the events' (`tollgate_providers::stripe_payload::subscription`), so both modes read the same fields.
+impl StripeReader for tollgate_stripe::StripeApi {
+    async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StepError> {
+        match self.retrieve_subscription(id).await {
+            Ok(found) => tollgate_providers::stripe_payload::subscription(&found.raw).map(Some).map_err(|field| {
+                StepError::transient("stripe_api_error", format!("Stripe's subscription {id} has no readable {field}"))
+            }),
+            Err(e) if e.is_missing() => Ok(None),
+            Err(e) => Err(stripe_api_error("reading the subscription", &e)),
+        }
+    }
+
+    async fn customer_email(&self, id: &str) -> Result<Option<Email>, StepError> {
+        match self.retrieve_customer(id).await {
+            Ok(customer) => Ok(customer.email.as_deref().and_then(|e| Email::parse(e).ok())),
+            Err(e) if e.is_missing() => Ok(None),
+            Err(e) => Err(stripe_api_error("reading the customer", &e)),
+        }
+    }
+}
+
+/// A Stripe API failure as a step failure: retried on the schedule (a refused key too: fixing the setting
+/// and letting the retry run is the remedy). The message never holds the key (the client masks it).
+fn stripe_api_error(step: &str, error: &tollgate_stripe::StripeError) -> StepError {
+    StepError {
+        code: "stripe_api_error",
+        message: format!("{step}: {error}"),
+        status: error.status(),
+        error_type: None,
+        retryable: true,
+    }
+}
+
 /// When and which event: the order of events on one source.
 #[derive(Clone, Copy)]
 struct EventOrder<'a> {

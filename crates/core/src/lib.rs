@@ -16,6 +16,7 @@
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
 //! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
+//! - [`stripe_actions`]: what a customer's own billing action does for each Stripe subscription status.
 //! - [`desired_roles`] / [`role_diff`]: which managed roles a member should hold, and the changes to get there.
 
 pub mod access;
@@ -32,6 +33,7 @@ pub mod role_diff;
 pub mod secret;
 pub mod snowflake;
 pub mod stripe;
+pub mod stripe_actions;
 
 pub use access::{derive_access, Access, PlanAccess};
 pub use attribute_fit::fit_to_attribute;
@@ -53,3 +55,4 @@ pub use plans::{
 pub use role_diff::{role_diff, RoleDiff};
 pub use secret::Secret;
 pub use snowflake::{DiscordUserId, GuildId, RoleId, SnowflakeError};
+pub use stripe_actions::{decide_customer_action, subscription_rank, BillingStep, CustomerAction, Refusal};
