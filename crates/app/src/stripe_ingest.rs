@@ -293,17 +293,24 @@ impl<C: Clock> App<'_, C> {
                 Err(e) => return Err(StepError::appwrite("reading the checkout's account", &e)),
             }
         }
-        let Some(email) = session.email.clone() else { return Ok((None, None)) };
+        let owner = self.verified_owner(session.email.as_ref()).await?;
+        Ok((session.email.clone(), owner))
+    }
+
+    /// The account with `email`, if it may receive purchases made with it (verified).
+    async fn verified_owner(&self, email: Option<&Email>) -> Result<Option<AppwriteId>, StepError> {
+        let Some(email) = email else { return Ok(None) };
         let user = self
             .appwrite
-            .find_user_by_email(&email)
+            .find_user_by_email(email)
             .await
             .map_err(|e| StepError::appwrite("finding the user by email", &e))?;
-        let owner = match user.filter(|u| self.may_claim(u)) {
-            Some(user) => Some(AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?),
-            None => None,
-        };
-        Ok((Some(email), owner))
+        match user.filter(|u| self.may_claim(u)) {
+            Some(user) => {
+                AppwriteId::parse(&user.id).map(Some).map_err(|e| StepError::unexpected_user_id(&user.id, &e))
+            }
+            None => Ok(None),
+        }
     }
 
     /// A one-off payment's plan and duration, from the session's metadata (a plan name, or a price the
@@ -344,7 +351,9 @@ impl<C: Clock> App<'_, C> {
     ) -> Result<Vec<AppwriteId>, StepError> {
         let mut write = StripeWrite::new(stripe_subscription_source(&subscription.id));
         if let Some(api) = api {
+            // The customer is fetched: the subscription need not wait for its checkout session.
             write.email = api.customer_email(&subscription.customer).await?;
+            write.owner = self.verified_owner(write.email.as_ref()).await?;
         }
         match self.read_truth(api, &subscription.id).await? {
             // The object read now is the truth, whatever this event said.

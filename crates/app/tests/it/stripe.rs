@@ -463,3 +463,84 @@ async fn an_ignored_type_writes_nothing_and_a_subscription_event_costs_few_appwr
     assert!(subscription_calls <= 6, "{subscription_calls}");
     assert_eq!(duplicate_calls, 2);
 }
+
+/// The Stripe stand-in's API, form-encoded with the account's key.
+async fn stand_in(ctx: &TestContext, method: reqwest::Method, path: &str, params: &[(&str, &str)]) -> Value {
+    let url = format!("{}{path}", ctx.devstack.stripe_base_url());
+    let request = reqwest::Client::new().request(method.clone(), url).bearer_auth(ctx.devstack.stripe_secret_key());
+    let request = if method == reqwest::Method::POST { request.form(params) } else { request.query(params) };
+    let response = request.send().await.expect("the stand-in answers");
+    assert!(response.status().is_success(), "{method} {path}: {}", response.status());
+    response.json().await.expect("json")
+}
+
+fn api(ctx: &TestContext) -> tollgate_app::billing::StripeApi {
+    tollgate_app::billing::StripeApi::new(tollgate_app::billing::StripeConfig {
+        api_base: ctx.devstack.stripe_base_url(),
+        api_key: Secret::new(ctx.devstack.stripe_secret_key()),
+    })
+    .expect("client")
+}
+
+/// A customer with `email` and an active subscription to a new monthly price mapped to `pro`, created
+/// through the stand-in's API: (customer, subscription).
+async fn live_subscription(ctx: &TestContext, email: &str) -> (String, String) {
+    let post = reqwest::Method::POST;
+    let product = stand_in(ctx, post.clone(), "/v1/products", &[("name", "Pro")]).await;
+    let product = product["id"].as_str().unwrap();
+    let price = stand_in(
+        ctx,
+        post.clone(),
+        "/v1/prices",
+        &[("product", product), ("currency", "usd"), ("unit_amount", "1000"), ("recurring[interval]", "month")],
+    )
+    .await;
+    let price = price["id"].as_str().unwrap().to_owned();
+    let update = PlanUpdate { stripe_prices: Some(vec![price.clone()]), ..PlanUpdate::default() };
+    ctx.app().set_plan("pro", guild(), &update).await.expect("plan");
+    let customer = stand_in(ctx, post.clone(), "/v1/customers", &[("email", email)]).await;
+    let customer = customer["id"].as_str().unwrap().to_owned();
+    let card = stand_in(ctx, post.clone(), "/v1/payment_methods/pm_card_visa/attach", &[("customer", &customer)]).await;
+    let sub = stand_in(
+        ctx,
+        post,
+        "/v1/subscriptions",
+        &[
+            ("customer", &customer),
+            ("items[0][price]", &price),
+            ("default_payment_method", card["id"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(sub["status"], "active");
+    (customer, sub["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn with_the_stripe_api_the_subscription_read_from_stripe_is_the_truth_and_its_customer_names_the_buyer() {
+    let ctx = context().await;
+    catalogue(&ctx).await;
+    ctx.create_user("api", "api@example.com").await;
+    let (customer, sub) = live_subscription(&ctx, "api@example.com").await;
+    let api = api(&ctx);
+    let now = ctx.clock.now();
+    // A stale event (past_due, an old period): Stripe's own object says active, and that is recorded. No
+    // checkout was seen: the customer's email names the (verified) account.
+    let stale =
+        subscription(&sub, &customer, "past_due", "price_pro", now - Duration::days(60), now - Duration::days(30));
+    let outcome =
+        ctx.app().ingest_stripe(&event("evt_api1", "customer.subscription.updated", now, stale), Some(&api)).await;
+    assert_eq!(outcome, Ok(applied("api")));
+    let stored = stripe_entitlement(&ctx, &sub).await;
+    assert_eq!((stored["providerStatus"].clone(), stored["plan"].clone()), (json!("active"), json!("pro")));
+    assert!(has_access(&ctx, "api").await);
+
+    // Cancelled at Stripe; an older "active" event arrives afterwards: the API says canceled.
+    stand_in(&ctx, reqwest::Method::DELETE, &format!("/v1/subscriptions/{sub}"), &[]).await;
+    ctx.clock.advance(Duration::minutes(5));
+    let older = subscription(&sub, &customer, "active", "price_pro", now, now + Duration::days(30));
+    let late = event("evt_api0", "customer.subscription.updated", now - Duration::minutes(1), older);
+    assert_eq!(ctx.app().ingest_stripe(&late, Some(&api)).await, Ok(applied("api")));
+    assert_eq!(stripe_entitlement(&ctx, &sub).await["revokeReason"], "cancellation");
+    assert!(!has_access(&ctx, "api").await);
+}
