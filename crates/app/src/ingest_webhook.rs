@@ -68,14 +68,26 @@ impl<C: Clock> App<'_, C> {
     /// Applies a verified Sell.app delivery. `Ok` means answer 2xx; `Err` means answer 503.
     pub async fn ingest_sellapp(&self, event: &VerifiedEvent) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
-        match self.process_sellapp(&delivery, event.body(), Attempt::Delivery).await {
+        let processed = self.process_sellapp(&delivery, event.body(), Attempt::Delivery).await;
+        self.delivery_outcome(processed, &(&delivery).into(), event.body()).await
+    }
+
+    /// How a delivery's processing is answered: a failure is recorded for retry (`Err` only when even that
+    /// record cannot be written). The same for every provider.
+    pub(crate) async fn delivery_outcome(
+        &self,
+        processed: Result<Processed, StepError>,
+        delivery: &DeliveryFacts<'_>,
+        body: &[u8],
+    ) -> Result<IngestOutcome, NotRecorded> {
+        match processed {
             Ok(Processed::Applied(user_id)) => Ok(IngestOutcome::Applied { user_id }),
             Ok(Processed::Pending) => Ok(IngestOutcome::Pending),
             Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
-            Ok(Processed::Ignored) => Ok(IngestOutcome::Ignored { event: delivery.event.clone() }),
+            Ok(Processed::Ignored) => Ok(IngestOutcome::Ignored { event: delivery.event.map(str::to_owned) }),
             Err(failure) => {
                 let (code, retryable) = (failure.code, failure.retryable);
-                match self.record_delivery_failure(&(&delivery).into(), event.body(), &failure).await {
+                match self.record_delivery_failure(delivery, body, &failure).await {
                     Ok(()) => Ok(IngestOutcome::FailureRecorded { code, retryable }),
                     Err(recording) => Err(NotRecorded { failure, recording }),
                 }

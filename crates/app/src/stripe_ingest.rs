@@ -156,19 +156,8 @@ impl<C: Clock> App<'_, C> {
         api: Option<&R>,
     ) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
-        match self.process_stripe(&delivery, event.body(), Attempt::Delivery, api).await {
-            Ok(Processed::Applied(user_id)) => Ok(IngestOutcome::Applied { user_id }),
-            Ok(Processed::Pending) => Ok(IngestOutcome::Pending),
-            Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
-            Ok(Processed::Ignored) => Ok(IngestOutcome::Ignored { event: delivery.event_type.clone() }),
-            Err(failure) => {
-                let (code, retryable) = (failure.code, failure.retryable);
-                match self.record_delivery_failure(&(&delivery).into(), event.body(), &failure).await {
-                    Ok(()) => Ok(IngestOutcome::FailureRecorded { code, retryable }),
-                    Err(recording) => Err(NotRecorded { failure, recording }),
-                }
-            }
-        }
+        let processed = self.process_stripe(&delivery, event.body(), Attempt::Delivery, api).await;
+        self.delivery_outcome(processed, &(&delivery).into(), event.body()).await
     }
 
     /// A recorded failure's body, again (the cron's retry, an admin's replay).

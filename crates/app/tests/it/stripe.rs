@@ -114,6 +114,14 @@ async fn catalogue(ctx: &TestContext) {
     }
 }
 
+/// A context with the catalogue and a verified account `user` (`user@example.com`).
+async fn with_buyer(user: &str) -> TestContext {
+    let ctx = context().await;
+    catalogue(&ctx).await;
+    ctx.create_user(user, &format!("{user}@example.com")).await;
+    ctx
+}
+
 async fn deliver(ctx: &TestContext, event: &VerifiedEvent) -> IngestOutcome {
     ctx.app().ingest_stripe(event, None::<&NoStripeApi>).await.expect("answered 2xx")
 }
@@ -155,9 +163,7 @@ async fn subscribed(ctx: &TestContext, user: &str) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn a_checkout_grants_the_plan_of_its_price_to_the_account_it_names() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("buyer", "buyer@example.com").await;
+    let ctx = with_buyer("buyer").await;
     let now = ctx.clock.now();
     let cs = checkout("cs_1", "sub_1", "cus_1", Some("buyer"), "someone-else@example.com");
     assert_eq!(deliver(&ctx, &event("evt_1", "checkout.session.completed", now, cs)).await, applied("buyer"));
@@ -192,9 +198,7 @@ async fn a_checkout_grants_the_plan_of_its_price_to_the_account_it_names() {
 
 #[tokio::test]
 async fn a_subscription_event_before_its_checkout_waits_for_it_and_the_checkout_completes_it() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("early", "early@example.com").await;
+    let ctx = with_buyer("early").await;
     let now = ctx.clock.now();
     let sub = subscription("sub_e", "cus_e", "active", "price_vip", now, now + Duration::days(30));
     assert_eq!(
@@ -284,9 +288,7 @@ async fn a_deletion_delivered_before_an_older_update_ends_revoked() {
 
 #[tokio::test]
 async fn every_event_delivered_twice_changes_nothing_the_second_time() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("twice", "twice@example.com").await;
+    let ctx = with_buyer("twice").await;
     let now = ctx.clock.now();
     let events = [
         event(
@@ -334,9 +336,7 @@ async fn a_refund_revokes_and_a_later_renewal_does_not_give_access_back() {
 
 #[tokio::test]
 async fn a_dispute_revokes_a_won_dispute_restores_and_a_lost_one_stays_revoked() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("disputer", "disputer@example.com").await;
+    let ctx = with_buyer("disputer").await;
     let now = ctx.clock.now();
     for (n, intent) in [(1, "pi_won"), (2, "pi_lost")] {
         let mut cs = fixture("checkout.session");
@@ -412,9 +412,7 @@ async fn an_account_that_has_not_verified_its_email_gets_nothing_until_it_does()
 
 #[tokio::test]
 async fn an_unmapped_price_is_recorded_and_applied_by_the_retry_once_a_plan_lists_it() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("unmapped", "unmapped@example.com").await;
+    let ctx = with_buyer("unmapped").await;
     let now = ctx.clock.now();
     let cs = checkout("cs_x", "sub_x", "cus_x", Some("unmapped"), "unmapped@example.com");
     deliver(&ctx, &event("evt_x1", "checkout.session.completed", now, cs)).await;
@@ -432,9 +430,7 @@ async fn an_unmapped_price_is_recorded_and_applied_by_the_retry_once_a_plan_list
 
 #[tokio::test]
 async fn an_ignored_type_writes_nothing_and_a_subscription_event_costs_few_appwrite_calls() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("budget", "budget@example.com").await;
+    let ctx = with_buyer("budget").await;
     let now = ctx.clock.now();
     clear_calls(&ctx).await;
     let other = event("evt_plan", "plan.created", now, fixture("event")["data"]["object"].clone());
@@ -518,9 +514,7 @@ async fn live_subscription(ctx: &TestContext, email: &str) -> (String, String) {
 
 #[tokio::test]
 async fn with_the_stripe_api_the_subscription_read_from_stripe_is_the_truth_and_its_customer_names_the_buyer() {
-    let ctx = context().await;
-    catalogue(&ctx).await;
-    ctx.create_user("api", "api@example.com").await;
+    let ctx = with_buyer("api").await;
     let (customer, sub) = live_subscription(&ctx, "api@example.com").await;
     let api = api(&ctx);
     let now = ctx.clock.now();
