@@ -465,6 +465,7 @@ impl<C: Clock> App<'_, C> {
             let written = self.write_stripe(&write, order, &|_| Ok(event.clone())).await?;
             owners.extend(owner_of(&written)?);
         }
+        owners.sort();
         owners.dedup();
         Ok(owners)
     }
@@ -501,7 +502,7 @@ impl<C: Clock> App<'_, C> {
                 data.insert("source".into(), json!(fit(&write.source, SOURCE_SIZE)));
                 data.insert("provider".into(), json!(PROVIDER_STRIPE));
                 data.insert("eventKeysJson".into(), json!(json!([order.key]).to_string()));
-                self.stripe_facts(&mut data, write, order, None);
+                self.stripe_facts(&mut data, write, order, None, patch.grant.is_some());
                 match self.appwrite.create_document(db, collection, id.as_str(), &Value::Object(data), None).await {
                     Ok(doc) => return LedgerEntry::decode(&doc),
                     Err(e) if e.is_conflict() => continue,
@@ -515,7 +516,7 @@ impl<C: Clock> App<'_, C> {
                 None => EntitlementPatch::default(),
             };
             let mut data = patch_data(&patch);
-            self.stripe_facts(&mut data, write, order, Some(&entry));
+            self.stripe_facts(&mut data, write, order, Some(&entry), patch.grant.is_some());
             if data.is_empty() {
                 return Ok(entry);
             }
@@ -533,19 +534,22 @@ impl<C: Clock> App<'_, C> {
         ))
     }
 
-    /// The facts `write` adds: ordered ones only from a newer event; identity ones only where missing.
+    /// The facts `write` adds: ordered ones only from a newer event; identity ones only where missing. Only
+    /// an event that reports the subscription's state (a status, a grant) moves the order mark: a checkout or
+    /// a refund of the same second must not make the subscription's own event look stale.
     fn stripe_facts(
         &self,
         data: &mut Map<String, Value>,
         write: &StripeWrite,
         order: &EventOrder<'_>,
         entry: Option<&LedgerEntry>,
+        grants: bool,
     ) {
         if entry.is_none_or(|e| is_newer(order, e)) {
             for (key, value) in &write.ordered {
                 data.insert((*key).into(), value.clone());
             }
-            if !write.ordered.is_empty() || !data.is_empty() {
+            if !write.ordered.is_empty() || grants {
                 data.insert("providerEventAt".into(), json!(timestamp(order.at)));
                 data.insert("providerEventId".into(), json!(fit(order.id, SHORT_TEXT_SIZE)));
             }
