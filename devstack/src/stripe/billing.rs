@@ -51,7 +51,7 @@ impl ChargeOutcome {
     }
 
     pub fn declined(&self) -> ApiError {
-        ApiError::card_declined(self.charge["id"].as_str().unwrap_or_default(), self.payment_intent["id"].as_str())
+        ApiError::card_declined(self.charge["id"].as_str(), self.payment_intent["id"].as_str())
     }
 }
 
@@ -107,18 +107,6 @@ impl Store {
         Ok(ChargeOutcome { charge, payment_intent })
     }
 
-    /// The payment method an invoice is charged to: the subscription's default, else the customer's.
-    pub fn invoice_payment_method(&self, invoice: &Value) -> Option<String> {
-        let subscription = invoice.pointer("/parent/subscription_details/subscription").and_then(Value::as_str);
-        let from_subscription =
-            subscription.and_then(|s| self.objects.get(s)).and_then(|s| s["default_payment_method"].as_str());
-        let from_customer = invoice["customer"]
-            .as_str()
-            .and_then(|c| self.objects.get(c))
-            .and_then(|c| c["invoice_settings"]["default_payment_method"].as_str());
-        from_subscription.or(from_customer).map(str::to_owned)
-    }
-
     /// One payment attempt on an open invoice. `Ok(None)`: paid (or nothing to pay); `Ok(Some(error))`:
     /// declined or no payment method, the invoice stays open and `invoice.payment_failed` was emitted.
     pub fn attempt_invoice(&mut self, invoice_id: &str, payment_method: Option<&str>) -> ApiResult<Option<ApiError>> {
@@ -127,7 +115,13 @@ impl Store {
         let customer = self.find("customer", &customer_id, "customer", "customer")?;
         let at = self.customer_time(&customer_id);
         let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
-        let method = payment_method.map(str::to_owned).or_else(|| self.invoice_payment_method(&invoice));
+        let subscription = invoice.pointer("/parent/subscription_details/subscription").and_then(Value::as_str);
+        let from_subscription =
+            subscription.and_then(|s| self.objects.get(s)).and_then(|s| self.subscription_payment_method(s));
+        let method = payment_method.map(str::to_owned).or(from_subscription).or_else(|| {
+            let customer = self.objects.get(&customer_id);
+            customer.and_then(|c| c["invoice_settings"]["default_payment_method"].as_str()).map(str::to_owned)
+        });
         let failure = if amount == 0 {
             None
         } else if let Some(method) = method {
@@ -207,11 +201,14 @@ impl Store {
             item["price"]["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1)
         };
         let id = new_id("in");
+        let product = item["price"]["product"].as_str().and_then(|p| self.objects.get(p));
+        let product_name = product.and_then(|p| p["name"].as_str()).unwrap_or("Subscription").to_owned();
         let invoice = self.insert(objects::invoice(NewInvoice {
             id: &id,
             customer: &customer,
             subscription: &subscription,
             billing_reason: reason,
+            product_name: &product_name,
             amount,
             created: at,
         }));
@@ -232,15 +229,9 @@ impl Store {
 
     /// `POST /v1/subscriptions` and Checkout's subscription: the first invoice is charged at once (free during
     /// a trial); a declined first payment leaves the subscription `incomplete`.
-    pub fn create_subscription(
-        &mut self,
-        customer_id: &str,
-        price: &Value,
-        quantity: i64,
-        payment_method: Option<&str>,
-        trial_days: Option<i64>,
-        metadata: Map<String, Value>,
-    ) -> ApiResult {
+    pub fn create_subscription(&mut self, customer_id: &str, price: &Value, terms: Terms) -> ApiResult {
+        let Terms { quantity, payment_method, trial_days, metadata, missing_payment_method } = terms;
+        let payment_method = payment_method.as_deref();
         let clock = self.clock_of_customer(customer_id);
         let at = self.now(clock.as_deref());
         let (interval, count) = (
@@ -252,7 +243,7 @@ impl Store {
         let id = new_id("sub");
         let item = objects::subscription_item(&new_id("si"), &id, price, quantity, at, end, at);
         let status = if trial.is_some() { "trialing" } else { "incomplete" };
-        self.insert(objects::subscription(NewSubscription {
+        let mut subscription = objects::subscription(NewSubscription {
             id: &id,
             customer: customer_id,
             item,
@@ -262,7 +253,11 @@ impl Store {
             metadata,
             clock: clock.as_deref(),
             created: at,
-        }));
+        });
+        if let Some(behavior) = missing_payment_method {
+            subscription["trial_settings"]["end_behavior"]["missing_payment_method"] = json!(behavior);
+        }
+        self.insert(subscription);
         let (_, failure) = self.bill(&id, "subscription_create", trial.is_some())?;
         let mut subscription = self.find("subscription", &id, "subscription", "subscription")?;
         if trial.is_none() && failure.is_none() {
@@ -333,6 +328,53 @@ impl Store {
         let before = self.find("subscription", id, "subscription", "id")?;
         let item = &before["items"]["data"][0];
         let start = item["current_period_end"].as_i64().unwrap_or_default();
+        if before["status"] == "trialing" && self.subscription_payment_method(&before).is_none() {
+            // A trial that ends without a payment method does what `trial_settings` says.
+            match before["trial_settings"]["end_behavior"]["missing_payment_method"].as_str() {
+                Some("pause") => return self.pause(id),
+                Some("cancel") => return self.end_subscription(id, "cancellation_requested").map(drop),
+                _ => {}
+            }
+        }
+        self.start_period(id, start, "subscription_cycle")
+    }
+
+    /// The card a subscription is charged to: its own default, else its customer's.
+    pub fn subscription_payment_method(&self, subscription: &Value) -> Option<String> {
+        let customer = subscription["customer"].as_str().and_then(|c| self.objects.get(c));
+        subscription["default_payment_method"]
+            .as_str()
+            .or_else(|| customer.and_then(|c| c["invoice_settings"]["default_payment_method"].as_str()))
+            .map(str::to_owned)
+    }
+
+    fn pause(&mut self, id: &str) -> ApiResult<()> {
+        let paused =
+            self.update_subscription(id, "customer.subscription.updated", |s| s["status"] = json!("paused"))?;
+        let at = self.customer_time(paused["customer"].as_str().unwrap_or_default());
+        self.emit("customer.subscription.paused", &paused, None, at);
+        Ok(())
+    }
+
+    /// `POST /v1/subscriptions/{id}/resume`: a paused subscription starts a new period now, charged at once.
+    pub fn resume(&mut self, id: &str) -> ApiResult {
+        let current = self.find("subscription", id, "subscription", "id")?;
+        if current["status"] != "paused" {
+            return Err(ApiError::state(format!(
+                "Subscription {id} is not paused; only paused subscriptions can be resumed."
+            )));
+        }
+        let at = self.customer_time(current["customer"].as_str().unwrap_or_default());
+        self.start_period(id, at, "subscription_update")?;
+        let resumed = self.find("subscription", id, "subscription", "id")?;
+        self.emit("customer.subscription.resumed", &resumed, None, at);
+        Ok(resumed)
+    }
+
+    /// A new period from `start`, its invoice charged: `active`, or `past_due` when the payment fails.
+    fn start_period(&mut self, id: &str, start: i64, reason: &str) -> ApiResult<()> {
+        let before = self.find("subscription", id, "subscription", "id")?;
+        let item = &before["items"]["data"][0];
         let price = &item["price"]["recurring"];
         let end = period_end(
             start,
@@ -343,7 +385,7 @@ impl Store {
         renewed["items"]["data"][0]["current_period_start"] = json!(start);
         renewed["items"]["data"][0]["current_period_end"] = json!(end);
         self.put(&renewed);
-        let (_, failure) = self.bill(id, "subscription_cycle", false)?;
+        let (_, failure) = self.bill(id, reason, false)?;
         let open_elsewhere = self.open_invoices(id) > usize::from(failure.is_some());
         let mut after = self.find("subscription", id, "subscription", "id")?;
         after["status"] = json!(if failure.is_some() || open_elsewhere { "past_due" } else { "active" });
@@ -536,6 +578,17 @@ impl Store {
         }
         Ok(dispute)
     }
+}
+
+/// What a new subscription is made of besides its customer and price.
+#[derive(Debug, Default)]
+pub struct Terms {
+    pub quantity: i64,
+    pub payment_method: Option<String>,
+    pub trial_days: Option<i64>,
+    pub metadata: Map<String, Value>,
+    /// `trial_settings[end_behavior][missing_payment_method]`: `create_invoice` (default), `pause`, `cancel`.
+    pub missing_payment_method: Option<String>,
 }
 
 /// What is due on a subscription.

@@ -1,6 +1,7 @@
 //! The `/v1` handlers of the plain resources: customers, products, prices, payment methods, subscriptions,
 //! invoices, charges, payment intents, refunds, disputes, webhook endpoints and events.
 
+use super::billing::Terms;
 use super::form::{ApiError, ApiResult, Form};
 use super::objects::{self, NewPrice};
 use super::store::{new_id, page, Card, Store};
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Arc<StripeState>> {
         .route("/v1/payment_methods/{id}/detach", post(detach_payment_method))
         .route("/v1/subscriptions", get(list_subscriptions).post(create_subscription))
         .route("/v1/subscriptions/{id}", get(get_subscription).post(update_subscription).delete(cancel_subscription))
+        .route("/v1/subscriptions/{id}/resume", post(resume_subscription))
         .route("/v1/invoices", get(list_invoices))
         .route("/v1/invoices/{id}", get(get_invoice))
         .route("/v1/invoices/{id}/pay", post(pay_invoice))
@@ -251,7 +253,7 @@ async fn create_price(state: S, Params(form): Params) -> Reply {
             if !matches!(interval, "day" | "week" | "month" | "year") {
                 return Err(ApiError::invalid(
                     "parameter_invalid_string",
-                    format!("Invalid recurring[interval]: must be one of day, week, month, or year"),
+                    "Invalid recurring[interval]: must be one of day, week, month, or year",
                     Some("recurring[interval]"),
                 ));
             }
@@ -297,19 +299,25 @@ async fn list_prices(state: S, Params(form): Params) -> Reply {
 
 // ---- payment methods
 
+/// The payment method `method` names: a test token (`pm_card_visa`, …) makes a new one each time, as in
+/// Stripe's test mode; anything else must be an existing `pm_…`.
+pub fn materialize(store: &mut Store, method: &str, at: i64) -> ApiResult {
+    match Card::from_token(method) {
+        Some((card, brand, last4)) => {
+            let id = new_id("pm");
+            store.cards.insert(id.clone(), card);
+            Ok(store.insert(objects::payment_method(&id, brand, last4, None, at)))
+        }
+        None => store.find("payment_method", method, "PaymentMethod", "payment_method"),
+    }
+}
+
 /// Attaches a payment method to a customer. A test token (`pm_card_visa`, …) makes a new payment method
 /// each time, as in Stripe's test mode.
 pub fn attach(store: &mut Store, method: &str, customer: &str) -> ApiResult {
     let owner = store.find("customer", customer, "customer", "customer")?;
     let at = store.now(owner["test_clock"].as_str());
-    let mut found = match Card::from_token(method) {
-        Some((card, brand, last4)) => {
-            let id = new_id("pm");
-            store.cards.insert(id.clone(), card);
-            store.insert(objects::payment_method(&id, brand, last4, None, at))
-        }
-        None => store.find("payment_method", method, "PaymentMethod", "payment_method")?,
-    };
+    let mut found = materialize(store, method, at)?;
     match found["customer"].as_str() {
         Some(other) if other != customer => {
             return Err(ApiError::invalid(
@@ -422,12 +430,21 @@ async fn create_subscription(state: S, Params(form): Params) -> Reply {
         "items",
         "default_payment_method",
         "trial_period_days",
+        "trial_settings",
         "metadata",
         "payment_behavior",
         "proration_behavior",
         "collection_method",
         "off_session",
     ])?;
+    let end_behavior = form.str("trial_settings.end_behavior.missing_payment_method")?.map(str::to_owned);
+    if end_behavior.as_deref().is_some_and(|b| !matches!(b, "cancel" | "create_invoice" | "pause")) {
+        return Err(ApiError::invalid(
+            "parameter_invalid_string",
+            "Invalid trial_settings[end_behavior][missing_payment_method]: must be one of cancel, create_invoice, or pause",
+            Some("trial_settings[end_behavior][missing_payment_method]"),
+        ));
+    }
     let mut store = state.store();
     let customer = form.required("customer")?.to_owned();
     store.find("customer", &customer, "customer", "customer")?;
@@ -464,17 +481,17 @@ async fn create_subscription(state: S, Params(form): Params) -> Reply {
                 .and_then(|c| c["invoice_settings"]["default_payment_method"].as_str().map(str::to_owned))
         });
         if payer.is_some_and(|m| store.cards.get(&m) == Some(&Card::ChargeFails)) {
-            return Err(ApiError::card_declined("", None));
+            return Err(ApiError::card_declined(None, None));
         }
     }
-    let subscription = store.create_subscription(
-        &customer,
-        &price,
+    let terms = Terms {
         quantity,
-        method.as_deref(),
-        trial,
-        form.metadata()?.unwrap_or_default(),
-    )?;
+        payment_method: method,
+        trial_days: trial,
+        metadata: form.metadata()?.unwrap_or_default(),
+        missing_payment_method: end_behavior,
+    };
+    let subscription = store.create_subscription(&customer, &price, terms)?;
     out(&store, &form, subscription)
 }
 
@@ -610,6 +627,20 @@ async fn update_subscription(state: S, Path(id): Path<String>, Params(form): Par
         }
     })?;
     out(&store, &form, updated)
+}
+
+async fn resume_subscription(state: S, Path(id): Path<String>, Params(form): Params) -> Reply {
+    form.only(&["billing_cycle_anchor", "proration_behavior"])?;
+    if form.str("billing_cycle_anchor")?.is_some_and(|a| a != "now") {
+        return Err(ApiError::invalid(
+            "parameter_invalid_string",
+            "This stand-in resumes with billing_cycle_anchor=now.",
+            Some("billing_cycle_anchor"),
+        ));
+    }
+    let mut store = state.store();
+    let resumed = store.resume(&id)?;
+    out(&store, &form, resumed)
 }
 
 async fn cancel_subscription(state: S, Path(id): Path<String>, Params(form): Params) -> Reply {

@@ -3,10 +3,13 @@
 //! its JSON types. Also Stripe's error bodies, auth, idempotency and list pagination. Every served route is
 //! exercised.
 
-use crate::stripe_support::{fixtures, mismatches, stripe, Stripe};
+use crate::stripe_support::{fixtures, id, mismatches, monthly_price, stripe, Stripe};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tollgate_devstack::stripe::ROUTES;
+
+/// path, parameters, status, error code, error param.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str, &'a str);
 
 const T0: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
@@ -22,10 +25,6 @@ async fn product_and_prices(stripe: &Stripe) -> (String, String, String) {
         .await;
     let once = stripe.post("/v1/prices", &[("product", &product), ("currency", "usd"), ("unit_amount", "2500")]).await;
     (product, monthly["id"].as_str().unwrap().to_owned(), once["id"].as_str().unwrap().to_owned())
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
 }
 
 #[tokio::test]
@@ -95,12 +94,36 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
     assert_eq!(subscription["status"], "trialing");
     assert!(subscription["latest_invoice"]["object"] == "invoice" && subscription["customer"]["object"] == "customer");
     stripe.get("/v1/subscriptions", &[("customer", &cus), ("status", "all"), ("price", &monthly)]).await;
+    // A trial that ends without a card pauses (its trial_settings say so), and resumes once there is one.
+    let pauser = id(&stripe.post("/v1/customers", &[("email", "p@example.com"), ("test_clock", &id(&clock))]).await);
+    let pausing = stripe
+        .post(
+            "/v1/subscriptions",
+            &[
+                ("customer", &pauser),
+                ("items[0][price]", &monthly),
+                ("trial_period_days", "1"),
+                ("trial_settings[end_behavior][missing_payment_method]", "pause"),
+            ],
+        )
+        .await;
     stripe
         .post(
             &format!("/v1/test_helpers/test_clocks/{}/advance", id(&clock)),
             &[("frozen_time", &(T0 + 8 * DAY).to_string())],
         )
         .await;
+    assert_eq!(stripe.get(&format!("/v1/subscriptions/{}", id(&pausing)), &[]).await["status"], "paused");
+    let card = stripe.post("/v1/payment_methods/pm_card_visa/attach", &[("customer", &pauser)]).await;
+    stripe.post(&format!("/v1/customers/{pauser}"), &[("invoice_settings[default_payment_method]", &id(&card))]).await;
+    let resumed =
+        stripe.post(&format!("/v1/subscriptions/{}/resume", id(&pausing)), &[("billing_cycle_anchor", "now")]).await;
+    assert_eq!(
+        (resumed["status"].clone(), resumed["items"]["data"][0]["current_period_start"].clone()),
+        (json!("active"), json!(T0 + 8 * DAY))
+    );
+    let again = stripe.call(Method::POST, &format!("/v1/subscriptions/{}/resume", id(&pausing)), &[]).await;
+    assert_eq!(again.status, 400, "only a paused subscription resumes: {}", again.body);
     stripe.get(&format!("/v1/test_helpers/test_clocks/{}", id(&clock)), &[]).await;
     let item = stripe.get(&format!("/v1/subscriptions/{sub}"), &[]).await["items"]["data"][0]["id"]
         .as_str()
@@ -257,6 +280,8 @@ async fn every_object_and_event_the_stand_in_returns_has_the_fields_and_types_of
         "charge.refunded",
         "charge.dispute.created",
         "charge.dispute.closed",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
     ] {
         assert!(types.contains(kind), "no {kind} event: {types:?}");
     }
@@ -285,7 +310,7 @@ async fn errors_are_stripes_bodies_with_stripes_statuses() {
         missing.body["error"].clone(),
         json!({"type": "invalid_request_error", "code": "resource_missing", "message": "No such customer: 'cus_x'", "param": "id", "doc_url": "https://stripe.com/docs/error-codes/resource-missing"})
     );
-    let cases: &[(&str, &[(&str, &str)], u16, &str, &str)] = &[
+    let cases: &[Case] = &[
         ("/v1/customers", &[("bogus", "1")], 400, "parameter_unknown", "bogus"),
         ("/v1/products", &[], 400, "parameter_missing", "name"),
         (
@@ -327,28 +352,13 @@ async fn errors_are_stripes_bodies_with_stripes_statuses() {
 
     // A declined card is a 402 card_error naming the charge.
     let customer = stripe.post("/v1/customers", &[("email", "x@example.com")]).await;
-    let product = stripe.post("/v1/products", &[("name", "P")]).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", &id(&product)),
-                ("currency", "usd"),
-                ("unit_amount", "500"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
+    let price = monthly_price(&stripe, "P", "500").await;
     let failing =
         stripe.post("/v1/payment_methods/pm_card_chargeCustomerFail/attach", &[("customer", &id(&customer))]).await;
     let incomplete = stripe
         .post(
             "/v1/subscriptions",
-            &[
-                ("customer", &id(&customer)),
-                ("items[0][price]", &id(&price)),
-                ("default_payment_method", &id(&failing)),
-            ],
+            &[("customer", &id(&customer)), ("items[0][price]", &price), ("default_payment_method", &id(&failing))],
         )
         .await;
     assert_eq!(incomplete["status"], "incomplete", "the default allow_incomplete behaviour");
