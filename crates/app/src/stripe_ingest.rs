@@ -56,6 +56,8 @@ pub trait StripeReader {
     fn subscription(&self, id: &str) -> impl Future<Output = Result<Option<Subscription>, StepError>>;
     /// The customer's email; `None`: no such customer, or it has no email.
     fn customer_email(&self, id: &str) -> impl Future<Output = Result<Option<Email>, StepError>>;
+    /// The customer a payment intent charged (a dispute names no customer); `None`: none known.
+    fn payment_customer(&self, payment_intent: &str) -> impl Future<Output = Result<Option<String>, StepError>>;
 }
 
 /// No Stripe API configured: a reader that cannot exist.
@@ -67,6 +69,10 @@ impl StripeReader for NoStripeApi {
     }
 
     async fn customer_email(&self, _id: &str) -> Result<Option<Email>, StepError> {
+        match *self {}
+    }
+
+    async fn payment_customer(&self, _payment_intent: &str) -> Result<Option<String>, StepError> {
         match *self {}
     }
 }
@@ -90,6 +96,15 @@ impl StripeReader for tollgate_stripe::StripeApi {
             Err(e) if e.is_missing() => Ok(None),
             Err(e) => Err(stripe_api_error("reading the customer", &e)),
         }
+    }
+
+    /// `GET /v1/charges?payment_intent=…`: the charge's `customer`.
+    async fn payment_customer(&self, payment_intent: &str) -> Result<Option<String>, StepError> {
+        let page = self
+            .list_page(&["charges"], &[("payment_intent", payment_intent)], None)
+            .await
+            .map_err(|e| stripe_api_error("listing the payment's charges", &e))?;
+        Ok(page.data.iter().find_map(|charge| charge.get("customer").and_then(Value::as_str)).map(str::to_owned))
     }
 }
 
@@ -201,14 +216,14 @@ impl<C: Clock> App<'_, C> {
             }
             StripeAction::Invoice { paid, invoice } => self.stripe_invoice(*paid, invoice, &order, api).await?,
             StripeAction::Refunded { payment, .. } => {
-                self.stripe_payment(payment, Effect::Revoke(RevokeReason::Refund), &order).await?
+                self.stripe_payment(payment, Effect::Revoke(RevokeReason::Refund), &order, api).await?
             }
             StripeAction::DisputeCreated(payment) => {
-                self.stripe_payment(payment, Effect::Revoke(RevokeReason::Dispute), &order).await?
+                self.stripe_payment(payment, Effect::Revoke(RevokeReason::Dispute), &order, api).await?
             }
             StripeAction::DisputeClosed { payment, won, .. } => {
                 let effect = if *won { Effect::Reinstate } else { Effect::Revoke(RevokeReason::Dispute) };
-                self.stripe_payment(payment, effect, &order).await?
+                self.stripe_payment(payment, effect, &order, api).await?
             }
             StripeAction::Ignore => Vec::new(),
         };
@@ -432,19 +447,26 @@ impl<C: Clock> App<'_, C> {
     }
 
     /// A refund or dispute: every Stripe entitlement of the payment (by payment intent), else of the
-    /// customer's subscriptions.
-    async fn stripe_payment(
+    /// customer's subscriptions. A dispute names no customer: with the API, the payment intent's charge
+    /// names it.
+    async fn stripe_payment<R: StripeReader>(
         &self,
         payment: &Payment,
         effect: Effect,
         order: &EventOrder<'_>,
+        api: Option<&R>,
     ) -> Result<Vec<AppwriteId>, StepError> {
         let mut entries = Vec::new();
         if let Some(intent) = &payment.payment_intent {
             entries = self.stripe_entries("orderId", intent).await?;
         }
+        let customer = match (&payment.customer, api, &payment.payment_intent) {
+            (Some(customer), _, _) => Some(customer.clone()),
+            (None, Some(api), Some(intent)) if entries.is_empty() => api.payment_customer(intent).await?,
+            _ => None,
+        };
         if entries.is_empty() {
-            if let Some(customer) = &payment.customer {
+            if let Some(customer) = &customer {
                 entries = self.stripe_entries("customerRef", customer).await?;
                 entries.retain(|e| e.entitlement.source.starts_with("stripe-sub:"));
             }
@@ -454,7 +476,7 @@ impl<C: Clock> App<'_, C> {
                 "stripe_payment_unknown",
                 format!(
                     "no Stripe entitlement has payment {:?} or customer {:?} (charge {:?}) yet; retried",
-                    payment.payment_intent, payment.customer, payment.charge
+                    payment.payment_intent, customer, payment.charge
                 ),
             ));
         }

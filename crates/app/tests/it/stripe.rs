@@ -547,3 +547,32 @@ async fn with_the_stripe_api_the_subscription_read_from_stripe_is_the_truth_and_
     assert_eq!(stripe_entitlement(&ctx, &sub).await["revokeReason"], "cancellation");
     assert!(!has_access(&ctx, "api").await);
 }
+
+#[tokio::test]
+async fn a_dispute_of_a_subscription_payment_is_traced_to_its_customer_through_the_stripe_api() {
+    let ctx = with_buyer("traced").await;
+    let (customer, sub) = live_subscription(&ctx, "traced@example.com").await;
+    let api = api(&ctx);
+    let now = ctx.clock.now();
+    let live = subscription(&sub, &customer, "active", "price_pro", now, now + Duration::days(30));
+    ctx.app().ingest_stripe(&event("evt_tr1", "customer.subscription.created", now, live), Some(&api)).await.unwrap();
+    assert!(has_access(&ctx, "traced").await);
+    // The first invoice's charge, as Stripe lists it for the customer: its payment intent is all a dispute names.
+    let charges = stand_in(&ctx, reqwest::Method::GET, "/v1/charges", &[("customer", &customer)]).await;
+    let intent = charges["data"][0]["payment_intent"].as_str().expect("the charge's payment intent").to_owned();
+    let mut dispute = fixture("dispute");
+    dispute["payment_intent"] = json!(intent);
+    let created = event("evt_tr2", "charge.dispute.created", now + Duration::minutes(1), dispute.clone());
+    // Without the API the dispute cannot be traced yet: recorded and retried, never dropped.
+    assert_eq!(
+        deliver(&ctx, &created).await,
+        IngestOutcome::FailureRecorded { code: "stripe_payment_unknown", retryable: true }
+    );
+    assert_eq!(ctx.app().ingest_stripe(&created, Some(&api)).await, Ok(applied("traced")));
+    assert_eq!(stripe_entitlement(&ctx, &sub).await["revokeReason"], "dispute");
+    assert!(!has_access(&ctx, "traced").await);
+    dispute["status"] = json!("won");
+    let won = event("evt_tr3", "charge.dispute.closed", now + Duration::minutes(2), dispute);
+    assert_eq!(ctx.app().ingest_stripe(&won, Some(&api)).await, Ok(applied("traced")));
+    assert!(has_access(&ctx, "traced").await, "a won dispute restores");
+}
