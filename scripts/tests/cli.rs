@@ -304,25 +304,31 @@ async fn plans_set_edits_products_duration_and_tier_and_leaves_what_it_is_not_gi
     cli.ok(&["plans", "set", "pro", "--roles", seed::VIP_ROLE_ID]).await;
     let args = ["plans", "set", "pro", "--sellapp-product", "55", "--sellapp-product", "56", "--sellapp-variant", "9"];
     cli.ok(&args).await;
+    cli.ok(&["plans", "set", "pro", "--stripe-price", "price_pro_month", "--stripe-price", "price_pro_year"]).await;
     cli.ok(&["plans", "set", "pro", "--duration", "30d", "--group", "main", "--rank", "2"]).await;
     let pro = cli.json(&["plans", "list"]).await["plans"][0].clone();
     assert_eq!(pro["roleIds"], json!([seed::VIP_ROLE_ID]), "roles kept: {pro}");
     assert_eq!((pro["sellappProducts"].clone(), pro["sellappVariants"].clone()), (json!(["55", "56"]), json!(["9"])));
+    assert_eq!(pro["stripePrices"], json!(["price_pro_month", "price_pro_year"]), "{pro}");
     assert_eq!(
         (pro["duration"].as_str(), pro["group"].as_str(), pro["rank"].as_i64()),
         (Some("30d"), Some("main"), Some(2))
     );
     let text = cli.ok(&["plans", "list"]).await;
     assert!(
-        text.contains("sellapp products 55,56") && text.contains("lasts 30d") && text.contains("tier main#2"),
+        text.contains("sellapp products 55,56")
+            && text.contains("stripe prices price_pro_month,price_pro_year")
+            && text.contains("lasts 30d")
+            && text.contains("tier main#2"),
         "{text}"
     );
 
     cli.ok(&["plans", "set", "pro", "--duration", "none", "--group", "none", "--rank", "0", "--sellapp-product", ""])
         .await;
+    cli.ok(&["plans", "set", "pro", "--stripe-price", ""]).await;
     let cleared = cli.json(&["plans", "list"]).await["plans"][0].clone();
     assert_eq!((cleared["duration"].clone(), cleared["group"].clone()), (Value::Null, Value::Null));
-    assert_eq!(cleared["sellappProducts"], json!([]));
+    assert_eq!((cleared["sellappProducts"].clone(), cleared["stripePrices"].clone()), (json!([]), json!([])));
     for bad in [
         &["plans", "set", "pro", "--duration", "soon"][..],
         &["plans", "set", "pro"],

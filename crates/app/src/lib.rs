@@ -9,12 +9,14 @@
 //! - [`schema`] / [`bootstrap`]: the collections Tollgate needs, created idempotently.
 //! - [`records`]: the documents Tollgate reads and writes, as typed values.
 //! - [`ingest_webhook`]: a verified Sell.app delivery applied exactly once (the webhook contract).
+//! - [`stripe_ingest`]: a verified Stripe delivery applied exactly once, by the status × event matrix.
 //! - [`admin_grants`]: access given or taken by an admin, before or after the account exists.
 //! - [`ledger`]: the entitlement ledger (`entitlements`): one document per source of access.
 //! - [`projection`]: a user's `subscriptions` document and `paid` membership made equal to their access.
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
 //! - [`pending_entitlements`]: purchases no account may claim yet, claimed once an account verifies the email.
 //! - [`link_discord`]: linking a Discord account by OAuth2 (single-use state, PKCE), unlinking.
+//! - [`billing`]: a customer's own Stripe billing actions (checkout or tier change, cancel, billing portal).
 //! - [`lookup`]: everything that decides a user's access, for `/me/access` and the admin lookup.
 //! - [`random`]: secure random tokens.
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
@@ -22,6 +24,7 @@
 //! - [`scheduled`]: everything a cron run does.
 
 pub mod admin_grants;
+pub mod billing;
 pub mod bootstrap;
 pub mod catalogue_report;
 pub mod error;
@@ -39,6 +42,7 @@ pub mod role_sync;
 pub mod scheduled;
 pub mod schema;
 pub mod settings;
+pub mod stripe_ingest;
 pub mod sync_state;
 
 pub use error::StepError;

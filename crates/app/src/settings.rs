@@ -59,6 +59,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("APPWRITE_DISCORD_LINKS_COLLECTION_ID", Some("discord_links"), appwrite_id, "collection"),
     entry("APPWRITE_TEAM_PAID_ID", Some("paid"), appwrite_id, "the team whose membership means paid access"),
     entry("SELLAPP_WEBHOOK_SECRET", None, secret, "secret: Sell.app's webhook secret"),
+    entry("STRIPE_WEBHOOK_SECRET", None, secret, "secret: Stripe's endpoint secret(s) whsec_…, comma-separated while one is rotated"),
     entry("SELLAPP_DEFAULT_PLAN", Some("member"), plan_name, "plan of a Sell.app purchase that names none"),
     entry("ACCESS_GRACE_HOURS", Some("24"), grace_hours, "hours of access past expiry (0..=8760)"),
     entry(
@@ -81,9 +82,8 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("WEBHOOK_URL", None, http_url, "the webhook worker (https://webhooks.<domain>); the api worker forwards admin replays to it"),
     entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
     entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
-    entry("STRIPE_WEBHOOK_SECRET", None, secret, "secret: the Stripe webhook endpoint's signing secret (whsec_…)"),
-    entry("STRIPE_API_KEY", None, secret, "secret, optional: a Stripe secret key (sk_…) to re-read objects from Stripe's API"),
-    entry("STRIPE_API_BASE", Some(STRIPE_API_BASE), http_url, "Stripe's API base URL (/v1/... is served under it)"),
+    entry("STRIPE_API_KEY", None, secret, "secret, optional: Stripe's secret key; customers' own billing actions and doctor's Stripe checks need it"),
+    entry("STRIPE_API_BASE", Some(tollgate_stripe::STRIPE_API_BASE), http_url, "Stripe's API base URL (requests go to {base}/v1/...)"),
     entry("DEMO_STRIPE_PRICE_ID", None, stripe_price_id, "the demo plan's Stripe price (price_…), for local runs and tests"),
     entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),
     entry("REFUND_CHECK_INTERVAL_HOURS", Some("24"), crate::refunds::check_hours, "hours between two reads of one order"),
@@ -309,6 +309,22 @@ pub fn sellapp_webhook_secret(lookup: impl Fn(&str) -> Option<String>) -> Result
     required(lookup, "SELLAPP_WEBHOOK_SECRET").map(Secret::new)
 }
 
+/// `STRIPE_WEBHOOK_SECRET`: one or more endpoint secrets, comma-separated (Stripe's secret rotation keeps
+/// the old one valid for a while; every listed secret verifies).
+pub fn stripe_webhook_secrets(lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<Secret>, SettingsError> {
+    let raw = required(lookup, "STRIPE_WEBHOOK_SECRET")?;
+    Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
+}
+
+/// `STRIPE_API_KEY` and `STRIPE_API_BASE`: `None` when no key is set (Stripe is not used).
+pub fn stripe_config(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<tollgate_stripe::StripeConfig>, SettingsError> {
+    let Some(key) = value(&lookup, "STRIPE_API_KEY")? else { return Ok(None) };
+    let api_base = with_default(&lookup, "STRIPE_API_BASE")?;
+    Ok(Some(tollgate_stripe::StripeConfig { api_base, api_key: Secret::new(key) }))
+}
+
 /// The `KEY=VALUE` lines of an env file (`--env-file` of the CLI, `.tollgate/dev.env`), in order, parsed by
 /// `dotenvy` (comments, quotes, `export`), without touching the process environment.
 #[cfg(not(target_arch = "wasm32"))]
@@ -388,6 +404,7 @@ mod tests {
         let _ = discord_oauth(lookup);
         let _ = customer_guild_id(lookup);
         let _ = sellapp_webhook_secret(lookup);
+        let _ = stripe_config(|name| lookup(name).or_else(|| (name == "STRIPE_API_KEY").then(|| "sk_test_1".into())));
         let asked = asked.into_inner();
         assert!(asked.len() > 15, "{asked:?}");
         for name in asked {
@@ -419,5 +436,8 @@ mod tests {
     fn missing_appwrite_settings_are_named() {
         assert_eq!(appwrite_config(|_| None).unwrap_err(), SettingsError::Missing("APPWRITE_ENDPOINT"));
         assert_eq!(sellapp_webhook_secret(|_| None).unwrap_err(), SettingsError::Missing("SELLAPP_WEBHOOK_SECRET"));
+        let rotating = |name: &str| (name == "STRIPE_WEBHOOK_SECRET").then(|| " whsec_new, whsec_old ,".to_owned());
+        let secrets = stripe_webhook_secrets(rotating).unwrap();
+        assert_eq!(secrets.iter().map(|s| s.expose().to_owned()).collect::<Vec<_>>(), ["whsec_new", "whsec_old"]);
     }
 }

@@ -12,10 +12,12 @@
 //! - [`entitlement`]: the ledger: one entitlement per source of access, and how events change it.
 //! - [`access`]: access derived from a user's entitlements (pure; the projections follow it).
 //! - [`plans`]: the plans catalogue's decisions: product → plan, durations, exclusive tier groups.
+//! - [`stripe`]: Stripe subscription statuses, their access, and the webhook half of the status × event matrix.
 //! - [`retry_schedule`]: when a failed webhook is tried again, and when it is given up on.
 //! - [`clock`]: the injected clock; nothing in Tollgate reads the wall clock directly.
 //! - [`subrequests`]: the subrequests one Worker invocation made, and its budget.
 //! - [`snowflake`]: Discord ids (`DiscordUserId`, `GuildId`, `RoleId`).
+//! - [`stripe_actions`]: what a customer's own billing action does for each Stripe subscription status.
 //! - [`desired_roles`] / [`role_diff`]: which managed roles a member should hold, and the changes to get there.
 
 pub mod access;
@@ -31,6 +33,8 @@ pub mod retry_schedule;
 pub mod role_diff;
 pub mod secret;
 pub mod snowflake;
+pub mod stripe;
+pub mod stripe_actions;
 pub mod subrequests;
 
 pub use access::{derive_access, Access, PlanAccess};
@@ -46,7 +50,11 @@ pub use entitlement::{
 };
 pub use idempotency::{derived_document_id, payload_hash, IdempotencyKey};
 pub use ids::{AppwriteId, IdError, UserId};
-pub use plans::{exclusive_plans, parse_duration, plan_for_purchase, LineItem, PlanMatch, PlanOffer, Tier};
+pub use plans::{
+    exclusive_plans, parse_duration, plan_for_purchase, plan_for_stripe_price, stripe_price_for_plan, LineItem,
+    PlanMatch, PlanOffer, Tier,
+};
 pub use role_diff::{role_diff, RoleDiff};
 pub use secret::Secret;
 pub use snowflake::{DiscordUserId, GuildId, RoleId, SnowflakeError};
+pub use stripe_actions::{decide_customer_action, subscription_rank, BillingStep, CustomerAction, Refusal};

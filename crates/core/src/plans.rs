@@ -84,6 +84,8 @@ pub struct PlanOffer {
     pub plan: String,
     pub sellapp_products: BTreeSet<String>,
     pub sellapp_variants: BTreeSet<String>,
+    /// Stripe price ids (`price_…`) that sell the plan; checkout uses the first (in id order).
+    pub stripe_prices: BTreeSet<String>,
     /// One-off purchases of this plan end this long after payment; `None`: open-ended.
     pub duration: Option<Duration>,
     pub tier: Option<Tier>,
@@ -114,6 +116,17 @@ pub fn plan_for_purchase(catalogue: &[PlanOffer], items: &[LineItem]) -> Option<
         return Some((plan, PlanMatch::Product));
     }
     items.iter().find_map(|i| i.title.clone()).map(|title| (title, PlanMatch::Title))
+}
+
+/// The plan a Stripe price sells, if a plan lists it.
+pub fn plan_for_stripe_price(catalogue: &[PlanOffer], price: &str) -> Option<String> {
+    catalogue.iter().find(|offer| offer.stripe_prices.iter().any(|p| p == price)).map(|offer| offer.plan.clone())
+}
+
+/// The price a checkout of `plan` uses: the first one the plan lists (the lists are kept in id order, so the
+/// choice does not depend on how the list was written).
+pub fn stripe_price_for_plan(catalogue: &[PlanOffer], plan: &str) -> Option<String> {
+    catalogue.iter().find(|offer| offer.plan == plan).and_then(|offer| offer.stripe_prices.first().cloned())
 }
 
 /// `30d`, `12h`, `2w`, `90m`, `3600s` (or a bare number of days) → a positive duration.
@@ -187,6 +200,22 @@ mod tests {
         ];
         let item = LineItem { product_id: Some("1".into()), variant_id: Some("9".into()), title: None };
         assert_eq!(plan_for_purchase(&catalogue, &[item]), Some(("year".into(), PlanMatch::Variant)));
+    }
+
+    #[test]
+    fn a_stripe_price_names_its_plan_and_a_plan_checks_out_with_its_first_price() {
+        let catalogue = [
+            PlanOffer { plan: "basic".into(), stripe_prices: ["price_b".to_owned()].into(), ..PlanOffer::default() },
+            PlanOffer {
+                plan: "pro".into(),
+                stripe_prices: ["price_p2".to_owned(), "price_p1".to_owned()].into(),
+                ..PlanOffer::default()
+            },
+        ];
+        assert_eq!(plan_for_stripe_price(&catalogue, "price_p1"), Some("pro".into()));
+        assert_eq!(plan_for_stripe_price(&catalogue, "price_x"), None);
+        assert_eq!(stripe_price_for_plan(&catalogue, "pro"), Some("price_p1".into()));
+        assert_eq!(stripe_price_for_plan(&catalogue, "vip"), None);
     }
 
     #[test]

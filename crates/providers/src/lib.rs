@@ -14,6 +14,7 @@
 //! - [`sellapp_payload`]: what a verified Sell.app body means (email, order, line items; grant, revoke,
 //!   subscription period, ignore).
 //! - [`stripe`]: the `Stripe-Signature` header.
+//! - [`stripe_payload`]: what a verified Stripe event means (both API versions' field locations).
 //! - [`standard_webhooks`]: `webhook-id` / `webhook-timestamp` / `webhook-signature`.
 
 pub mod error;
@@ -22,6 +23,7 @@ pub mod sellapp;
 pub mod sellapp_payload;
 pub mod standard_webhooks;
 pub mod stripe;
+pub mod stripe_payload;
 pub mod verified;
 
 pub use error::{InvalidSecret, VerifyError, VerifyFailure};

@@ -16,6 +16,26 @@ use tollgate_core::Secret;
 pub const STRIPE_TOLERANCE_SECS: i64 = 300;
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 
+/// Verifies against each configured secret (`STRIPE_WEBHOOK_SECRET` may list several while a secret is
+/// rotated): the first that verifies wins. When none does, the error is the first secret's (a header
+/// error is the same for every secret).
+pub fn verify_any(
+    body: &[u8],
+    headers: &Headers,
+    secrets: &[Secret],
+    now: DateTime<Utc>,
+) -> Result<VerifiedEvent, VerifyError> {
+    let mut first_error = VerifyError::SignatureMismatch;
+    for (i, secret) in secrets.iter().enumerate() {
+        match verify(body, headers, secret, now) {
+            Ok(event) => return Ok(event),
+            Err(e) if i == 0 => first_error = e,
+            Err(_) => {}
+        }
+    }
+    Err(first_error)
+}
+
 pub fn verify(
     body: &[u8],
     headers: &Headers,
@@ -48,5 +68,29 @@ pub fn verify(
         Ok(VerifiedEvent::new(Provider::Stripe, body))
     } else {
         Err(VerifyError::SignatureMismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(secret: &str, t: i64, body: &str) -> Headers {
+        let mac = hmac_sha256(secret.as_bytes(), &[t.to_string().as_bytes(), b".", body.as_bytes()]);
+        Headers::from_pairs(vec![(SIGNATURE_HEADER.to_owned(), format!("t={t},v1={}", hex::encode(mac)))])
+    }
+
+    #[test]
+    fn any_of_several_configured_secrets_verifies_during_a_rotation() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let body = r#"{"id":"evt_1"}"#;
+        let secrets = [Secret::new("whsec_new"), Secret::new("whsec_old")];
+        assert!(verify_any(body.as_bytes(), &signed("whsec_old", 1_700_000_000, body), &secrets, now).is_ok());
+        assert!(verify_any(body.as_bytes(), &signed("whsec_new", 1_700_000_000, body), &secrets, now).is_ok());
+        let other = signed("whsec_other", 1_700_000_000, body);
+        assert_eq!(verify_any(body.as_bytes(), &other, &secrets, now), Err(VerifyError::SignatureMismatch));
+        let old = signed("whsec_new", 1_699_999_000, body);
+        assert_eq!(verify_any(body.as_bytes(), &old, &secrets, now), Err(VerifyError::TimestampTooOld));
+        assert_eq!(verify_any(body.as_bytes(), &other, &[], now), Err(VerifyError::SignatureMismatch));
     }
 }

@@ -21,6 +21,8 @@ use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
 use xtask::TokioPause;
 
 pub const SECRET: &str = "e2e-sellapp-secret";
+/// The Stripe endpoint secret the workers get (a test may override `STRIPE_WEBHOOK_SECRET`).
+pub const STRIPE_SECRET: &str = "whsec_e2e_stripe";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const DB: &str = "crypto";
 /// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
@@ -80,6 +82,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         xtask::stripe_seed::seed(&devstack.stripe_base_url(), devstack.stripe_secret_key(), &webhook_url, PLAN)
             .await
             .expect("seeding the Stripe stand-in");
+    // The stand-in's endpoint secret, and the one tests sign their own deliveries with (a rotation pair).
+    let stripe_secrets = format!("{},{STRIPE_SECRET}", stripe.webhook_secret);
     let mut env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
@@ -95,7 +99,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         devstack_sellapp_url: &devstack.sellapp_base_url(),
         devstack_stripe_url: &devstack.stripe_base_url(),
         stripe_api_key: devstack.stripe_secret_key(),
-        stripe_webhook_secret: &stripe.webhook_secret,
+        stripe_webhook_secret: &stripe_secrets,
         demo_stripe_price_id: &stripe.price_id,
     });
     for (name, value) in overrides {

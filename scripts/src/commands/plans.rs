@@ -1,4 +1,4 @@
-use crate::cli::PlansCommand;
+use crate::cli::{PlanSet, PlansCommand};
 use crate::config::{Config, SystemClock};
 use crate::output::print;
 use anyhow::{anyhow, bail, Result};
@@ -18,6 +18,7 @@ fn describe(mapping: &RoleMapping, offer: Option<&PlanOffer>) -> Value {
         "roleIds": mapping.role_ids.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "sellappProducts": list(offer.map(|o| &o.sellapp_products)),
         "sellappVariants": list(offer.map(|o| &o.sellapp_variants)),
+        "stripePrices": list(offer.map(|o| &o.stripe_prices)),
         "duration": offer.and_then(|o| o.duration).map(format_duration),
         "group": mapping.tier.as_ref().map(|t| t.group.clone()),
         "rank": mapping.tier.as_ref().map(|t| t.rank),
@@ -37,10 +38,14 @@ fn line(item: &Value) -> String {
         item["guildId"].as_str().unwrap_or_default(),
         join("roleIds")
     );
-    for (label, key) in [("products", "sellappProducts"), ("variants", "sellappVariants")] {
+    for (label, key) in [
+        ("sellapp products", "sellappProducts"),
+        ("sellapp variants", "sellappVariants"),
+        ("stripe prices", "stripePrices"),
+    ] {
         let ids = join(key);
         if !ids.is_empty() {
-            text.push_str(&format!("  sellapp {label} {ids}"));
+            text.push_str(&format!("  {label} {ids}"));
         }
     }
     if let Some(duration) = item["duration"].as_str() {
@@ -85,7 +90,18 @@ pub async fn run(config: &Config, json: bool, command: PlansCommand) -> Result<i
             });
             Ok(0)
         }
-        PlansCommand::Set { plan, roles, guild, sellapp_products, sellapp_variants, duration, group, rank } => {
+        PlansCommand::Set(set) => {
+            let PlanSet {
+                plan,
+                roles,
+                guild,
+                sellapp_products,
+                sellapp_variants,
+                stripe_prices,
+                duration,
+                group,
+                rank,
+            } = *set;
             if plan.trim().is_empty() {
                 bail!("the plan name is empty");
             }
@@ -117,11 +133,12 @@ pub async fn run(config: &Config, json: bool, command: PlansCommand) -> Result<i
                 roles,
                 sellapp_products: ids(sellapp_products),
                 sellapp_variants: ids(sellapp_variants),
+                stripe_prices: ids(stripe_prices),
                 duration,
                 tier,
             };
             if update == PlanUpdate::default() {
-                bail!("nothing to change: give --roles, --sellapp-product, --sellapp-variant, --duration or --group/--rank");
+                bail!("nothing to change: give --roles, --sellapp-product, --sellapp-variant, --stripe-price, --duration or --group/--rank");
             }
             app.set_plan(&plan, guild, &update).await?;
             let catalogue = app.plan_catalogue().await?;

@@ -2,6 +2,7 @@
 //! environment, the JS clock, and errors mapped to HTTP; everything else is in `tollgate-app`.
 //!
 //! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
+//! - `POST /stripe/webhook`: Stripe (`STRIPE_WEBHOOK_SECRET`, several secrets while one is rotated).
 //! - `POST /admin/failures/{id}/replay` (`ADMIN_TOKEN`): an admin's replay, forwarded by the api worker.
 //! - `GET /health`.
 //! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning, and refund
@@ -11,6 +12,7 @@
 mod admin;
 mod error;
 mod sellapp;
+mod stripe;
 mod trigger;
 
 use tollgate_worker_common::observe::Invocation;
@@ -50,8 +52,9 @@ async fn route(
         (worker::Method::Get, "/health") => error::json(200, &serde_json::json!({ "ok": true }))
             .map_err(|e| error::WebhookError::Internal(e.to_string())),
         (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, env, ctx, invocation).await,
+        (worker::Method::Post, "/stripe/webhook") => stripe::handle(req, env, ctx, invocation).await,
         (_, "/health") => Err(error::WebhookError::MethodNotAllowed { allow: "GET" }),
-        (_, "/sell/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
+        (_, "/sell/webhook" | "/stripe/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
         _ => Err(error::WebhookError::NotFound),
     }
 }

@@ -14,12 +14,8 @@ use worker::{Context, Env, Request, Response};
 /// Bodies larger than this are refused (413) before anything is verified or written.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 1 << 20;
 
-pub async fn handle(
-    mut req: Request,
-    env: &Env,
-    ctx: &Context,
-    invocation: &Invocation,
-) -> Result<Response, WebhookError> {
+/// The body, refused (413) when larger than [`MAX_WEBHOOK_BODY_BYTES`], declared or not.
+pub async fn read_limited_body(req: &mut Request) -> Result<Vec<u8>, WebhookError> {
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY_BYTES as u64) {
         return Err(WebhookError::PayloadTooLarge);
@@ -28,6 +24,16 @@ pub async fn handle(
     if body.len() > MAX_WEBHOOK_BODY_BYTES {
         return Err(WebhookError::PayloadTooLarge);
     }
+    Ok(body)
+}
+
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    invocation: &Invocation,
+) -> Result<Response, WebhookError> {
+    let body = read_limited_body(&mut req).await?;
     let secret =
         sellapp_webhook_secret(|name| setting(env, name)).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let headers = Headers::from_pairs(req.headers().entries());
@@ -36,6 +42,18 @@ pub async fn handle(
         AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let outcome =
         parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    answer(outcome, env, ctx, invocation, |_| json!(true))
+}
+
+/// A delivery's outcome as the HTTP answer (the same for every provider; `ignored` says what an ignored
+/// event's answer carries).
+pub fn answer(
+    outcome: IngestOutcome,
+    env: &Env,
+    ctx: &Context,
+    invocation: &Invocation,
+    ignored: impl Fn(Option<String>) -> serde_json::Value,
+) -> Result<Response, WebhookError> {
     let (status, body) = match outcome {
         IngestOutcome::Applied { user_id } => {
             invocation.note("outcome", "applied");
@@ -51,13 +69,16 @@ pub async fn handle(
             invocation.note("outcome", "duplicate");
             (200, json!({ "ok": true, "duplicate": true }))
         }
-        IngestOutcome::Ignored { .. } => {
+        IngestOutcome::Ignored { event } => {
             invocation.note("outcome", "ignored");
-            (200, json!({ "ok": true, "ignored": true }))
+            if let Some(event) = &event {
+                invocation.note("eventType", event.as_str());
+            }
+            (200, json!({ "ok": true, "ignored": ignored(event) }))
         }
         IngestOutcome::FailureRecorded { code, .. } => {
             invocation.note("outcome", "failure_recorded");
-            invocation.note("failureCode", code.to_string());
+            invocation.note("failureCode", code);
             (202, json!({ "ok": true, "recorded": true }))
         }
     };

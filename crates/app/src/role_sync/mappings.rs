@@ -1,6 +1,7 @@
 //! `discord_role_mappings`: the plans catalogue. A document is one plan: its guild and role ids
 //! (`roleIdsJson`), and since the Sell.app lifecycle issue what sells it and how (all optional): the
-//! Sell.app product ids and variant ids (`sellappProductIdsJson`, `sellappVariantIdsJson`, JSON lists),
+//! Sell.app product ids and variant ids (`sellappProductIdsJson`, `sellappVariantIdsJson`, JSON lists), the
+//! Stripe price ids (`stripePriceIdsJson`, a JSON list),
 //! the duration of a one-off purchase (`durationSeconds`) and an exclusive tier group (`tierGroup`,
 //! `tierRank`). See `tollgate_core::plans` for what they mean.
 //!
@@ -52,6 +53,8 @@ struct MappingRecord {
     #[serde(default)]
     sellapp_variant_ids_json: Option<String>,
     #[serde(default)]
+    stripe_price_ids_json: Option<String>,
+    #[serde(default)]
     duration_seconds: Option<i64>,
     #[serde(default)]
     tier_group: Option<String>,
@@ -100,11 +103,12 @@ impl RoleMappings {
     }
 
     fn parse(doc: &Document) -> Result<(RoleMapping, PlanOffer), BrokenMapping> {
-        let names_products = ["sellappProductIdsJson", "sellappVariantIdsJson"].iter().any(|field| {
-            doc.data
-                .get(*field)
-                .is_some_and(|v| !v.is_null() && v.as_str().is_none_or(|s| !matches!(s.trim(), "" | "[]")))
-        });
+        let names_products =
+            ["sellappProductIdsJson", "sellappVariantIdsJson", "stripePriceIdsJson"].iter().any(|field| {
+                doc.data
+                    .get(*field)
+                    .is_some_and(|v| !v.is_null() && v.as_str().is_none_or(|s| !matches!(s.trim(), "" | "[]")))
+            });
         let broken = |reason: String, role_ids: BTreeSet<RoleId>| BrokenMapping {
             document_id: doc.id.clone(),
             reason,
@@ -160,6 +164,8 @@ impl RoleMappings {
             .map_err(|reason| broken(reason, role_ids.clone()))?;
         let variants = ids("sellappVariantIdsJson", record.sellapp_variant_ids_json.as_deref())
             .map_err(|reason| broken(reason, role_ids.clone()))?;
+        let stripe_prices = ids("stripePriceIdsJson", record.stripe_price_ids_json.as_deref())
+            .map_err(|reason| broken(reason, role_ids.clone()))?;
         let duration = match record.duration_seconds {
             None => None,
             Some(seconds) if seconds > 0 => Some(chrono::Duration::seconds(seconds)),
@@ -176,6 +182,7 @@ impl RoleMappings {
             plan: plan.clone(),
             sellapp_products: products,
             sellapp_variants: variants,
+            stripe_prices,
             duration,
             tier: tier.clone(),
         };
@@ -267,6 +274,9 @@ impl<C: Clock> crate::App<'_, C> {
         if let Some(variants) = &update.sellapp_variants {
             fields.insert("sellappVariantIdsJson".into(), json!(serde_json::to_string(variants).unwrap_or_default()));
         }
+        if let Some(prices) = &update.stripe_prices {
+            fields.insert("stripePriceIdsJson".into(), json!(serde_json::to_string(prices).unwrap_or_default()));
+        }
         if let Some(duration) = update.duration {
             fields.insert("durationSeconds".into(), json!(duration.map(|d| d.num_seconds())));
         }
@@ -319,6 +329,7 @@ pub struct PlanUpdate {
     pub roles: Option<Vec<RoleId>>,
     pub sellapp_products: Option<Vec<String>>,
     pub sellapp_variants: Option<Vec<String>>,
+    pub stripe_prices: Option<Vec<String>>,
     /// `Some(None)`: make purchases open-ended again.
     pub duration: Option<Option<chrono::Duration>>,
     /// `Some(None)`: leave the tier group.

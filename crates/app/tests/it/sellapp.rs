@@ -38,6 +38,7 @@ async fn offer(
         roles: Some(roles.iter().map(|r| role(r)).collect()),
         sellapp_products: Some(vec![product.to_owned()]),
         sellapp_variants: None,
+        stripe_prices: None,
         duration: days.map(|d| Some(Duration::days(d))),
         tier: tier.map(|(group, rank)| Some(Tier { group: group.into(), rank })),
     };

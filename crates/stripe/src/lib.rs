@@ -1,0 +1,597 @@
+//! # tollgate-stripe
+//!
+//! The Stripe API calls Tollgate makes, and nothing else: reading a subscription or a customer (the truth behind
+//! a webhook event, and finding a signed-in user's subscription), listing a customer's subscriptions, creating a
+//! Checkout Session (a purchase) and a Billing Portal session (the customer fixes or removes the card), changing a
+//! subscription's price in the same billing cycle, cancelling at period end, and listing webhook endpoints (for
+//! `tollgate doctor`).
+//!
+//! Stripe's conventions, as documented at <https://docs.stripe.com/api>: requests go to `{base}/v1/...`
+//! (`STRIPE_API_BASE`, default [`STRIPE_API_BASE`]), `Authorization: Bearer <secret key>`, a pinned
+//! `Stripe-Version` ([`STRIPE_VERSION`], so a change of the account's default version changes nothing here),
+//! form-encoded bodies with bracket notation (`items[0][price]`, `metadata[user_id]`), an `Idempotency-Key` on
+//! the POSTs a caller may repeat, errors as `{"error": {type, code, message, param}}` (decoded into
+//! [`StripeError::Api`], 429 and 5xx retryable), lists as `{"data": [...], "has_more": bool}` paged with
+//! `starting_after`.
+//!
+//! Typed structs carry only what Tollgate reads; a subscription and a customer also keep the raw JSON object, for
+//! callers that parse Stripe objects with their own parser. An answer that lacks what Tollgate needs is a
+//! [`StripeError::Decode`], never a default (fail closed).
+//!
+//! reqwest uses `fetch` inside workerd and hyper natively. Errors never carry the key, the headers or a query
+//! string; a message from Stripe is cut short and any key-shaped word in it is masked.
+
+use serde_json::Value;
+use std::time::Duration;
+use tollgate_core::Secret;
+
+/// Stripe's own API base; paths are `/v1/...` under it.
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
+/// The API version every request pins (field locations differ between versions, e.g. the period end moved to
+/// the subscription items in `2025-03-31.basil`).
+pub const STRIPE_VERSION: &str = "2025-03-31.basil";
+/// No request waits longer than this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Stripe's largest page.
+pub const PAGE_LIMIT: u32 = 100;
+/// A listing stops after this many pages (10 000 objects): a runaway `has_more` never loops forever.
+pub const MAX_PAGES: usize = 100;
+/// Every subscription status Stripe documents.
+pub const SUBSCRIPTION_STATUSES: &[&str] =
+    &["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"];
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// e.g. `https://api.stripe.com`; a trailing slash is tolerated.
+    pub api_base: String,
+    pub api_key: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StripeError {
+    #[error("STRIPE_API_BASE `{0}` is not a URL")]
+    BadBase(String),
+    /// Stripe answered with an error object (or an unreadable body with an error status).
+    #[error("Stripe answered {status} ({kind}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Api {
+        status: u16,
+        /// `error.type`: `api_error`, `card_error`, `idempotency_error`, `invalid_request_error`, ...
+        kind: String,
+        /// `error.code`, e.g. `resource_missing`.
+        code: Option<String>,
+        /// `error.message`, cut to 200 characters, key-shaped words masked.
+        message: String,
+        /// `error.param`: the request parameter at fault.
+        param: Option<String>,
+    },
+    #[error("the Stripe request {0}")]
+    Transport(String),
+    #[error("Stripe's answer cannot be read: {0}")]
+    Decode(String),
+}
+
+impl StripeError {
+    /// Worth trying again later (with the same idempotency key for a POST).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Stripe knows no such object (404 `resource_missing`).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+    }
+
+    /// The key is wrong, revoked (401) or may not do this (403).
+    pub fn is_refused_key(&self) -> bool {
+        matches!(self, Self::Api { status: 401 | 403, .. })
+    }
+
+    /// The HTTP status Stripe answered, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A subscription, as far as Tollgate reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub id: String,
+    /// The customer id (`cus_...`), also when Stripe expanded the customer object.
+    pub customer: String,
+    /// One of [`SUBSCRIPTION_STATUSES`] (an unknown one is kept as given: the caller decides, closed).
+    pub status: String,
+    pub cancel_at_period_end: bool,
+    /// Seconds since the epoch: the items' `current_period_end` (basil), else the subscription's own (older
+    /// versions).
+    pub current_period_end: Option<i64>,
+    pub items: Vec<SubscriptionItem>,
+    /// The whole object as Stripe sent it.
+    pub raw: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionItem {
+    pub id: String,
+    pub price_id: String,
+    pub current_period_end: Option<i64>,
+}
+
+/// A customer; a deleted one answers `{"id", "deleted": true}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub id: String,
+    pub email: Option<String>,
+    pub deleted: bool,
+    pub raw: Value,
+}
+
+/// A Checkout or Billing Portal session: where to send the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLink {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Event types, or `["*"]` for all.
+    pub enabled_events: Vec<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+/// A new subscription through Stripe Checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    pub price: String,
+    /// The Appwrite user id, so the webhook finds the buyer.
+    pub client_reference_id: String,
+    /// An existing customer (`cus_...`); else [`Self::customer_email`] pre-fills the form.
+    pub customer: Option<String>,
+    pub customer_email: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Copied to the session and to the subscription it creates (`subscription_data[metadata][...]`).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// How Stripe bills a price change within the cycle (`proration_behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proration {
+    CreateProrations,
+    AlwaysInvoice,
+    None,
+}
+
+impl Proration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateProrations => "create_prorations",
+            Self::AlwaysInvoice => "always_invoice",
+            Self::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeApi {
+    http: reqwest::Client,
+    base: url::Url,
+    key: Secret,
+}
+
+impl StripeApi {
+    pub fn new(config: StripeConfig) -> Result<Self, StripeError> {
+        let trimmed = config.api_base.trim().trim_end_matches('/');
+        let base = url::Url::parse(trimmed).map_err(|_| StripeError::BadBase(trimmed.to_owned()))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") || base.query().is_some() {
+            return Err(StripeError::BadBase(trimmed.to_owned()));
+        }
+        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key })
+    }
+
+    /// `GET /v1/subscriptions/{id}`.
+    pub async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
+        let value = self.get(&["subscriptions", id], &[]).await?;
+        subscription_from(value)
+    }
+
+    /// `GET /v1/customers/{id}`.
+    pub async fn retrieve_customer(&self, id: &str) -> Result<Customer, StripeError> {
+        let value = self.get(&["customers", id], &[]).await?;
+        customer_from(value)
+    }
+
+    /// `GET /v1/customers?email=...`, every page. Stripe matches the email exactly (case-sensitive).
+    pub async fn list_customers_by_email(&self, email: &str) -> Result<Vec<Customer>, StripeError> {
+        self.list_all(&["customers"], &[("email", email)], customer_from).await
+    }
+
+    /// `GET /v1/subscriptions?customer=...&status=all`, every page (ended ones too; newest first).
+    pub async fn list_subscriptions(&self, customer: &str) -> Result<Vec<Subscription>, StripeError> {
+        self.list_all(&["subscriptions"], &[("customer", customer), ("status", "all")], subscription_from).await
+    }
+
+    /// `GET /v1/webhook_endpoints`, every page.
+    pub async fn list_webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StripeError> {
+        self.list_all(&["webhook_endpoints"], &[], webhook_endpoint_from).await
+    }
+
+    /// One page of `GET /v1/{path}`: `starting_after` is the last id of the previous page.
+    pub async fn list_page(
+        &self,
+        path: &[&str],
+        query: &[(&str, &str)],
+        starting_after: Option<&str>,
+    ) -> Result<Page<Value>, StripeError> {
+        let limit = PAGE_LIMIT.to_string();
+        let mut params: Vec<(&str, &str)> = query.to_vec();
+        params.push(("limit", &limit));
+        if let Some(after) = starting_after {
+            params.push(("starting_after", after));
+        }
+        let value = self.get(path, &params).await?;
+        let has_more = value
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| StripeError::Decode("a list without has_more".into()))?;
+        let data = match value.get("data") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => return Err(StripeError::Decode("a list without data".into())),
+        };
+        Ok(Page { data, has_more })
+    }
+
+    /// `POST /v1/checkout/sessions` in `subscription` mode for one price.
+    pub async fn create_checkout_session(
+        &self,
+        request: &CheckoutRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<SessionLink, StripeError> {
+        let mut form = vec![
+            ("mode".to_owned(), "subscription".to_owned()),
+            ("line_items[0][price]".to_owned(), request.price.clone()),
+            ("line_items[0][quantity]".to_owned(), "1".to_owned()),
+            ("client_reference_id".to_owned(), request.client_reference_id.clone()),
+            ("success_url".to_owned(), request.success_url.clone()),
+            ("cancel_url".to_owned(), request.cancel_url.clone()),
+        ];
+        match (&request.customer, &request.customer_email) {
+            (Some(customer), _) => form.push(("customer".to_owned(), customer.clone())),
+            (None, Some(email)) => form.push(("customer_email".to_owned(), email.clone())),
+            (None, None) => {}
+        }
+        for (name, value) in &request.metadata {
+            form.push((format!("metadata[{name}]"), value.clone()));
+            form.push((format!("subscription_data[metadata][{name}]"), value.clone()));
+        }
+        let value = self.post(&["checkout", "sessions"], &form, idempotency_key).await?;
+        session_from(value)
+    }
+
+    /// `POST /v1/subscriptions/{id}` replacing one item's price; the billing cycle stays
+    /// (`billing_cycle_anchor` unchanged), `proration` says how the difference is billed.
+    pub async fn update_subscription_price(
+        &self,
+        subscription: &str,
+        item: &str,
+        price: &str,
+        proration: Proration,
+        idempotency_key: Option<&str>,
+    ) -> Result<Subscription, StripeError> {
+        let form = vec![
+            ("items[0][id]".to_owned(), item.to_owned()),
+            ("items[0][price]".to_owned(), price.to_owned()),
+            ("proration_behavior".to_owned(), proration.as_str().to_owned()),
+            // A price change also lifts a pending cancellation: the customer chose to stay.
+            ("cancel_at_period_end".to_owned(), "false".to_owned()),
+        ];
+        let value = self.post(&["subscriptions", subscription], &form, idempotency_key).await?;
+        subscription_from(value)
+    }
+
+    /// `POST /v1/subscriptions/{id}` with `cancel_at_period_end`: access and billing run to the period end.
+    pub async fn set_cancel_at_period_end(
+        &self,
+        subscription: &str,
+        cancel: bool,
+        idempotency_key: Option<&str>,
+    ) -> Result<Subscription, StripeError> {
+        let form = vec![("cancel_at_period_end".to_owned(), cancel.to_string())];
+        let value = self.post(&["subscriptions", subscription], &form, idempotency_key).await?;
+        subscription_from(value)
+    }
+
+    /// `POST /v1/billing_portal/sessions`: the customer updates or removes the payment method there.
+    pub async fn create_billing_portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<SessionLink, StripeError> {
+        let form = vec![("customer".to_owned(), customer.to_owned()), ("return_url".to_owned(), return_url.to_owned())];
+        let value = self.post(&["billing_portal", "sessions"], &form, idempotency_key).await?;
+        session_from(value)
+    }
+
+    async fn list_all<T>(
+        &self,
+        path: &[&str],
+        query: &[(&str, &str)],
+        decode: fn(Value) -> Result<T, StripeError>,
+    ) -> Result<Vec<T>, StripeError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self.list_page(path, query, after.as_deref()).await?;
+            let last = page.data.last().map(id_of).transpose()?;
+            for item in page.data {
+                all.push(decode(item)?);
+            }
+            match (page.has_more, last) {
+                (true, Some(last)) => after = Some(last),
+                // has_more on an empty page cannot advance: stop rather than loop.
+                (true, None) => return Err(StripeError::Decode("has_more on an empty page".into())),
+                (false, _) => return Ok(all),
+            }
+        }
+        Err(StripeError::Decode(format!("more than {MAX_PAGES} pages")))
+    }
+
+    fn url(&self, path: &[&str]) -> url::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push("v1").extend(path);
+        }
+        url
+    }
+
+    fn request(&self, method: reqwest::Method, path: &[&str]) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(self.key.expose())
+            .header("Stripe-Version", STRIPE_VERSION)
+            .header("Accept", "application/json")
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    async fn get(&self, path: &[&str], query: &[(&str, &str)]) -> Result<Value, StripeError> {
+        let mut request = self.request(reqwest::Method::GET, path);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        self.send(request).await
+    }
+
+    async fn post(
+        &self,
+        path: &[&str],
+        form: &[(String, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, StripeError> {
+        let mut request = self.request(reqwest::Method::POST, path).form(form);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.send(request).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, StripeError> {
+        let response = request.send().await.map_err(|e| StripeError::Transport(describe(&e)))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| StripeError::Transport(describe(&e)))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text).map_err(|e| StripeError::Decode(e.to_string()));
+        }
+        Err(self.api_error(status, &text))
+    }
+
+    /// Stripe's `{"error": {...}}`; a body that is not one still gives a typed error with the status.
+    fn api_error(&self, status: u16, text: &str) -> StripeError {
+        let error = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("error").cloned());
+        let field =
+            |name: &str| error.as_ref().and_then(|e| e.get(name)).and_then(Value::as_str).map(|s| self.scrub(s));
+        StripeError::Api {
+            status,
+            kind: field("type").unwrap_or_else(|| "unreadable_error".to_owned()),
+            code: field("code"),
+            message: field("message").unwrap_or_default(),
+            param: field("param"),
+        }
+    }
+
+    /// Cut to 200 characters; the key, and any word shaped like a Stripe secret, masked.
+    fn scrub(&self, text: &str) -> String {
+        let short: String = text.chars().take(200).collect();
+        let short = if self.key.is_empty() { short } else { short.replace(self.key.expose(), "[redacted]") };
+        short
+            .split(' ')
+            .map(|word| {
+                let bare = word.trim_start_matches(['\'', '"', '(']);
+                if ["sk_", "rk_", "whsec_", "pk_"].iter().any(|p| bare.starts_with(p)) {
+                    "[redacted]"
+                } else {
+                    word
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn id_of(value: &Value) -> Result<String, StripeError> {
+    str_field(value, "id").ok_or_else(|| StripeError::Decode("an object without an id".into()))
+}
+
+fn str_field(value: &Value, name: &str) -> Option<String> {
+    value.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// An id field that may be expanded into an object (`"customer": "cus_1"` or `{"id": "cus_1", ...}`).
+fn ref_field(value: &Value, name: &str) -> Option<String> {
+    value.get(name).and_then(ref_value)
+}
+
+fn ref_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        object @ Value::Object(_) => str_field(object, "id"),
+        _ => None,
+    }
+}
+
+/// Fails closed: no id, customer or status is an error, never a default.
+pub fn subscription_from(raw: Value) -> Result<Subscription, StripeError> {
+    let missing = |what: &str| StripeError::Decode(format!("a subscription without {what}"));
+    let id = id_of(&raw)?;
+    let customer = ref_field(&raw, "customer").ok_or_else(|| missing("a customer"))?;
+    let status = str_field(&raw, "status").ok_or_else(|| missing("a status"))?;
+    let cancel_at_period_end = match raw.get("cancel_at_period_end") {
+        Some(Value::Bool(b)) => *b,
+        None | Some(Value::Null) => false,
+        Some(_) => return Err(missing("a boolean cancel_at_period_end")),
+    };
+    let items = match raw.get("items").filter(|i| !i.is_null()).map(|i| i.get("data")) {
+        Some(Some(Value::Array(items))) => items
+            .iter()
+            .map(|item| {
+                Ok(SubscriptionItem {
+                    id: id_of(item)?,
+                    price_id: ref_field(item, "price").ok_or_else(|| missing("an item price"))?,
+                    current_period_end: item.get("current_period_end").and_then(Value::as_i64),
+                })
+            })
+            .collect::<Result<Vec<_>, StripeError>>()?,
+        None => Vec::new(),
+        Some(_) => return Err(missing("an item list")),
+    };
+    let current_period_end = items
+        .iter()
+        .filter_map(|i| i.current_period_end)
+        .max()
+        .or_else(|| raw.get("current_period_end").and_then(Value::as_i64));
+    Ok(Subscription { id, customer, status, cancel_at_period_end, current_period_end, items, raw })
+}
+
+pub fn customer_from(raw: Value) -> Result<Customer, StripeError> {
+    Ok(Customer {
+        id: id_of(&raw)?,
+        email: str_field(&raw, "email"),
+        deleted: raw.get("deleted").and_then(Value::as_bool).unwrap_or(false),
+        raw,
+    })
+}
+
+fn session_from(raw: Value) -> Result<SessionLink, StripeError> {
+    let url = str_field(&raw, "url").ok_or_else(|| StripeError::Decode("a session without a url".into()))?;
+    Ok(SessionLink { id: id_of(&raw)?, url })
+}
+
+fn webhook_endpoint_from(raw: Value) -> Result<WebhookEndpoint, StripeError> {
+    let missing = |what: &str| StripeError::Decode(format!("a webhook endpoint without {what}"));
+    let enabled_events = match raw.get("enabled_events") {
+        Some(Value::Array(events)) => events.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => return Err(missing("enabled_events")),
+    };
+    Ok(WebhookEndpoint {
+        id: id_of(&raw)?,
+        url: str_field(&raw, "url").ok_or_else(|| missing("a url"))?,
+        status: str_field(&raw, "status").ok_or_else(|| missing("a status"))?,
+        enabled_events,
+    })
+}
+
+/// The kind of failure and the host and path, never the query or the headers.
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_body() || error.is_decode() {
+        "could not read the response body"
+    } else {
+        "failed"
+    };
+    match error.url() {
+        Some(url) => format!("{kind} ({}{})", url.host_str().unwrap_or_default(), url.path()),
+        None => kind.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_subscription_without_a_status_or_customer_is_an_error_not_a_default() {
+        assert!(subscription_from(json!({"id": "sub_1", "customer": "cus_1"})).is_err());
+        assert!(subscription_from(json!({"id": "sub_1", "status": "active"})).is_err());
+        assert!(subscription_from(json!({"customer": "cus_1", "status": "active"})).is_err());
+        assert!(subscription_from(json!({"id": "sub_1", "customer": "cus_1", "status": "active", "items": 3})).is_err());
+    }
+
+    #[test]
+    fn the_period_end_is_read_from_the_items_in_basil_and_from_the_subscription_before() {
+        let basil = subscription_from(json!({
+            "id": "sub_1", "customer": {"id": "cus_1", "object": "customer"}, "status": "active",
+            "items": {"data": [{"id": "si_1", "price": {"id": "price_1"}, "current_period_end": 1_800_000_000}]}
+        }))
+        .unwrap();
+        assert_eq!(basil.customer, "cus_1");
+        assert_eq!(basil.current_period_end, Some(1_800_000_000));
+        assert_eq!(basil.items[0].price_id, "price_1");
+        let older = subscription_from(json!({
+            "id": "sub_1", "customer": "cus_1", "status": "past_due", "current_period_end": 1_700_000_000,
+            "items": {"data": [{"id": "si_1", "price": "price_2"}]}
+        }))
+        .unwrap();
+        assert_eq!(older.current_period_end, Some(1_700_000_000));
+        assert_eq!(older.items[0].price_id, "price_2");
+        assert_eq!(older.raw["current_period_end"], 1_700_000_000);
+    }
+
+    #[test]
+    fn a_base_that_is_not_a_web_url_is_refused() {
+        let config = |base: &str| StripeConfig { api_base: base.into(), api_key: Secret::new("sk_test_x") };
+        assert!(StripeApi::new(config("not a url")).is_err());
+        assert!(StripeApi::new(config("mailto:a@b.c")).is_err());
+        assert!(StripeApi::new(config("https://api.stripe.com/?x=1")).is_err());
+        assert_eq!(
+            StripeApi::new(config("https://api.stripe.com/")).unwrap().url(&["customers"]).as_str(),
+            "https://api.stripe.com/v1/customers"
+        );
+        assert_eq!(
+            StripeApi::new(config("http://127.0.0.1:9/stripe")).unwrap().url(&["a b"]).as_str(),
+            "http://127.0.0.1:9/stripe/v1/a%20b"
+        );
+    }
+
+    #[test]
+    fn error_messages_lose_the_key_and_key_shaped_words() {
+        let api =
+            StripeApi::new(StripeConfig { api_base: STRIPE_API_BASE.into(), api_key: Secret::new("sk_test_abc123") })
+                .unwrap();
+        let error = api.api_error(401, r#"{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****c123 (rk_live_x) sk_test_abc123"}}"#);
+        let text = error.to_string();
+        assert!(!text.contains("abc123") && !text.contains("c123") && !text.contains("rk_live"), "{text}");
+        assert!(error.is_refused_key());
+        let unreadable = api.api_error(502, "<html>bad gateway</html>");
+        assert!(matches!(&unreadable, StripeError::Api { kind, .. } if kind == "unreadable_error"));
+        assert!(unreadable.is_retryable());
+    }
+}
