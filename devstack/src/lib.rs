@@ -12,13 +12,20 @@
 //! - [`discord`]: the Discord stand-in (`/api/v10`, OAuth2, rate-limit buckets), seeded with a demo guild.
 //! - [`sellapp`]: the Sell.app stand-in (`/api/v2/orders`, bearer key, `X-STORE`), for refund
 //!   reconciliation; orders are made and refunded through its `/_devstack/orders` routes.
+//! - [`stripe`]: the Stripe stand-in (`/v1/...` on its own port, `sk_test_` key, form-encoded requests,
+//!   Stripe's objects, errors and lists; checkout with a hosted test page, subscriptions billed on test
+//!   clocks, refunds, disputes, webhook endpoints with signed, retried event deliveries), with its
+//!   `/_devstack/stripe/...` controls (deliveries, hold/release, redeliver, checkout completion).
 //! - [`control`]: test-only routes: `/_devstack/faults`, `/_devstack/reset`, `/_devstack/calls` (and, on the
 //!   Appwrite port, `/_devstack/version` to play a 1.5/1.6 server without bulk routes).
+
+#![recursion_limit = "256"]
 
 pub mod appwrite;
 pub mod control;
 pub mod discord;
 pub mod sellapp;
+pub mod stripe;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -32,6 +39,7 @@ pub const DEFAULT_API_KEY: &str = "devstack-local-api-key";
 pub const DEFAULT_APPWRITE_PORT: u16 = 8790;
 pub const DEFAULT_DISCORD_PORT: u16 = 8791;
 pub const DEFAULT_SELLAPP_PORT: u16 = 8792;
+pub const DEFAULT_STRIPE_PORT: u16 = 8793;
 pub use discord::store::seed as discord_seed;
 
 #[derive(Debug, Clone)]
@@ -39,6 +47,7 @@ pub struct DevstackConfig {
     pub appwrite_addr: SocketAddr,
     pub discord_addr: SocketAddr,
     pub sellapp_addr: SocketAddr,
+    pub stripe_addr: SocketAddr,
     /// `None`: in memory (tests).
     pub data_dir: Option<PathBuf>,
     pub project_id: String,
@@ -51,6 +60,7 @@ impl DevstackConfig {
             appwrite_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             discord_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             sellapp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stripe_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: None,
             project_id: DEFAULT_PROJECT_ID.to_owned(),
             api_key: DEFAULT_API_KEY.to_owned(),
@@ -62,6 +72,7 @@ pub struct RunningDevstack {
     appwrite_addr: SocketAddr,
     discord_addr: SocketAddr,
     sellapp_addr: SocketAddr,
+    stripe_addr: SocketAddr,
     project_id: String,
     api_key: String,
     stops: Vec<oneshot::Sender<()>>,
@@ -104,6 +115,17 @@ impl RunningDevstack {
 
     pub fn sellapp_store(&self) -> &str {
         sellapp::DEFAULT_STORE_ID
+    }
+
+    /// `http://127.0.0.1:PORT` of the Stripe stand-in: what Tollgate takes as `STRIPE_API_BASE` (Stripe's own
+    /// is `https://api.stripe.com`); `/v1/...` and the `/_devstack/stripe/...` controls are under it.
+    pub fn stripe_base_url(&self) -> String {
+        format!("http://{}", self.stripe_addr)
+    }
+
+    /// The stand-in account's test-mode secret key (`STRIPE_API_KEY`).
+    pub fn stripe_secret_key(&self) -> &str {
+        stripe::DEFAULT_SECRET_KEY
     }
 
     pub fn project_id(&self) -> &str {
@@ -179,13 +201,18 @@ pub async fn start(config: DevstackConfig) -> anyhow::Result<RunningDevstack> {
     )?);
     let (sellapp_addr, sellapp_stop, sellapp_server) =
         serve(config.sellapp_addr, sellapp::router(sellapp_state)).await?;
+    let stripe_state = Arc::new(stripe::StripeState::new(stripe::DEFAULT_SECRET_KEY.to_owned()));
+    let (stripe_addr, stripe_stop, stripe_server) =
+        serve(config.stripe_addr, stripe::router(stripe_state.clone())).await?;
+    stripe_state.set_base_url(format!("http://{stripe_addr}"));
     Ok(RunningDevstack {
         appwrite_addr,
         discord_addr,
         sellapp_addr,
+        stripe_addr,
         project_id: config.project_id,
         api_key: config.api_key,
-        stops: vec![appwrite_stop, discord_stop, sellapp_stop],
-        servers: vec![appwrite_server, discord_server, sellapp_server],
+        stops: vec![appwrite_stop, discord_stop, sellapp_stop, stripe_stop],
+        servers: vec![appwrite_server, discord_server, sellapp_server, stripe_server],
     })
 }

@@ -1,8 +1,9 @@
 //! `cargo xtask dev`: the whole system on this machine, on its embedded defaults.
 //!
 //! Builds every worker it starts (incrementally: cargo's own, plus packaging skipped when the wasm did not
-//! change), so it never serves a stale build. Then devstack (Appwrite and Discord stand-ins, 8790/8791), the
-//! schema bootstrapped, a demo user and plan mapping seeded, every setting written to `.tollgate/dev.env`
+//! change), so it never serves a stale build. Then devstack (Appwrite, Discord, Sell.app and Stripe stand-ins,
+//! 8790–8793), the schema bootstrapped, a demo user and plan mapping seeded, the Stripe stand-in given the
+//! webhook worker as its webhook endpoint and a demo product "Member" with a monthly price, every setting written to `.tollgate/dev.env`
 //! (with the `--set NAME=VALUE` overrides, checked before anything starts), and the three workers in
 //! `wrangler dev` (8787, 8788, 8789) reading that file. Ports come from environment variables. Ctrl-C or
 //! SIGTERM stops everything.
@@ -24,12 +25,28 @@ pub const DEFAULT_API_PORT: u16 = 8788;
 pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
+/// The demo plan's monthly price on the Stripe stand-in, in cents.
+pub const DEMO_STRIPE_PRICE_CENTS: &str = "1000";
+/// The events the Stripe stand-in sends to the webhook worker's `/stripe/webhook`.
+pub const STRIPE_WEBHOOK_EVENTS: &[&str] = &[
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+];
 
 pub const HELP: &str = "\
 usage: cargo xtask dev [--fresh] [--set NAME=VALUE]...
 
 Installs what is missing, builds every worker (incrementally), and runs the whole system locally:
-devstack (Appwrite and Discord stand-ins) and the webhook, api and role-sync workers in wrangler dev.
+devstack (Appwrite, Discord, Sell.app and Stripe stand-ins) and the webhook, api and role-sync workers in wrangler dev.
 Every setting is written to .tollgate/dev.env, which the workers read.
 
 options:
@@ -38,7 +55,8 @@ options:
                       NAME must be a known setting and VALUE must pass the workers' own check, or nothing starts
   -h, --help          this help
 
-ports (environment): DEVSTACK_APPWRITE_PORT (8790), DEVSTACK_DISCORD_PORT (8791), TOLLGATE_WEBHOOK_PORT (8787),
+ports (environment): DEVSTACK_APPWRITE_PORT (8790), DEVSTACK_DISCORD_PORT (8791), DEVSTACK_SELLAPP_PORT (8792),
+DEVSTACK_STRIPE_PORT (8793), TOLLGATE_WEBHOOK_PORT (8787),
 TOLLGATE_API_PORT (8788), TOLLGATE_ROLE_SYNC_PORT (8789); TOLLGATE_STATE_DIR moves .tollgate/.
 ";
 
@@ -87,6 +105,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     let appwrite_port = port_from_env("DEVSTACK_APPWRITE_PORT", tollgate_devstack::DEFAULT_APPWRITE_PORT)?;
     let discord_port = port_from_env("DEVSTACK_DISCORD_PORT", tollgate_devstack::DEFAULT_DISCORD_PORT)?;
     let sellapp_port = port_from_env("DEVSTACK_SELLAPP_PORT", tollgate_devstack::DEFAULT_SELLAPP_PORT)?;
+    let stripe_port = port_from_env("DEVSTACK_STRIPE_PORT", tollgate_devstack::DEFAULT_STRIPE_PORT)?;
     let webhook_port = port_from_env("TOLLGATE_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)?;
     let role_sync_port = port_from_env("TOLLGATE_ROLE_SYNC_PORT", DEFAULT_ROLE_SYNC_PORT)?;
     let api_port = port_from_env("TOLLGATE_API_PORT", DEFAULT_API_PORT)?;
@@ -95,6 +114,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     devstack_config.appwrite_addr = ([127, 0, 0, 1], appwrite_port).into();
     devstack_config.discord_addr = ([127, 0, 0, 1], discord_port).into();
     devstack_config.sellapp_addr = ([127, 0, 0, 1], sellapp_port).into();
+    devstack_config.stripe_addr = ([127, 0, 0, 1], stripe_port).into();
     devstack_config.data_dir = Some(state.join("devstack"));
     let devstack = tollgate_devstack::start(devstack_config).await.context("starting devstack")?;
 
@@ -112,6 +132,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{webhook_port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
+    let stripe = seed_stripe(&devstack.stripe_base_url(), devstack.stripe_secret_key(), &webhook_url).await?;
     let mut env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
@@ -125,6 +146,10 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
         devstack_sellapp_url: &devstack.sellapp_base_url(),
+        devstack_stripe_url: &devstack.stripe_base_url(),
+        stripe_api_key: devstack.stripe_secret_key(),
+        stripe_webhook_secret: &stripe.webhook_secret,
+        demo_stripe_price_id: &stripe.price_id,
     });
     for (name, value) in overrides {
         // Only the name: the value may be a secret.
@@ -175,6 +200,57 @@ async fn watch(workers: &mut [xtask::wrangler::RunningWorker]) {
     }
 }
 
+/// What the Stripe stand-in was seeded with.
+struct StripeSeed {
+    webhook_secret: String,
+    price_id: String,
+}
+
+/// Through the stand-in's Stripe API, as a merchant would set up Stripe: the webhook worker's
+/// `/stripe/webhook` as an endpoint for [`STRIPE_WEBHOOK_EVENTS`] (its `whsec_` secret is shown once, in
+/// this answer), and the demo product "Member" with a monthly price. The stand-in keeps its account in
+/// memory, so every start seeds afresh and `dev.env` gets the new secret and price id.
+async fn seed_stripe(base: &str, key: &str, webhook_url: &str) -> Result<StripeSeed> {
+    let http = reqwest::Client::new();
+    let post = |path: &str, params: Vec<(&str, String)>| {
+        let request = http.post(format!("{base}/v1/{path}")).bearer_auth(key).form(&params);
+        async move {
+            let response = request.send().await.with_context(|| format!("POST {path} on the Stripe stand-in"))?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.context("a Stripe answer")?;
+            if !status.is_success() {
+                bail!("the Stripe stand-in refused POST {path}: {status} {}", body["error"]["message"]);
+            }
+            Ok::<_, anyhow::Error>(body)
+        }
+    };
+    let text = |value: &serde_json::Value, field: &str| -> Result<String> {
+        value[field].as_str().map(str::to_owned).with_context(|| format!("no {field} in {value}"))
+    };
+    let mut endpoint = vec![("url", format!("{webhook_url}/stripe/webhook"))];
+    endpoint.extend(STRIPE_WEBHOOK_EVENTS.iter().map(|e| ("enabled_events[]", (*e).to_owned())));
+    let endpoint = post("webhook_endpoints", endpoint).await?;
+    let product =
+        post("products", vec![("name", "Member".to_owned()), ("metadata[plan]", DEMO_PLAN.to_owned())]).await?;
+    let price = post(
+        "prices",
+        vec![
+            ("product", text(&product, "id")?),
+            ("currency", "usd".to_owned()),
+            ("unit_amount", DEMO_STRIPE_PRICE_CENTS.to_owned()),
+            ("recurring[interval]", "month".to_owned()),
+            ("lookup_key", "member_monthly".to_owned()),
+        ],
+    )
+    .await?;
+    eprintln!(
+        "xtask dev: Stripe stand-in seeded (webhook endpoint {}, price {})",
+        text(&endpoint, "id")?,
+        text(&price, "id")?
+    );
+    Ok(StripeSeed { webhook_secret: text(&endpoint, "secret")?, price_id: text(&price, "id")? })
+}
+
 async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings) -> Result<()> {
     use tollgate_core::{GuildId, RoleId};
     use tollgate_devstack::discord_seed as seed;
@@ -202,6 +278,7 @@ fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
     let role_sync_url = env.get("ROLE_SYNC_URL").unwrap_or_default();
     let api_url = env.get("API_URL").unwrap_or_default();
     let guild = env.get("CUSTOMER_GUILD_ID").unwrap_or_default();
+    let stripe_url = env.get("STRIPE_API_BASE").unwrap_or_default();
     println!(
         r#"
 Tollgate is running locally.
@@ -210,6 +287,7 @@ Tollgate is running locally.
   api worker       {api_url}          (GET /health, /discord/link, /discord/callback, /me/access, /admin/...)
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
   devstack         {discord_url}/api/v10  (Discord stand-in; demo guild {guild})
+  devstack         {stripe_url}/v1        (Stripe stand-in; key in STRIPE_API_KEY, price DEMO_STRIPE_PRICE_ID)
   settings         {state}/dev.env
   logs             {state}/wrangler/webhook/wrangler.log
 
@@ -232,6 +310,13 @@ Link the demo user's Discord account (as devstack's test user alice), then look 
   curl -s -o /dev/null -w '%{{redirect_url}}\n' "$CALLBACK"
   curl -s "$API_URL/me/access" -H "Authorization: Bearer $JWT"; echo
   curl -s "$API_URL/admin/users?email=demo@example.com" -H "Authorization: Bearer $ADMIN_TOKEN"; echo
+
+Buy with Stripe (the stand-in's hosted checkout page; its events go to $WEBHOOK_URL/stripe/webhook):
+  URL=$(curl -s "$STRIPE_API_BASE/v1/checkout/sessions" -u "$STRIPE_API_KEY:" -d mode=subscription \
+    -d "line_items[0][price]=$DEMO_STRIPE_PRICE_ID" -d "line_items[0][quantity]=1" -d client_reference_id={DEMO_USER_ID} \
+    -d customer_email={DEMO_USER_EMAIL} -d success_url=http://127.0.0.1:3000/ | sed 's/.*"url":"\([^"]*\)".*/\1/')
+  curl -s -o /dev/null -w '%{{redirect_url}}\n' -X POST "$URL" -d email={DEMO_USER_EMAIL} -d card=pm_card_visa
+  curl -s "$STRIPE_API_BASE/_devstack/stripe/deliveries"; echo
 
 Press Ctrl-C to stop everything.
 "#

@@ -31,6 +31,13 @@ pub struct LocalSystem<'a> {
     pub devstack_discord_url: &'a str,
     /// devstack's Sell.app stand-in base URL (`http://127.0.0.1:8792`).
     pub devstack_sellapp_url: &'a str,
+    /// devstack's Stripe stand-in base URL (`http://127.0.0.1:8793`): `STRIPE_API_BASE`, `/v1` under it.
+    pub devstack_stripe_url: &'a str,
+    pub stripe_api_key: &'a str,
+    /// The `whsec_` secret of the stand-in's webhook endpoint for the webhook worker.
+    pub stripe_webhook_secret: &'a str,
+    /// The demo plan's monthly price on the stand-in.
+    pub demo_stripe_price_id: &'a str,
 }
 
 /// Names `dev` writes beside the settings: where the local parts listen. They follow from the ports
@@ -41,6 +48,7 @@ pub const LOCAL_URLS: &[(&str, &str)] = &[
     ("DEVSTACK_APPWRITE_URL", "DEVSTACK_APPWRITE_PORT"),
     ("DEVSTACK_DISCORD_URL", "DEVSTACK_DISCORD_PORT"),
     ("DEVSTACK_SELLAPP_URL", "DEVSTACK_SELLAPP_PORT"),
+    ("DEVSTACK_STRIPE_URL", "DEVSTACK_STRIPE_PORT"),
 ];
 
 impl DevEnv {
@@ -69,6 +77,10 @@ impl DevEnv {
             ("ROLE_SYNC_TOKEN", system.role_sync_token),
             ("SELLAPP_API_BASE", &sellapp_api_base),
             ("SELLAPP_API_KEY", tollgate_devstack::sellapp::DEFAULT_API_KEY),
+            ("STRIPE_API_BASE", system.devstack_stripe_url),
+            ("STRIPE_API_KEY", system.stripe_api_key),
+            ("STRIPE_WEBHOOK_SECRET", system.stripe_webhook_secret),
+            ("DEMO_STRIPE_PRICE_ID", system.demo_stripe_price_id),
         ];
         let mut env = Self::default();
         for setting in SETTINGS {
@@ -83,6 +95,7 @@ impl DevEnv {
             ("DEVSTACK_APPWRITE_URL", system.devstack_appwrite_url),
             ("DEVSTACK_DISCORD_URL", system.devstack_discord_url),
             ("DEVSTACK_SELLAPP_URL", system.devstack_sellapp_url),
+            ("DEVSTACK_STRIPE_URL", system.devstack_stripe_url),
         ] {
             env.set(name, value);
         }
@@ -181,6 +194,10 @@ mod tests {
             devstack_appwrite_url: "http://127.0.0.1:8790",
             devstack_discord_url: "http://127.0.0.1:8791",
             devstack_sellapp_url: "http://127.0.0.1:8792",
+            devstack_stripe_url: "http://127.0.0.1:8793",
+            stripe_api_key: tollgate_devstack::stripe::DEFAULT_SECRET_KEY,
+            stripe_webhook_secret: "whsec_local",
+            demo_stripe_price_id: "price_demo",
         })
     }
 
@@ -193,6 +210,23 @@ mod tests {
         }
         assert_eq!(env.get("ACCESS_GRACE_HOURS"), Some("24"));
         assert_eq!(env.get("SELLAPP_API_BASE"), Some("http://127.0.0.1:8792/api"), "refunds are checked locally");
+    }
+
+    #[test]
+    fn the_local_env_points_stripe_at_the_stand_in_with_its_key_secret_and_demo_price() {
+        let env = local();
+        assert_eq!(env.get("STRIPE_API_BASE"), Some("http://127.0.0.1:8793"), "the stand-in serves /v1 under its base");
+        assert!(env.get("STRIPE_API_KEY").is_some_and(|k| k.starts_with("sk_test_")));
+        assert_eq!(env.get("STRIPE_WEBHOOK_SECRET"), Some("whsec_local"));
+        assert_eq!(env.get("DEMO_STRIPE_PRICE_ID"), Some("price_demo"));
+        assert_eq!(env.get("DEVSTACK_STRIPE_URL"), Some("http://127.0.0.1:8793"));
+        let production = SETTINGS.iter().find(|s| s.name == "STRIPE_API_BASE").and_then(|s| s.default);
+        assert_eq!(production, Some("https://api.stripe.com"), "without dev.env, Stripe's own API");
+        assert!(parse_override("DEVSTACK_STRIPE_URL=http://x")
+            .unwrap_err()
+            .to_string()
+            .contains("DEVSTACK_STRIPE_PORT"));
+        assert!(parse_override("DEMO_STRIPE_PRICE_ID=prod_1").is_err(), "a price id starts with price_");
     }
 
     #[test]

@@ -29,6 +29,7 @@ struct Ports {
     appwrite: u16,
     discord: u16,
     sellapp: u16,
+    stripe: u16,
     webhook: u16,
     role_sync: u16,
     api: u16,
@@ -43,6 +44,7 @@ fn xtask_dev(args: &[&str], state: &std::path::Path, ports: &Ports, log: Stdio) 
         .env("DEVSTACK_APPWRITE_PORT", ports.appwrite.to_string())
         .env("DEVSTACK_DISCORD_PORT", ports.discord.to_string())
         .env("DEVSTACK_SELLAPP_PORT", ports.sellapp.to_string())
+        .env("DEVSTACK_STRIPE_PORT", ports.stripe.to_string())
         .env("TOLLGATE_WEBHOOK_PORT", ports.webhook.to_string())
         .env("TOLLGATE_ROLE_SYNC_PORT", ports.role_sync.to_string())
         .env("TOLLGATE_API_PORT", ports.api.to_string())
@@ -54,7 +56,15 @@ fn xtask_dev(args: &[&str], state: &std::path::Path, ports: &Ports, log: Stdio) 
 
 fn free_ports() -> Ports {
     let port = || free_port().unwrap();
-    Ports { appwrite: port(), discord: port(), sellapp: port(), webhook: port(), role_sync: port(), api: port() }
+    Ports {
+        appwrite: port(),
+        discord: port(),
+        sellapp: port(),
+        stripe: port(),
+        webhook: port(),
+        role_sync: port(),
+        api: port(),
+    }
 }
 
 fn env_value(env: &str, key: &str) -> String {

@@ -3,4 +3,7 @@ mod conformance;
 mod discord;
 mod schema_check;
 mod sellapp;
+mod stripe;
+mod stripe_conformance;
+mod stripe_support;
 mod support;
