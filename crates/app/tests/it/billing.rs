@@ -312,3 +312,20 @@ async fn a_refused_key_is_a_stripe_error_that_does_not_show_the_key() {
     assert_eq!(error.code(), "stripe_error");
     assert!(!format!("{error} {error:?}").contains("not_the_right_key"), "{error:?}");
 }
+
+#[tokio::test]
+async fn the_ledger_names_the_subscription_even_when_the_email_cannot_be_used() {
+    let shop = Shop::open().await;
+    let (sub, _) = shop.subscriber("paid-elsewhere", &shop.basic).await;
+    // The account's email differs from the one paid with, and is not verified: only the ledger (written by the
+    // webhook worker from the checkout's client_reference_id) links them.
+    shop.ctx.create_unverified_user("ledgered", "other-address@example.com").await;
+    let source = format!("stripe-sub:{sub}");
+    let entitlement = serde_json::json!({"source": source, "provider": "stripe", "userId": "ledgered", "orderId": sub});
+    let doc = tollgate_app::ledger::entitlement_document_id(&source);
+    shop.ctx.client.upsert_document("crypto", "entitlements", doc.as_str(), &entitlement).await.unwrap();
+
+    assert!(matches!(shop.checkout("ledgered", "pro").await, Ok(BillingOutcome::Changed { .. })));
+    assert_eq!(shop.subscription(&sub).await["items"]["data"][0]["price"]["id"], shop.pro.as_str());
+    assert!(matches!(shop.cancel("ledgered").await, Ok(BillingOutcome::Canceling { .. })));
+}
