@@ -218,6 +218,11 @@ impl StripeApi {
         customer_from(value)
     }
 
+    /// A cheap authenticated read (`GET /v1/customers?limit=1`): `Ok` when the key may read customers.
+    pub async fn check_key(&self) -> Result<(), StripeError> {
+        self.get(&["customers"], &[("limit", "1")]).await.map(drop)
+    }
+
     /// `GET /v1/customers?email=...`, every page. Stripe matches the email exactly (case-sensitive).
     pub async fn list_customers_by_email(&self, email: &str) -> Result<Vec<Customer>, StripeError> {
         self.list_all(&["customers"], &[("email", email)], customer_from).await
