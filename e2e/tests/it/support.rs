@@ -22,6 +22,8 @@ use xtask::TokioPause;
 
 pub const SECRET: &str = "e2e-sellapp-secret";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+/// The Stripe webhook endpoint's signing secret in the workers' env (devstack's Stripe stand-in is `STRIPE_API_BASE`).
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_e2e_stripe";
 pub const DB: &str = "crypto";
 /// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
 pub const PLAN: &str = "member";
@@ -88,6 +90,10 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         devstack_appwrite_url: &devstack.appwrite_base_url(),
         devstack_discord_url: &devstack.discord_base_url(),
         devstack_sellapp_url: &devstack.sellapp_base_url(),
+        devstack_stripe_url: &devstack.stripe_base_url(),
+        stripe_api_key: devstack.stripe_secret_key(),
+        stripe_webhook_secret: STRIPE_WEBHOOK_SECRET,
+        demo_stripe_price_id: "price_e2e_demo",
     });
     for (name, value) in overrides {
         env.set(name, value);
