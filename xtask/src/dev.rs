@@ -25,22 +25,6 @@ pub const DEFAULT_API_PORT: u16 = 8788;
 pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
-/// The demo plan's monthly price on the Stripe stand-in, in cents.
-pub const DEMO_STRIPE_PRICE_CENTS: &str = "1000";
-/// The events the Stripe stand-in sends to the webhook worker's `/stripe/webhook`.
-pub const STRIPE_WEBHOOK_EVENTS: &[&str] = &[
-    "checkout.session.completed",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-];
 
 pub const HELP: &str = "\
 usage: cargo xtask dev [--fresh] [--set NAME=VALUE]...
@@ -132,7 +116,11 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     let api_url = format!("http://127.0.0.1:{api_port}");
     let webhook_url = format!("http://127.0.0.1:{webhook_port}");
     let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
-    let stripe = seed_stripe(&devstack.stripe_base_url(), devstack.stripe_secret_key(), &webhook_url).await?;
+    let stripe =
+        xtask::stripe_seed::seed(&devstack.stripe_base_url(), devstack.stripe_secret_key(), &webhook_url, DEMO_PLAN)
+            .await
+            .context("seeding the Stripe stand-in")?;
+    eprintln!("xtask dev: Stripe stand-in seeded (webhook endpoint {}, price {})", stripe.endpoint_id, stripe.price_id);
     let mut env = DevEnv::for_local(&LocalSystem {
         appwrite_endpoint: &devstack.appwrite_endpoint(),
         project_id: devstack.project_id(),
@@ -198,57 +186,6 @@ async fn watch(workers: &mut [xtask::wrangler::RunningWorker]) {
     while !workers.iter_mut().any(|w| w.has_exited()) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// What the Stripe stand-in was seeded with.
-struct StripeSeed {
-    webhook_secret: String,
-    price_id: String,
-}
-
-/// Through the stand-in's Stripe API, as a merchant would set up Stripe: the webhook worker's
-/// `/stripe/webhook` as an endpoint for [`STRIPE_WEBHOOK_EVENTS`] (its `whsec_` secret is shown once, in
-/// this answer), and the demo product "Member" with a monthly price. The stand-in keeps its account in
-/// memory, so every start seeds afresh and `dev.env` gets the new secret and price id.
-async fn seed_stripe(base: &str, key: &str, webhook_url: &str) -> Result<StripeSeed> {
-    let http = reqwest::Client::new();
-    let post = |path: &str, params: Vec<(&str, String)>| {
-        let request = http.post(format!("{base}/v1/{path}")).bearer_auth(key).form(&params);
-        async move {
-            let response = request.send().await.with_context(|| format!("POST {path} on the Stripe stand-in"))?;
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.context("a Stripe answer")?;
-            if !status.is_success() {
-                bail!("the Stripe stand-in refused POST {path}: {status} {}", body["error"]["message"]);
-            }
-            Ok::<_, anyhow::Error>(body)
-        }
-    };
-    let text = |value: &serde_json::Value, field: &str| -> Result<String> {
-        value[field].as_str().map(str::to_owned).with_context(|| format!("no {field} in {value}"))
-    };
-    let mut endpoint = vec![("url", format!("{webhook_url}/stripe/webhook"))];
-    endpoint.extend(STRIPE_WEBHOOK_EVENTS.iter().map(|e| ("enabled_events[]", (*e).to_owned())));
-    let endpoint = post("webhook_endpoints", endpoint).await?;
-    let product =
-        post("products", vec![("name", "Member".to_owned()), ("metadata[plan]", DEMO_PLAN.to_owned())]).await?;
-    let price = post(
-        "prices",
-        vec![
-            ("product", text(&product, "id")?),
-            ("currency", "usd".to_owned()),
-            ("unit_amount", DEMO_STRIPE_PRICE_CENTS.to_owned()),
-            ("recurring[interval]", "month".to_owned()),
-            ("lookup_key", "member_monthly".to_owned()),
-        ],
-    )
-    .await?;
-    eprintln!(
-        "xtask dev: Stripe stand-in seeded (webhook endpoint {}, price {})",
-        text(&endpoint, "id")?,
-        text(&price, "id")?
-    );
-    Ok(StripeSeed { webhook_secret: text(&endpoint, "secret")?, price_id: text(&price, "id")? })
 }
 
 async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings) -> Result<()> {

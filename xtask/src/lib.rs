@@ -7,6 +7,7 @@
 //! - [`wrangler`]: runs a built worker in `wrangler dev` (the real workerd runtime) and stops it again.
 //! - [`process`]: child processes that die with their parent.
 //! - [`dev_env`]: the local settings file `.tollgate/dev.env`.
+//! - [`stripe_seed`]: the Stripe stand-in's webhook endpoint and demo price, set up through its Stripe API.
 //!
 //! The end-to-end tests (crate `tollgate-e2e`) use this library to start workers exactly as
 //! `cargo xtask dev` does.
@@ -15,6 +16,7 @@ pub mod build;
 pub mod dev_env;
 pub mod paths;
 pub mod process;
+pub mod stripe_seed;
 pub mod toolchain;
 pub mod wrangler;
 

@@ -51,7 +51,7 @@ impl ChargeOutcome {
     }
 
     pub fn declined(&self) -> ApiError {
-        ApiError::card_declined(self.charge["id"].as_str().unwrap_or_default(), self.payment_intent["id"].as_str())
+        ApiError::card_declined(self.charge["id"].as_str(), self.payment_intent["id"].as_str())
     }
 }
 
@@ -201,11 +201,14 @@ impl Store {
             item["price"]["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1)
         };
         let id = new_id("in");
+        let product = item["price"]["product"].as_str().and_then(|p| self.objects.get(p));
+        let product_name = product.and_then(|p| p["name"].as_str()).unwrap_or("Subscription").to_owned();
         let invoice = self.insert(objects::invoice(NewInvoice {
             id: &id,
             customer: &customer,
             subscription: &subscription,
             billing_reason: reason,
+            product_name: &product_name,
             amount,
             created: at,
         }));

@@ -10,7 +10,7 @@
 
 use super::billing::{cancel_at_period_end, Terms};
 use super::form::{ApiError, ApiResult, Form};
-use super::resources::{attach, list, out, recurring_price, set_customer};
+use super::resources::{attach, list, materialize, out, recurring_price, set_customer};
 use super::store::{new_id, Card, Store};
 use super::{Params, Reply, StripeState, S};
 use axum::body::Bytes;
@@ -252,21 +252,30 @@ impl Store {
         let due_now = trial.unwrap_or(0) == 0 && session["amount_total"].as_i64().unwrap_or(0) > 0;
         if card_kind == Card::ChargeFails && due_now {
             // Stripe's page shows the decline and the session stays open; nothing is created.
-            return Err(ApiError::card_declined("", None));
+            return Err(ApiError::card_declined(None, None));
         }
-        let customer_id = match existing {
-            Some(c) => c,
-            None => {
-                let id = new_id("cus");
-                let customer =
-                    self.insert(super::objects::customer(&id, Some(&email), None, Default::default(), None, at));
-                self.emit("customer.created", &customer, None, at);
-                id
-            }
+        // In payment mode without `customer_creation=always` the buyer is a guest: no customer object, the
+        // charge names none (Stripe's "guest customer").
+        let guest = session["mode"] == "payment" && existing.is_none() && session["customer_creation"] != "always";
+        let (customer, method_id) = if guest {
+            let method = materialize(self, card, at)?;
+            (json!({ "id": null, "email": email }), method["id"].as_str().unwrap_or_default().to_owned())
+        } else {
+            let customer_id = match existing {
+                Some(c) => c,
+                None => {
+                    let id = new_id("cus");
+                    let customer =
+                        self.insert(super::objects::customer(&id, Some(&email), None, Default::default(), None, at));
+                    self.emit("customer.created", &customer, None, at);
+                    id
+                }
+            };
+            let method = attach(self, card, &customer_id)?;
+            let customer = self.find("customer", &customer_id, "customer", "customer")?;
+            (customer, method["id"].as_str().unwrap_or_default().to_owned())
         };
-        let customer = self.find("customer", &customer_id, "customer", "customer")?;
-        let method = attach(self, card, &customer_id)?;
-        let method_id = method["id"].as_str().unwrap_or_default().to_owned();
+        let customer_id = customer["id"].as_str().unwrap_or_default().to_owned();
         if session["mode"] == "subscription" {
             let line = &lines[0];
             let price =
@@ -294,7 +303,7 @@ impl Store {
             session["payment_status"] = json!("paid");
         }
         session["status"] = json!("complete");
-        session["customer"] = json!(customer_id);
+        session["customer"] = customer["id"].clone();
         session["url"] = Value::Null;
         session["customer_details"] = json!({
             "address": { "city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null },

@@ -22,6 +22,17 @@ tokio::task_local! {
     pub static REQUEST: (String, Option<String>);
 }
 
+/// An error with its causes: `error sending request: … Connection refused`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// `Stripe-Signature` for `body` sent at `t`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
@@ -142,57 +153,75 @@ impl StripeState {
         });
     }
 
-    /// Every attempt of one delivery (the first one awaited, so a batch keeps its order).
+    /// The first attempt of a delivery, awaited (so a batch keeps its order); the retries after a failure
+    /// run on a task of their own, after the account's backoff, so they hold up nothing else.
     async fn deliver(self: &Arc<Self>, id: String) {
         let backoff = self.store().settings.delivery_backoff_ms.clone();
-        for attempt in 0..=backoff.len() {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(backoff[attempt - 1])).await;
+        if self.attempt(&id, backoff.is_empty()).await {
+            return;
+        }
+        let state = self.clone();
+        tokio::spawn(async move {
+            for (n, delay) in backoff.iter().enumerate() {
+                tokio::time::sleep(Duration::from_millis(*delay)).await;
+                if state.attempt(&id, n + 1 == backoff.len()).await {
+                    return;
+                }
             }
-            let prepared = {
-                let mut store = self.store();
-                let Some(delivery) = store.deliveries.iter_mut().find(|d| d.id == id) else { return };
-                delivery.state = "pending".to_owned();
-                let delivery = delivery.clone();
-                store.body_for(&delivery).map(|(body, secret)| (delivery.url, body, secret))
-            };
-            let Some((url, body, secret)) = prepared else { return };
-            let t = real_now();
-            let sent = self
-                .http
-                .post(&url)
-                .header("content-type", "application/json; charset=utf-8")
-                .header("stripe-signature", signature(&secret, t, &body))
-                .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-                .body(body)
-                .send()
-                .await;
-            let (status, error) = match sent {
-                Ok(response) => (Some(response.status().as_u16()), None),
-                Err(e) => (None, Some(e.without_url().to_string())),
-            };
-            let ok = status.is_some_and(|s| (200..300).contains(&s));
+        });
+    }
+
+    /// One attempt; `true` when nothing more is to be done (delivered, the last attempt, or gone).
+    async fn attempt(&self, id: &str, last: bool) -> bool {
+        let prepared = {
             let mut store = self.store();
-            let event = {
-                let Some(delivery) = store.deliveries.iter_mut().find(|d| d.id == id) else { return };
-                delivery.attempts.push(Attempt { at: t, status, error });
-                let last = attempt == backoff.len();
-                delivery.state = if ok {
-                    "delivered"
-                } else if last {
-                    "failed"
-                } else {
-                    "pending"
-                }
-                .to_owned();
-                delivery.event.clone()
-            };
-            if ok {
-                if let Some(event) = store.objects.get_mut(&event) {
-                    let pending = event["pending_webhooks"].as_u64().unwrap_or(0);
-                    event["pending_webhooks"] = json!(pending.saturating_sub(1));
-                }
-                return;
+            let Some(delivery) = store.deliveries.iter_mut().find(|d| d.id == id) else { return true };
+            delivery.state = "pending".to_owned();
+            let delivery = delivery.clone();
+            store.body_for(&delivery).map(|(body, secret)| (delivery.url, body, secret))
+        };
+        let Some((url, body, secret)) = prepared else {
+            // The endpoint was deleted meanwhile: nothing more is sent.
+            self.record(id, Attempt { at: real_now(), status: None, error: Some("endpoint deleted".to_owned()) }, true);
+            return true;
+        };
+        let t = real_now();
+        let sent = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("stripe-signature", signature(&secret, t, &body))
+            .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+            .body(body)
+            .send()
+            .await;
+        let (status, error) = match sent {
+            Ok(response) => (Some(response.status().as_u16()), None),
+            Err(e) => (None, Some(error_chain(&e.without_url()))),
+        };
+        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        self.record(id, Attempt { at: t, status, error }, last);
+        ok || last
+    }
+
+    fn record(&self, id: &str, attempt: Attempt, last: bool) {
+        let mut store = self.store();
+        let Some(delivery) = store.deliveries.iter_mut().find(|d| d.id == id) else { return };
+        let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
+        delivery.attempts.push(attempt);
+        delivery.state = if ok {
+            "delivered"
+        } else if last {
+            "failed"
+        } else {
+            "pending"
+        }
+        .to_owned();
+        let event = delivery.event.clone();
+        if ok {
+            if let Some(event) = store.objects.get_mut(&event) {
+                let pending = event["pending_webhooks"].as_u64().unwrap_or(0);
+                event["pending_webhooks"] = json!(pending.saturating_sub(1));
             }
         }
     }

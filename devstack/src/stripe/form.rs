@@ -57,8 +57,8 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", None, message, None)
     }
 
-    /// 402 `card_error` (`card_declined`), naming the failed charge.
-    pub fn card_declined(charge: &str, payment_intent: Option<&str>) -> Self {
+    /// 402 `card_error` (`card_declined`), naming the failed charge when one was made.
+    pub fn card_declined(charge: Option<&str>, payment_intent: Option<&str>) -> Self {
         let mut error = Self::new(
             StatusCode::PAYMENT_REQUIRED,
             "card_error",
@@ -67,7 +67,9 @@ impl ApiError {
             None,
         );
         error.body["error"]["decline_code"] = json!("generic_decline");
-        error.body["error"]["charge"] = json!(charge);
+        if let Some(charge) = charge {
+            error.body["error"]["charge"] = json!(charge);
+        }
         if let Some(pi) = payment_intent {
             error.body["error"]["payment_intent"] = json!({ "id": pi, "object": "payment_intent" });
         }

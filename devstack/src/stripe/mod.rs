@@ -29,12 +29,14 @@
 //!   optional `email`): completes a session as the hosted page does; 402 `card_error` when declined.
 //! - `GET /_devstack/stripe/deliveries` (`?event=evt_…`): `{"data": [{"id", "event", "type", "endpoint",
 //!   "url", "state" (held|pending|delivered|failed), "attempts": [{"at", "status", "error"}], "last_status"}]}`.
-//! - `POST /_devstack/stripe/hold` `{"hold": true|false}`; `POST /_devstack/stripe/release`
-//!   `{"order": ["evt_…", …]}` (omit `order` for all held, oldest first);
+//! - `POST /_devstack/stripe/hold` `{"hold": true|false}` (while on, new deliveries are queued as `held`;
+//!   turning it off sends nothing by itself); `POST /_devstack/stripe/release` `{"order": ["evt_…", …]}`
+//!   (the held deliveries of those events, in that order; omit `order` for all held, oldest first);
 //!   `POST /_devstack/stripe/events/{id}/redeliver` (`{"endpoint": "we_…"}` optional).
 //! - `POST /_devstack/stripe/settings` `{"retry_days": [3,5,7], "after_retries": "canceled"|"unpaid",
 //!   "delivery_backoff_ms": [100,300,900]}` (any subset; `GET` shows them).
-//! - The shared `/_devstack/faults|reset|calls`; a reset empties the account (settings back to defaults).
+//! - `POST /_devstack/stripe/reset` (also the shared `/_devstack/reset`): an empty account, settings back to
+//!   their defaults; plus the shared `/_devstack/faults|calls`.
 
 pub mod billing;
 pub mod checkout;
@@ -63,6 +65,21 @@ pub const DEFAULT_SECRET_KEY: &str = "sk_test_devstack_0000000000000000000000000
 /// The account's API version: the layout of its objects and of events to endpoints that pin none.
 pub const API_VERSION: &str = "2025-03-31.basil";
 const MAX_BODY: usize = 1 << 20;
+/// The events Tollgate's webhook worker takes at `/stripe/webhook`: what `cargo xtask dev` enables on the
+/// endpoint it registers, and what tests subscribe to.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+];
 
 pub struct StripeState {
     store: Mutex<Store>,
@@ -259,7 +276,12 @@ async fn context(state: S, request: Request, next: Next) -> Response {
         .then(|| request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned))
         .flatten();
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        let mut error =
+            ApiError::invalid("parameter_invalid_string", "The request body is too large (1 MiB at most).", None);
+        error.status = StatusCode::PAYLOAD_TOO_LARGE;
+        return error.into_response();
+    };
     let fingerprint = format!("{} {}?{}", parts.method, parts.uri.path(), String::from_utf8_lossy(&bytes));
     if let Some(key) = &key {
         let mut store = state.store();
@@ -341,12 +363,18 @@ pub fn router(state: Arc<StripeState>) -> Router {
         .route("/_devstack/stripe/hold", post(hold))
         .route("/_devstack/stripe/release", post(release))
         .route("/_devstack/stripe/events/{id}/redeliver", post(redeliver))
-        .route("/_devstack/stripe/settings", get(get_settings).post(set_settings));
+        .route("/_devstack/stripe/settings", get(get_settings).post(set_settings))
+        .route("/_devstack/stripe/reset", post(reset));
     api.merge(checkout::page_routes())
         .merge(devstack)
         .merge(control::routes::<StripeState>())
         .fallback(unknown_route)
         .with_state(state)
+}
+
+async fn reset(state: S) -> Json<Value> {
+    *state.store() = Store::default();
+    Json(json!({ "ok": true }))
 }
 
 fn control_error(message: &str) -> Response {

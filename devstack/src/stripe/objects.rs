@@ -262,6 +262,8 @@ pub struct NewInvoice<'a> {
     pub customer: &'a Value,
     pub subscription: &'a Value,
     pub billing_reason: &'a str,
+    /// The name of the price's product, for the line's description.
+    pub product_name: &'a str,
     pub amount: i64,
     pub created: i64,
 }
@@ -277,7 +279,14 @@ pub fn invoice(new: NewInvoice<'_>) -> Value {
         "object": "line_item",
         "amount": new.amount,
         "currency": price["currency"],
-        "description": format!("{quantity} × {} (at {} / {})", price["product"].as_str().unwrap_or("product"), price["unit_amount"], price["recurring"]["interval"].as_str().unwrap_or("month")),
+        "description": format!(
+            "{quantity} × {} (at {} {}.{:02} / {})",
+            new.product_name,
+            price["currency"].as_str().unwrap_or("usd").to_uppercase(),
+            price["unit_amount"].as_i64().unwrap_or(0) / 100,
+            price["unit_amount"].as_i64().unwrap_or(0) % 100,
+            price["recurring"]["interval"].as_str().unwrap_or("month")
+        ),
         "discount_amounts": [],
         "discountable": true,
         "discounts": [],

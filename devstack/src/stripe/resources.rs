@@ -253,7 +253,7 @@ async fn create_price(state: S, Params(form): Params) -> Reply {
             if !matches!(interval, "day" | "week" | "month" | "year") {
                 return Err(ApiError::invalid(
                     "parameter_invalid_string",
-                    format!("Invalid recurring[interval]: must be one of day, week, month, or year"),
+                    "Invalid recurring[interval]: must be one of day, week, month, or year",
                     Some("recurring[interval]"),
                 ));
             }
@@ -299,19 +299,25 @@ async fn list_prices(state: S, Params(form): Params) -> Reply {
 
 // ---- payment methods
 
+/// The payment method `method` names: a test token (`pm_card_visa`, …) makes a new one each time, as in
+/// Stripe's test mode; anything else must be an existing `pm_…`.
+pub fn materialize(store: &mut Store, method: &str, at: i64) -> ApiResult {
+    match Card::from_token(method) {
+        Some((card, brand, last4)) => {
+            let id = new_id("pm");
+            store.cards.insert(id.clone(), card);
+            Ok(store.insert(objects::payment_method(&id, brand, last4, None, at)))
+        }
+        None => store.find("payment_method", method, "PaymentMethod", "payment_method"),
+    }
+}
+
 /// Attaches a payment method to a customer. A test token (`pm_card_visa`, …) makes a new payment method
 /// each time, as in Stripe's test mode.
 pub fn attach(store: &mut Store, method: &str, customer: &str) -> ApiResult {
     let owner = store.find("customer", customer, "customer", "customer")?;
     let at = store.now(owner["test_clock"].as_str());
-    let mut found = match Card::from_token(method) {
-        Some((card, brand, last4)) => {
-            let id = new_id("pm");
-            store.cards.insert(id.clone(), card);
-            store.insert(objects::payment_method(&id, brand, last4, None, at))
-        }
-        None => store.find("payment_method", method, "PaymentMethod", "payment_method")?,
-    };
+    let mut found = materialize(store, method, at)?;
     match found["customer"].as_str() {
         Some(other) if other != customer => {
             return Err(ApiError::invalid(
@@ -475,7 +481,7 @@ async fn create_subscription(state: S, Params(form): Params) -> Reply {
                 .and_then(|c| c["invoice_settings"]["default_payment_method"].as_str().map(str::to_owned))
         });
         if payer.is_some_and(|m| store.cards.get(&m) == Some(&Card::ChargeFails)) {
-            return Err(ApiError::card_declined("", None));
+            return Err(ApiError::card_declined(None, None));
         }
     }
     let terms = Terms {

@@ -2,30 +2,14 @@
 //! the events checked where a webhook receiver gets them: signed with the endpoint's `whsec_`, in the layout
 //! of the endpoint's API version, retried after a failure, held and released in a chosen order, redelivered.
 
-use crate::stripe_support::{receiver, signed_by, stripe, Received, Stripe};
+use crate::stripe_support::{id, monthly_price, receiver, signed_by, stripe, Received, Stripe};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 const T0: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
-const EVENTS: &[&str] = &[
-    "checkout.session.completed",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-];
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
-}
+use tollgate_devstack::stripe::WEBHOOK_EVENTS as EVENTS;
 
 fn period_end(subscription: &Value) -> i64 {
     subscription["items"]["data"][0]["current_period_end"].as_i64().expect("basil: the period is on the item")
@@ -67,18 +51,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
         .await;
     let legacy_secret = legacy["secret"].as_str().unwrap().to_owned();
 
-    let product = stripe.post("/v1/products", &[("name", "Member")]).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", &id(&product)),
-                ("currency", "usd"),
-                ("unit_amount", "1000"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
+    let price = monthly_price(&stripe, "Member", "1000").await;
     let clock = id(&stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", &T0.to_string())]).await);
     let customer = stripe.post("/v1/customers", &[("email", "buyer@example.com"), ("test_clock", &clock)]).await;
     let cus = id(&customer);
@@ -91,7 +64,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
             &[
                 ("mode", "subscription"),
                 ("customer", &cus),
-                ("line_items[0][price]", &id(&price)),
+                ("line_items[0][price]", &price),
                 ("line_items[0][quantity]", "1"),
                 ("client_reference_id", "user-1"),
                 ("success_url", "http://127.0.0.1:3000/done?s={CHECKOUT_SESSION_ID}"),
@@ -146,6 +119,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
         reasons,
         vec![(json!("subscription_cycle"), json!("paid")), (json!("subscription_create"), json!("paid"))]
     );
+    assert_eq!(invoices["data"][0]["lines"]["data"][0]["description"], "1 × Member (at USD 10.00 / month)");
 
     // The card starts failing: the renewal fails, the subscription is past_due, a retry is scheduled.
     let failing = stripe.post("/v1/payment_methods/pm_card_chargeCustomerFail/attach", &[("customer", &cus)]).await;
@@ -259,18 +233,7 @@ async fn a_subscription_lives_through_checkout_renewals_a_failed_card_a_fix_and_
 #[tokio::test]
 async fn failed_renewal_retries_run_out_into_canceled_or_unpaid_as_the_account_says() {
     let stripe = stripe().await;
-    let product = stripe.post("/v1/products", &[("name", "Member")]).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", &id(&product)),
-                ("currency", "usd"),
-                ("unit_amount", "1000"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
+    let price = monthly_price(&stripe, "Member", "1000").await;
     for after in ["canceled", "unpaid"] {
         stripe.control("/_devstack/stripe/settings", json!({"retry_days": [1, 2], "after_retries": after})).await;
         let clock = id(&stripe.post("/v1/test_helpers/test_clocks", &[("frozen_time", &T0.to_string())]).await);
@@ -281,7 +244,7 @@ async fn failed_renewal_retries_run_out_into_canceled_or_unpaid_as_the_account_s
                 "/v1/subscriptions",
                 &[
                     ("customer", &cus),
-                    ("items[0][price]", &id(&price)),
+                    ("items[0][price]", &price),
                     ("default_payment_method", &id(&card)),
                     ("trial_period_days", "7"),
                 ],
@@ -367,6 +330,12 @@ async fn refunds_and_disputes_emit_charge_refunded_and_dispute_events_won_or_los
     };
 
     let refunded = buy("pm_card_visa").await;
+    let charge = stripe.get("/v1/charges", &[("payment_intent", &refunded)]).await["data"][0].clone();
+    assert!(charge["customer"].is_null(), "a payment-mode buyer is a guest unless customer_creation=always");
+    assert_eq!(
+        (charge["amount"].clone(), charge["billing_details"]["email"].clone()),
+        (json!(4900), json!("p@example.com"))
+    );
     let refund = stripe.post("/v1/refunds", &[("payment_intent", &refunded)]).await;
     assert_eq!((refund["amount"].clone(), refund["status"].clone()), (json!(4900), json!("succeeded")));
     let again = stripe.call(Method::POST, "/v1/refunds", &[("payment_intent", &refunded)]).await;
@@ -485,8 +454,35 @@ async fn deliveries_are_retried_held_released_in_a_chosen_order_and_redelivered(
     assert_eq!(copies.len(), 3, "the failed attempt, its retry, and the redelivery");
     assert!(copies.iter().all(|r| signed_by(r, &secret)));
 
-    // A reset forgets the account.
-    stripe.control("/_devstack/reset", json!({})).await;
+    // An endpoint that never answers fails after every attempt, without holding up the one that does.
+    stripe.control("/_devstack/stripe/hold", json!({"hold": false})).await;
+    let dead = stripe
+        .post("/v1/webhook_endpoints", &[("url", "http://127.0.0.1:9/h"), ("enabled_events[]", "customer.created")])
+        .await;
+    let before = hooks.received.lock().unwrap().len();
+    let second = stripe.post("/v1/customers", &[("email", "s@example.com")]).await;
+    let event = stripe.get("/v1/events", &[("type", "customer.created"), ("limit", "1")]).await["data"][0].clone();
+    assert_eq!(event["data"]["object"]["id"], second["id"]);
+    let settled = stripe.settled().await;
+    let to_dead = settled.iter().find(|d| d["endpoint"] == dead["id"] && d["event"] == event["id"]).unwrap();
+    assert_eq!(
+        (to_dead["state"].clone(), to_dead["attempts"].as_array().unwrap().len()),
+        (json!("failed"), 3),
+        "{to_dead}"
+    );
+    assert!(to_dead["attempts"][0]["status"].is_null() && to_dead["attempts"][0]["error"].is_string());
+    assert_eq!(hooks.received.lock().unwrap().len(), before + 1, "the live endpoint got it");
+    assert_eq!(
+        stripe.get(&format!("/v1/events/{}", id(&event)), &[]).await["pending_webhooks"],
+        1,
+        "one endpoint still to go"
+    );
+
+    // A reset forgets the account (the Stripe one, and the shared one).
+    stripe.control("/_devstack/stripe/reset", json!({})).await;
     assert_eq!(stripe.get("/v1/customers", &[]).await["data"], json!([]));
     assert!(stripe.deliveries().await.is_empty());
+    stripe.post("/v1/customers", &[("email", "t@example.com")]).await;
+    stripe.control("/_devstack/reset", json!({})).await;
+    assert_eq!(stripe.get("/v1/customers", &[]).await["data"], json!([]));
 }

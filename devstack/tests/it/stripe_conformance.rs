@@ -3,10 +3,13 @@
 //! its JSON types. Also Stripe's error bodies, auth, idempotency and list pagination. Every served route is
 //! exercised.
 
-use crate::stripe_support::{fixtures, mismatches, stripe, Stripe};
+use crate::stripe_support::{fixtures, id, mismatches, monthly_price, stripe, Stripe};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tollgate_devstack::stripe::ROUTES;
+
+/// path, parameters, status, error code, error param.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str, &'a str);
 
 const T0: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
@@ -22,10 +25,6 @@ async fn product_and_prices(stripe: &Stripe) -> (String, String, String) {
         .await;
     let once = stripe.post("/v1/prices", &[("product", &product), ("currency", "usd"), ("unit_amount", "2500")]).await;
     (product, monthly["id"].as_str().unwrap().to_owned(), once["id"].as_str().unwrap().to_owned())
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
 }
 
 #[tokio::test]
@@ -311,7 +310,7 @@ async fn errors_are_stripes_bodies_with_stripes_statuses() {
         missing.body["error"].clone(),
         json!({"type": "invalid_request_error", "code": "resource_missing", "message": "No such customer: 'cus_x'", "param": "id", "doc_url": "https://stripe.com/docs/error-codes/resource-missing"})
     );
-    let cases: &[(&str, &[(&str, &str)], u16, &str, &str)] = &[
+    let cases: &[Case] = &[
         ("/v1/customers", &[("bogus", "1")], 400, "parameter_unknown", "bogus"),
         ("/v1/products", &[], 400, "parameter_missing", "name"),
         (
@@ -353,28 +352,13 @@ async fn errors_are_stripes_bodies_with_stripes_statuses() {
 
     // A declined card is a 402 card_error naming the charge.
     let customer = stripe.post("/v1/customers", &[("email", "x@example.com")]).await;
-    let product = stripe.post("/v1/products", &[("name", "P")]).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", &id(&product)),
-                ("currency", "usd"),
-                ("unit_amount", "500"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
+    let price = monthly_price(&stripe, "P", "500").await;
     let failing =
         stripe.post("/v1/payment_methods/pm_card_chargeCustomerFail/attach", &[("customer", &id(&customer))]).await;
     let incomplete = stripe
         .post(
             "/v1/subscriptions",
-            &[
-                ("customer", &id(&customer)),
-                ("items[0][price]", &id(&price)),
-                ("default_payment_method", &id(&failing)),
-            ],
+            &[("customer", &id(&customer)), ("items[0][price]", &price), ("default_payment_method", &id(&failing))],
         )
         .await;
     assert_eq!(incomplete["status"], "incomplete", "the default allow_incomplete behaviour");

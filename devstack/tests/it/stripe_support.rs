@@ -105,6 +105,23 @@ impl Stripe {
     }
 }
 
+/// A product and a monthly price of it in usd: the price id.
+pub async fn monthly_price(stripe: &Stripe, name: &str, cents: &str) -> String {
+    let product = stripe.post("/v1/products", &[("name", name)]).await;
+    let params = [
+        ("product", id(&product)),
+        ("currency", "usd".into()),
+        ("unit_amount", cents.into()),
+        ("recurring[interval]", "month".into()),
+    ];
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    id(&stripe.post("/v1/prices", &params).await)
+}
+
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
+}
+
 pub fn encode(params: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
 }
@@ -181,7 +198,7 @@ pub fn signed_by(received: &Received, secret: &str) -> bool {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{}", received.body).as_bytes());
     let expected = hex::encode(mac.finalize().into_bytes());
-    v1.iter().any(|v| *v == expected)
+    v1.contains(&expected)
 }
 
 // ---- conformance
