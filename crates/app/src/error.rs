@@ -59,4 +59,8 @@ impl StepError {
     pub fn payload(error: &PayloadError) -> Self {
         Self { code: error.code(), message: error.to_string(), status: None, error_type: None, retryable: false }
     }
+
+    pub fn stripe_payload(error: &tollgate_providers::stripe_payload::StripePayloadError) -> Self {
+        Self { code: error.code(), message: error.to_string(), status: None, error_type: None, retryable: false }
+    }
 }

@@ -12,15 +12,55 @@ use chrono::Duration;
 use serde_json::json;
 use tollgate_appwrite::{Deletion, Query};
 use tollgate_core::retry_schedule::next_attempt_at;
+use tollgate_core::IdempotencyKey;
 use tollgate_core::{payload_hash, AppwriteId, Clock};
 use tollgate_providers::sellapp_payload::{interpret, SellappDelivery};
+use tollgate_providers::stripe_payload::StripeDelivery;
 use tollgate_providers::{Provider, VerifiedEvent};
 
 /// Settled failures are kept this long for admins to see, then deleted (docs/compatibility.md).
 pub const FAILURE_RETENTION_DAYS: i64 = 7;
 
-fn normalised_email(delivery: &SellappDelivery) -> Option<String> {
-    let raw = delivery.email_raw.as_deref()?;
+/// What the claim and the failure record of a delivery say about it, whatever the provider.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeliveryFacts<'a> {
+    pub provider: Provider,
+    pub key: &'a IdempotencyKey,
+    pub event: Option<&'a str>,
+    /// The order (Sell.app) or the object (Stripe: subscription, session, charge) the event is about.
+    pub order_id: Option<&'a str>,
+    pub store: Option<&'a str>,
+    pub email_raw: Option<&'a str>,
+}
+
+impl<'a> From<&'a SellappDelivery> for DeliveryFacts<'a> {
+    fn from(d: &'a SellappDelivery) -> Self {
+        Self {
+            provider: Provider::Sellapp,
+            key: &d.key,
+            event: d.event.as_deref(),
+            order_id: d.order_id.as_deref(),
+            store: d.store.as_deref(),
+            email_raw: d.email_raw.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a StripeDelivery> for DeliveryFacts<'a> {
+    fn from(d: &'a StripeDelivery) -> Self {
+        Self {
+            provider: Provider::Stripe,
+            key: &d.key,
+            event: d.event_type.as_deref(),
+            order_id: d.object_id.as_deref(),
+            store: None,
+            email_raw: d.email_raw.as_deref(),
+        }
+    }
+}
+
+fn normalised_email(delivery: &DeliveryFacts<'_>) -> Option<String> {
+    let raw = delivery.email_raw?;
     let email = match tollgate_core::Email::parse(raw) {
         Ok(email) => email.as_str().to_owned(),
         // Not an address: still findable by its trimmed, lower-cased spelling.
@@ -64,8 +104,7 @@ impl<C: Clock> App<'_, C> {
     /// delivered it again and it failed again) counts one more attempt.
     pub(crate) async fn record_delivery_failure(
         &self,
-        provider: Provider,
-        delivery: &SellappDelivery,
+        delivery: &DeliveryFacts<'_>,
         body: &[u8],
         failure: &StepError,
     ) -> Result<(), StepError> {
@@ -82,16 +121,16 @@ impl<C: Clock> App<'_, C> {
         let next = if failure.retryable { next_attempt_at(attempts, now) } else { None };
         let state = if next.is_some() { FailureState::Due } else { FailureState::Dead };
         let data = json!({
-            "provider": provider.as_str(),
+            "provider": delivery.provider.as_str(),
             // Every string from the payload is fitted to its attribute: an authentic body with an
             // over-long field must still be recorded (its full text is in `bodyText`).
-            "event": delivery.event.as_deref().map(|v| fit(v, NAME_SIZE)),
+            "event": delivery.event.map(|v| fit(v, NAME_SIZE)),
             "eventId": fit(delivery.key.raw(), NAME_SIZE * 2),
-            "orderId": delivery.order_id.as_deref().map(|v| fit(v, SHORT_TEXT_SIZE)),
-            "store": delivery.store.as_deref().map(|v| fit(v, SHORT_TEXT_SIZE)),
+            "orderId": delivery.order_id.map(|v| fit(v, SHORT_TEXT_SIZE)),
+            "store": delivery.store.map(|v| fit(v, SHORT_TEXT_SIZE)),
             // Normalised, as the admin lookup searches it; the payload's own spelling beside it.
             "email": normalised_email(delivery),
-            "emailRaw": delivery.email_raw.as_deref().map(|v| fit(v, EMAIL_SIZE)),
+            "emailRaw": delivery.email_raw.map(|v| fit(v, EMAIL_SIZE)),
             "payloadHash": payload_hash(body),
             "bodyText": String::from_utf8_lossy(body),
             "errorCode": failure.code,
@@ -196,6 +235,11 @@ impl<C: Clock> App<'_, C> {
                 let delivery = interpret(&event);
                 self.process_sellapp(&delivery, event.body(), Attempt::Retry).await
             }
+            provider if provider == Provider::Stripe.as_str() => match record.body_text.clone() {
+                // Retries read no subscription from Stripe's API: event order decides (see `stripe_ingest`).
+                Some(body) => self.retry_stripe(body.into_bytes()).await,
+                None => Err(StepError::permanent("no_body", "the failure record keeps no body to retry".to_owned())),
+            },
             other => Err(StepError::permanent(
                 "unsupported_provider",
                 format!("failures from provider `{other}` cannot be retried by this version"),

@@ -12,6 +12,7 @@
 //! provider retries. A buyer with no account yet gets a pending entitlement, never a dropped purchase.
 
 use crate::error::StepError;
+use crate::failures::DeliveryFacts;
 use crate::ledger::{sellapp_order_source, sellapp_subscription_source, LedgerChange, PROVIDER_SELLAPP};
 use crate::records::{fit, timestamp, ClaimStatus, EventClaim, EVENT_COMPLETED, EVENT_PROCESSING};
 use crate::schema::{NAME_SIZE, SHORT_TEXT_SIZE};
@@ -22,7 +23,7 @@ use tollgate_core::{
     RevokeReason,
 };
 use tollgate_providers::sellapp_payload::{interpret, SellappAction, SellappDelivery, SubscriptionChange};
-use tollgate_providers::{Provider, VerifiedEvent};
+use tollgate_providers::VerifiedEvent;
 
 /// What became of a delivery. Every variant is a 2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,14 +68,26 @@ impl<C: Clock> App<'_, C> {
     /// Applies a verified Sell.app delivery. `Ok` means answer 2xx; `Err` means answer 503.
     pub async fn ingest_sellapp(&self, event: &VerifiedEvent) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
-        match self.process_sellapp(&delivery, event.body(), Attempt::Delivery).await {
+        let processed = self.process_sellapp(&delivery, event.body(), Attempt::Delivery).await;
+        self.delivery_outcome(processed, &(&delivery).into(), event.body()).await
+    }
+
+    /// How a delivery's processing is answered: a failure is recorded for retry (`Err` only when even that
+    /// record cannot be written). The same for every provider.
+    pub(crate) async fn delivery_outcome(
+        &self,
+        processed: Result<Processed, StepError>,
+        delivery: &DeliveryFacts<'_>,
+        body: &[u8],
+    ) -> Result<IngestOutcome, NotRecorded> {
+        match processed {
             Ok(Processed::Applied(user_id)) => Ok(IngestOutcome::Applied { user_id }),
             Ok(Processed::Pending) => Ok(IngestOutcome::Pending),
             Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
-            Ok(Processed::Ignored) => Ok(IngestOutcome::Ignored { event: delivery.event.clone() }),
+            Ok(Processed::Ignored) => Ok(IngestOutcome::Ignored { event: delivery.event.map(str::to_owned) }),
             Err(failure) => {
                 let (code, retryable) = (failure.code, failure.retryable);
-                match self.record_delivery_failure(Provider::Sellapp, &delivery, event.body(), &failure).await {
+                match self.record_delivery_failure(delivery, body, &failure).await {
                     Ok(()) => Ok(IngestOutcome::FailureRecorded { code, retryable }),
                     Err(recording) => Err(NotRecorded { failure, recording }),
                 }
@@ -105,7 +118,7 @@ impl<C: Clock> App<'_, C> {
         };
         let is_revocation = matches!(delivery.outcome, Ok(SellappAction::Revoke { .. }));
         let claim_id = delivery.key.document_id();
-        let resumed = match self.claim(delivery, body, attempt).await? {
+        let resumed = match self.claim(&delivery.into(), body, attempt).await? {
             Claim::New => false,
             Claim::Completed => return Ok(Processed::Duplicate),
             Claim::Unfinished => true,
@@ -190,14 +203,19 @@ impl<C: Clock> App<'_, C> {
         Ok(processed)
     }
 
-    async fn claim(&self, delivery: &SellappDelivery, body: &[u8], attempt: Attempt) -> Result<Claim, StepError> {
+    pub(crate) async fn claim(
+        &self,
+        delivery: &DeliveryFacts<'_>,
+        body: &[u8],
+        attempt: Attempt,
+    ) -> Result<Claim, StepError> {
         let db = &self.settings.database_id;
         let collection = &self.settings.collections.webhook_events;
         let id = delivery.key.document_id().as_str();
         let data = json!({
-            "provider": Provider::Sellapp.as_str(),
+            "provider": delivery.provider.as_str(),
             "eventId": fit(delivery.key.raw(), NAME_SIZE * 2),
-            "orderId": delivery.order_id.as_deref().map(|o| fit(o, SHORT_TEXT_SIZE)),
+            "orderId": delivery.order_id.map(|o| fit(o, SHORT_TEXT_SIZE)),
             "payloadHash": payload_hash(body),
             "status": EVENT_PROCESSING,
             "claimedAt": timestamp(self.clock.now()),
@@ -232,7 +250,7 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
-    async fn complete(&self, claim_id: &AppwriteId) -> Result<(), StepError> {
+    pub(crate) async fn complete(&self, claim_id: &AppwriteId) -> Result<(), StepError> {
         let data = json!({ "status": EVENT_COMPLETED, "processedAt": timestamp(self.clock.now()) });
         self.appwrite
             .update_document(
@@ -296,7 +314,7 @@ impl<C: Clock> App<'_, C> {
     }
 }
 
-enum Claim {
+pub(crate) enum Claim {
     New,
     Completed,
     Unfinished,

@@ -37,6 +37,7 @@ const CREATE_RACE_ATTEMPTS: u32 = 3;
 /// Who or what an entitlement comes from (`entitlements.provider`).
 pub const PROVIDER_SELLAPP: &str = "sellapp";
 pub const PROVIDER_ADMIN: &str = "admin";
+pub const PROVIDER_STRIPE: &str = "stripe";
 /// Imported from a `subscriptions` document written before the ledger existed.
 pub const PROVIDER_LEGACY: &str = "legacy";
 
@@ -48,6 +49,16 @@ pub fn sellapp_order_source(store: Option<&str>, order_id: &str) -> String {
 /// The source key of a Sell.app subscription: every period of it extends the same entitlement.
 pub fn sellapp_subscription_source(store: Option<&str>, subscription_id: &str) -> String {
     format!("sellapp-sub:{}:{}", store.unwrap_or("no-store"), subscription_id)
+}
+
+/// The source key of a Stripe subscription: every event of it lands on one entitlement.
+pub fn stripe_subscription_source(subscription_id: &str) -> String {
+    format!("stripe-sub:{subscription_id}")
+}
+
+/// The source key of a one-off Stripe payment (a Checkout Session in `payment` mode).
+pub fn stripe_payment_source(checkout_session_id: &str) -> String {
+    format!("stripe-pay:{checkout_session_id}")
 }
 
 /// An admin's grant of `plan` to an email: granting the same plan again extends the same entitlement.
@@ -81,6 +92,12 @@ pub struct LedgerEntry {
     /// When refund reconciliation last read the order from Sell.app, and what it said.
     pub last_checked_at: Option<DateTime<Utc>>,
     pub provider_status: Option<String>,
+    /// Stripe: the customer (`cus_…`), so events that name only the customer find the entitlement.
+    pub customer_ref: Option<String>,
+    /// The provider's time and id of the last event applied (Stripe's `created`, `evt_…`): an older event
+    /// changes nothing.
+    pub provider_event_at: Option<DateTime<Utc>>,
+    pub provider_event_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -106,6 +123,9 @@ struct EntitlementDoc {
     product_ref: Option<String>,
     last_checked_at: Option<String>,
     provider_status: Option<String>,
+    customer_ref: Option<String>,
+    provider_event_at: Option<String>,
+    provider_event_id: Option<String>,
 }
 
 fn unreadable(id: &str, why: &str) -> StepError {
@@ -171,6 +191,9 @@ impl LedgerEntry {
             product_ref: raw.product_ref,
             last_checked_at: time(id, "lastCheckedAt", raw.last_checked_at.as_deref())?,
             provider_status: raw.provider_status,
+            customer_ref: raw.customer_ref,
+            provider_event_at: time(id, "providerEventAt", raw.provider_event_at.as_deref())?,
+            provider_event_id: raw.provider_event_id,
             created_at: doc.created_at,
             updated_at: doc.updated_at,
         })
@@ -214,7 +237,7 @@ pub struct Recorded {
     pub changed: bool,
 }
 
-fn patch_data(patch: &EntitlementPatch) -> Map<String, Value> {
+pub(crate) fn patch_data(patch: &EntitlementPatch) -> Map<String, Value> {
     let mut data = Map::new();
     if let Some(grant) = &patch.grant {
         data.insert("plan".into(), json!(fit(&grant.plan, NAME_SIZE)));
@@ -232,7 +255,7 @@ fn patch_data(patch: &EntitlementPatch) -> Map<String, Value> {
     data
 }
 
-fn with_key(keys: &[String], key: &str) -> Vec<String> {
+pub(crate) fn with_key(keys: &[String], key: &str) -> Vec<String> {
     let mut keys: Vec<String> = keys.iter().filter(|k| k.as_str() != key).cloned().collect();
     keys.push(key.to_owned());
     let skip = keys.len().saturating_sub(EVENT_KEYS_KEPT);
@@ -240,7 +263,7 @@ fn with_key(keys: &[String], key: &str) -> Vec<String> {
 }
 
 impl<C: Clock> App<'_, C> {
-    fn ledger_collection(&self) -> (&str, &str) {
+    pub(crate) fn ledger_collection(&self) -> (&str, &str) {
         (&self.settings.database_id, &self.settings.collections.entitlements)
     }
 
@@ -273,7 +296,7 @@ impl<C: Clock> App<'_, C> {
         .inspect_err(|_| tracing::warn!(collection, db, "ledger write contention"))
     }
 
-    async fn read_entry(&self, id: &AppwriteId) -> Result<Option<LedgerEntry>, StepError> {
+    pub(crate) async fn read_entry(&self, id: &AppwriteId) -> Result<Option<LedgerEntry>, StepError> {
         let (db, collection) = self.ledger_collection();
         match self.appwrite.get_document(db, collection, id.as_str()).await {
             Ok(doc) => LedgerEntry::decode(&doc).map(Some),

@@ -9,6 +9,7 @@
 //! - [`schema`] / [`bootstrap`]: the collections Tollgate needs, created idempotently.
 //! - [`records`]: the documents Tollgate reads and writes, as typed values.
 //! - [`ingest_webhook`]: a verified Sell.app delivery applied exactly once (the webhook contract).
+//! - [`stripe_ingest`]: a verified Stripe delivery applied exactly once, by the status × event matrix.
 //! - [`admin_grants`]: access given or taken by an admin, before or after the account exists.
 //! - [`ledger`]: the entitlement ledger (`entitlements`): one document per source of access.
 //! - [`projection`]: a user's `subscriptions` document and `paid` membership made equal to their access.
@@ -41,6 +42,7 @@ pub mod role_sync;
 pub mod scheduled;
 pub mod schema;
 pub mod settings;
+pub mod stripe_ingest;
 pub mod sync_state;
 
 pub use error::StepError;

@@ -76,6 +76,17 @@ pub fn entitlement_json(entry: &LedgerEntry, now: DateTime<Utc>, grace: chrono::
             "planMatch": entry.plan_match,
             "productRef": entry.product_ref,
         })),
+        "stripe": (entry.provider == crate::ledger::PROVIDER_STRIPE).then(|| serde_json::json!({
+            "customer": entry.customer_ref,
+            // `stripe-sub:` entitlements: the subscription; `stripe-pay:` ones: the payment intent.
+            "subscription": e.source.starts_with("stripe-sub:").then_some(entry.order_id.clone()).flatten(),
+            "paymentIntent": e.source.starts_with("stripe-pay:").then_some(entry.order_id.clone()).flatten(),
+            "status": entry.provider_status,
+            "price": entry.product_ref,
+            "periodEnd": e.grant.as_ref().and_then(|g| g.ends_at).map(timestamp),
+            "lastEventAt": entry.provider_event_at.map(timestamp),
+            "lastEventId": entry.provider_event_id,
+        })),
     })
 }
 

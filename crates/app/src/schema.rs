@@ -104,6 +104,9 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 string("productRef", NAME_SIZE),
                 datetime("lastCheckedAt"),
                 string("providerStatus", SHORT_TEXT_SIZE),
+                string("customerRef", SHORT_TEXT_SIZE),
+                datetime("providerEventAt"),
+                string("providerEventId", SHORT_TEXT_SIZE),
             ],
             indexes: vec![
                 index("source_unique", IndexKind::Unique, &["source"]),
@@ -112,6 +115,7 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 index("order_idx", IndexKind::Key, &["orderId"]),
                 index("revoked_idx", IndexKind::Key, &["userId", "revokedAt"]),
                 index("provider_checked_idx", IndexKind::Key, &["provider", "lastCheckedAt"]),
+                index("customer_idx", IndexKind::Key, &["customerRef"]),
             ],
         },
         CollectionSpec {

@@ -59,6 +59,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("APPWRITE_DISCORD_LINKS_COLLECTION_ID", Some("discord_links"), appwrite_id, "collection"),
     entry("APPWRITE_TEAM_PAID_ID", Some("paid"), appwrite_id, "the team whose membership means paid access"),
     entry("SELLAPP_WEBHOOK_SECRET", None, secret, "secret: Sell.app's webhook secret"),
+    entry("STRIPE_WEBHOOK_SECRET", None, secret, "secret: Stripe's endpoint secret(s) whsec_…, comma-separated while one is rotated"),
     entry("SELLAPP_DEFAULT_PLAN", Some("member"), plan_name, "plan of a Sell.app purchase that names none"),
     entry("ACCESS_GRACE_HOURS", Some("24"), grace_hours, "hours of access past expiry (0..=8760)"),
     entry(
@@ -308,6 +309,13 @@ pub fn sellapp_webhook_secret(lookup: impl Fn(&str) -> Option<String>) -> Result
     required(lookup, "SELLAPP_WEBHOOK_SECRET").map(Secret::new)
 }
 
+/// `STRIPE_WEBHOOK_SECRET`: one or more endpoint secrets, comma-separated (Stripe's secret rotation keeps
+/// the old one valid for a while; every listed secret verifies).
+pub fn stripe_webhook_secrets(lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<Secret>, SettingsError> {
+    let raw = required(lookup, "STRIPE_WEBHOOK_SECRET")?;
+    Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
+}
+
 /// `STRIPE_API_KEY` and `STRIPE_API_BASE`: `None` when no key is set (Stripe is not used).
 pub fn stripe_config(
     lookup: impl Fn(&str) -> Option<String>,
@@ -428,5 +436,8 @@ mod tests {
     fn missing_appwrite_settings_are_named() {
         assert_eq!(appwrite_config(|_| None).unwrap_err(), SettingsError::Missing("APPWRITE_ENDPOINT"));
         assert_eq!(sellapp_webhook_secret(|_| None).unwrap_err(), SettingsError::Missing("SELLAPP_WEBHOOK_SECRET"));
+        let rotating = |name: &str| (name == "STRIPE_WEBHOOK_SECRET").then(|| " whsec_new, whsec_old ,".to_owned());
+        let secrets = stripe_webhook_secrets(rotating).unwrap();
+        assert_eq!(secrets.iter().map(|s| s.expose().to_owned()).collect::<Vec<_>>(), ["whsec_new", "whsec_old"]);
     }
 }

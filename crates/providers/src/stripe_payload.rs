@@ -68,6 +68,10 @@ pub struct CheckoutSession {
     pub email: Option<Email>,
     pub subscription: Option<String>,
     pub payment_intent: Option<String>,
+    /// What a one-off payment bought, from the session's `metadata` (`plan`, or `price` / `price_id`):
+    /// Stripe's event carries no line items.
+    pub metadata_plan: Option<String>,
+    pub metadata_price: Option<String>,
 }
 
 /// A subscription object (`customer.subscription.*`).
@@ -243,6 +247,11 @@ fn action(kind: &str, object: &Value) -> Result<StripeAction, StripePayloadError
                 email: checkout_email_raw(object).and_then(|raw| Email::parse(&raw).ok()),
                 subscription: id_of(object.get("subscription")),
                 payment_intent: id_of(object.get("payment_intent")),
+                metadata_plan: object.pointer("/metadata/plan").and_then(text),
+                metadata_price: object
+                    .pointer("/metadata/price")
+                    .or_else(|| object.pointer("/metadata/price_id"))
+                    .and_then(text),
             })
         }
         INVOICE_PAID | INVOICE_PAYMENT_FAILED => {

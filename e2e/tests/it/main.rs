@@ -7,4 +7,5 @@ mod pending;
 mod refunds;
 mod roles;
 mod sellapp_webhook;
+mod stripe;
 mod support;

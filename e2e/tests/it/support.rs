@@ -24,6 +24,8 @@ pub const SECRET: &str = "e2e-sellapp-secret";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 /// The Stripe webhook endpoint's signing secret in the workers' env (devstack's Stripe stand-in is `STRIPE_API_BASE`).
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_e2e_stripe";
+/// The stand-in's secret key, for tests that use the Stripe API.
+pub const STRIPE_KEY: &str = tollgate_devstack::stripe::DEFAULT_SECRET_KEY;
 pub const DB: &str = "crypto";
 /// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
 pub const PLAN: &str = "member";
@@ -95,6 +97,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         stripe_webhook_secret: STRIPE_WEBHOOK_SECRET,
         demo_stripe_price_id: "price_e2e_demo",
     });
+    // Without the Stripe API (event order decides) unless a test names the key: `("STRIPE_API_KEY", STRIPE_KEY)`.
+    env.set("STRIPE_API_KEY", "");
     for (name, value) in overrides {
         env.set(name, value);
     }

@@ -2,6 +2,7 @@
 //! environment, the JS clock, and errors mapped to HTTP; everything else is in `tollgate-app`.
 //!
 //! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
+//! - `POST /stripe/webhook`: Stripe (`STRIPE_WEBHOOK_SECRET`, several secrets while one is rotated).
 //! - `GET /health`.
 //! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning, and refund
 //!   reconciliation when `SELLAPP_API_KEY` is set).
@@ -9,6 +10,7 @@
 
 mod error;
 mod sellapp;
+mod stripe;
 mod trigger;
 
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
@@ -24,8 +26,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let outcome = match (req.method(), path.as_str()) {
         (worker::Method::Get, "/health") => return error::json(200, &serde_json::json!({ "ok": true })),
         (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, &env, &ctx).await,
+        (worker::Method::Post, "/stripe/webhook") => stripe::handle(req, &env, &ctx).await,
         (_, "/health") => Err(error::WebhookError::MethodNotAllowed { allow: "GET" }),
-        (_, "/sell/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
+        (_, "/sell/webhook" | "/stripe/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
         _ => Err(error::WebhookError::NotFound),
     };
     outcome.or_else(error::WebhookError::into_response)

@@ -13,7 +13,8 @@ use worker::{Context, Env, Request, Response};
 /// Bodies larger than this are refused (413) before anything is verified or written.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 1 << 20;
 
-pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, WebhookError> {
+/// The body, refused (413) when larger than [`MAX_WEBHOOK_BODY_BYTES`], declared or not.
+pub async fn read_limited_body(req: &mut Request) -> Result<Vec<u8>, WebhookError> {
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY_BYTES as u64) {
         return Err(WebhookError::PayloadTooLarge);
@@ -22,6 +23,11 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     if body.len() > MAX_WEBHOOK_BODY_BYTES {
         return Err(WebhookError::PayloadTooLarge);
     }
+    Ok(body)
+}
+
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, WebhookError> {
+    let body = read_limited_body(&mut req).await?;
     let secret =
         sellapp_webhook_secret(|name| setting(env, name)).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let headers = Headers::from_pairs(req.headers().entries());
@@ -29,6 +35,17 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
     let parts = AppParts::from_env(env).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     let outcome =
         parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    answer(outcome, env, ctx, |_| json!(true))
+}
+
+/// A delivery's outcome as the HTTP answer (the same for every provider; `ignored` says what an ignored
+/// event's answer carries).
+pub fn answer(
+    outcome: IngestOutcome,
+    env: &Env,
+    ctx: &Context,
+    ignored: impl Fn(Option<String>) -> serde_json::Value,
+) -> Result<Response, WebhookError> {
     let (status, body) = match outcome {
         IngestOutcome::Applied { user_id } => {
             crate::trigger::request_role_sync(env, ctx, &user_id);
@@ -36,7 +53,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         }
         IngestOutcome::Pending => (200, json!({ "ok": true, "pending": true })),
         IngestOutcome::Duplicate => (200, json!({ "ok": true, "duplicate": true })),
-        IngestOutcome::Ignored { .. } => (200, json!({ "ok": true, "ignored": true })),
+        IngestOutcome::Ignored { event } => (200, json!({ "ok": true, "ignored": ignored(event) })),
         IngestOutcome::FailureRecorded { code, .. } => {
             worker::console_warn!("webhook: recorded as a failure ({code})");
             (202, json!({ "ok": true, "recorded": true }))

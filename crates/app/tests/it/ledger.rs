@@ -27,11 +27,11 @@ pub(crate) async fn entitlements(ctx: &TestContext) -> Vec<Value> {
     docs.into_iter().map(|d| Value::Object(d.data)).collect()
 }
 
-async fn total_calls(ctx: &TestContext) -> u64 {
+pub(crate) async fn total_calls(ctx: &TestContext) -> u64 {
     ctx.calls().await.as_object().expect("counts").values().filter_map(Value::as_u64).sum()
 }
 
-async fn clear_calls(ctx: &TestContext) {
+pub(crate) async fn clear_calls(ctx: &TestContext) {
     let url = format!("{}/_devstack/calls", ctx.devstack.appwrite_base_url());
     assert!(reqwest::Client::new().delete(url).send().await.expect("clear").status().is_success());
 }

@@ -8,4 +8,5 @@ mod pending;
 mod refunds;
 mod role_sync;
 mod sellapp;
+mod stripe;
 mod support;

@@ -1,0 +1,40 @@
+//! `POST /stripe/webhook`: size limit, `Stripe-Signature` against every configured secret (rotation),
+//! then the use case (with Stripe's API as the truth when `STRIPE_API_KEY` is set); the same contract and answers as `/sell/webhook`. An event type Tollgate does not
+//! act on is answered `200 {"ok":true,"ignored":"<type>"}` with nothing written.
+
+use crate::error::WebhookError;
+use crate::sellapp::{answer, read_limited_body};
+use serde_json::json;
+use tollgate_app::billing::StripeApi;
+use tollgate_app::settings::{stripe_config, stripe_webhook_secrets};
+use tollgate_app::stripe_ingest::NoStripeApi;
+use tollgate_core::Clock;
+use tollgate_providers::Headers;
+use tollgate_worker_common::{setting, AppParts, JsClock};
+use worker::{Context, Env, Request, Response};
+
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response, WebhookError> {
+    let body = read_limited_body(&mut req).await?;
+    let secrets =
+        stripe_webhook_secrets(|name| setting(env, name)).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    if secrets.is_empty() {
+        return Err(WebhookError::Misconfigured("STRIPE_WEBHOOK_SECRET lists no secret".to_owned()));
+    }
+    let headers = Headers::from_pairs(req.headers().entries());
+    let event = tollgate_providers::stripe::verify_any(&body, &headers, &secrets, JsClock.now())
+        .map_err(WebhookError::Unauthorized)?;
+    let parts = AppParts::from_env(env).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    // With STRIPE_API_KEY, the subscription read from Stripe is the truth; without, event order decides.
+    let api = stripe_config(|name| setting(env, name))
+        .map_err(|e| WebhookError::Misconfigured(e.to_string()))?
+        .map(StripeApi::new)
+        .transpose()
+        .map_err(|e| WebhookError::Misconfigured(format!("STRIPE_API_BASE: {e}")))?;
+    let app = parts.app();
+    let outcome = match &api {
+        Some(api) => app.ingest_stripe(&event, Some(api)).await,
+        None => app.ingest_stripe(&event, None::<&NoStripeApi>).await,
+    }
+    .map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    answer(outcome, env, ctx, |event| json!(event.unwrap_or_default()))
+}
