@@ -328,4 +328,15 @@ async fn the_ledger_names_the_subscription_even_when_the_email_cannot_be_used() 
     assert!(matches!(shop.checkout("ledgered", "pro").await, Ok(BillingOutcome::Changed { .. })));
     assert_eq!(shop.subscription(&sub).await["items"]["data"][0]["price"]["id"], shop.pro.as_str());
     assert!(matches!(shop.cancel("ledgered").await, Ok(BillingOutcome::Canceling { .. })));
+
+    // A one-off payment's entitlement remembers only the customer: its subscriptions are found through it.
+    let customer = shop.subscription(&sub).await["customer"].as_str().unwrap().to_owned();
+    shop.ctx.create_unverified_user("by-customer", "third-address@example.com").await;
+    let source = "stripe-pay:cs_test_once";
+    let entitlement = serde_json::json!({"source": source, "provider": "stripe", "userId": "by-customer",
+        "orderId": "pi_test_once", "customerRef": customer});
+    let doc = tollgate_app::ledger::entitlement_document_id(source);
+    shop.ctx.client.upsert_document("crypto", "entitlements", doc.as_str(), &entitlement).await.unwrap();
+    assert_eq!(refused(shop.cancel("by-customer").await), Refusal::AlreadyCanceling, "the customer's subscription");
+    assert!(matches!(shop.checkout("by-customer", "basic").await, Ok(BillingOutcome::Changed { .. })));
 }
