@@ -158,7 +158,15 @@ impl<'a, C: Clock> Billing<'a, C> {
                 };
                 let key = self.idempotency_key(
                     "checkout",
-                    &[&user.id, &price, request.customer.as_deref().unwrap_or_default(), &urls.success],
+                    &[
+                        &user.id,
+                        plan,
+                        &price,
+                        request.customer.as_deref().unwrap_or_default(),
+                        request.customer_email.as_deref().unwrap_or_default(),
+                        &urls.success,
+                        &urls.cancel,
+                    ],
                 );
                 let session = self.stripe.create_checkout_session(&request, Some(&key)).await?;
                 Ok(BillingOutcome::Checkout { url: session.url })
