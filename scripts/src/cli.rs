@@ -135,31 +135,35 @@ pub enum PlansCommand {
     /// Every plan: its roles, the Sell.app products that sell it, its duration and tier.
     List,
     /// Create or edit a plan; only the options given change.
-    Set {
-        plan: String,
-        /// Role ids, comma-separated (replaces the plan's roles).
-        #[arg(long, value_delimiter = ',')]
-        roles: Option<Vec<String>>,
-        /// The guild (default CUSTOMER_GUILD_ID).
-        #[arg(long)]
-        guild: Option<String>,
-        /// A Sell.app product id that sells this plan (repeatable; replaces the list; `--sellapp-product ''` clears it).
-        #[arg(long = "sellapp-product")]
-        sellapp_products: Vec<String>,
-        /// A Sell.app product variant id that sells this plan (repeatable; replaces the list).
-        #[arg(long = "sellapp-variant")]
-        sellapp_variants: Vec<String>,
-        /// A Stripe price id (`price_…`) that sells this plan (repeatable; replaces the list; `--stripe-price ''` clears it).
-        #[arg(long = "stripe-price")]
-        stripe_prices: Vec<String>,
-        /// How long a one-off purchase lasts, e.g. 30d, 2w, 12h (`none`: open-ended).
-        #[arg(long)]
-        duration: Option<String>,
-        /// The exclusive tier group this plan belongs to (`none`: leave it); needs --rank.
-        #[arg(long, requires = "rank")]
-        group: Option<String>,
-        /// The plan's rank in its group (higher wins).
-        #[arg(long, requires = "group")]
-        rank: Option<i64>,
-    },
+    Set(Box<PlanSet>),
+}
+
+/// `tollgate plans set`'s arguments (boxed: the largest subcommand).
+#[derive(Debug, clap::Args)]
+pub struct PlanSet {
+    pub plan: String,
+    /// Role ids, comma-separated (replaces the plan's roles).
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<String>>,
+    /// The guild (default CUSTOMER_GUILD_ID).
+    #[arg(long)]
+    pub guild: Option<String>,
+    /// A Sell.app product id that sells this plan (repeatable; replaces the list; `--sellapp-product ''` clears it).
+    #[arg(long = "sellapp-product")]
+    pub sellapp_products: Vec<String>,
+    /// A Sell.app product variant id that sells this plan (repeatable; replaces the list).
+    #[arg(long = "sellapp-variant")]
+    pub sellapp_variants: Vec<String>,
+    /// A Stripe price id (`price_…`) that sells this plan (repeatable; replaces the list; `--stripe-price ''` clears it).
+    #[arg(long = "stripe-price")]
+    pub stripe_prices: Vec<String>,
+    /// How long a one-off purchase lasts, e.g. 30d, 2w, 12h (`none`: open-ended).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// The exclusive tier group this plan belongs to (`none`: leave it); needs --rank.
+    #[arg(long, requires = "rank")]
+    pub group: Option<String>,
+    /// The plan's rank in its group (higher wins).
+    #[arg(long, requires = "group")]
+    pub rank: Option<i64>,
 }

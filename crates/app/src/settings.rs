@@ -81,7 +81,6 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("ROLE_SYNC_URL", None, http_url, "the role-sync worker the webhook worker triggers"),
     entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
     entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
-    entry("STRIPE_WEBHOOK_SECRET", None, secret, "secret: the Stripe webhook endpoint's signing secret (whsec_…)"),
     entry("STRIPE_API_KEY", None, secret, "secret, optional: a Stripe secret key (sk_…): re-reads objects, customers' own billing actions, doctor"),
     entry("STRIPE_API_BASE", Some(STRIPE_API_BASE), http_url, "Stripe's API base URL (/v1/... is served under it)"),
     entry("DEMO_STRIPE_PRICE_ID", None, stripe_price_id, "the demo plan's Stripe price (price_…), for local runs and tests"),

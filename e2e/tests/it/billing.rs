@@ -3,7 +3,7 @@
 //! a past_due one and a canceled one, and the refusals and errors in the API's usual shape.
 
 use crate::api::jwt_for;
-use crate::support::{spawn_app_with, TestApp, STRIPE_KEY};
+use crate::support::{spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tollgate_app::role_sync::PlanUpdate;
@@ -98,7 +98,7 @@ fn refusal(answer: &(StatusCode, Value)) -> (u16, &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_billing_action_does_what_the_matrix_says_for_none_active_past_due_and_canceled() {
-    let app = spawn_app_with(&[("STRIPE_API_KEY", STRIPE_KEY)]).await;
+    let app = spawn_app_with(&[]).await;
     let (member, pro) = prices(&app).await;
     let stand_in = app.devstack.stripe_base_url();
 
@@ -173,7 +173,7 @@ async fn each_billing_action_does_what_the_matrix_says_for_none_active_past_due_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_stripe_key_the_billing_routes_say_stripe_is_not_configured_and_a_refused_key_is_a_502() {
-    let app = spawn_app_with(&[]).await;
+    let app = spawn_app_with(&[("STRIPE_API_KEY", "")]).await;
     app.create_user("nokey", "nokey@example.com").await;
     let jwt = jwt_for(&app, "nokey").await;
     for path in ["/me/checkout", "/me/cancel", "/me/billing-portal"] {

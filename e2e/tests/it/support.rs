@@ -21,11 +21,9 @@ use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
 use xtask::TokioPause;
 
 pub const SECRET: &str = "e2e-sellapp-secret";
+/// The Stripe endpoint secret the workers get (a test may override `STRIPE_WEBHOOK_SECRET`).
+pub const STRIPE_SECRET: &str = "whsec_e2e_stripe";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
-/// The Stripe webhook endpoint's signing secret in the workers' env (devstack's Stripe stand-in is `STRIPE_API_BASE`).
-pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_e2e_stripe";
-/// The stand-in's secret key, for tests that use the Stripe API.
-pub const STRIPE_KEY: &str = tollgate_devstack::stripe::DEFAULT_SECRET_KEY;
 pub const DB: &str = "crypto";
 /// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
 pub const PLAN: &str = "member";
@@ -94,11 +92,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         devstack_sellapp_url: &devstack.sellapp_base_url(),
         devstack_stripe_url: &devstack.stripe_base_url(),
         stripe_api_key: devstack.stripe_secret_key(),
-        stripe_webhook_secret: STRIPE_WEBHOOK_SECRET,
+        stripe_webhook_secret: STRIPE_SECRET,
         demo_stripe_price_id: "price_e2e_demo",
     });
-    // Without the Stripe API (event order decides) unless a test names the key: `("STRIPE_API_KEY", STRIPE_KEY)`.
-    env.set("STRIPE_API_KEY", "");
     for (name, value) in overrides {
         env.set(name, value);
     }

@@ -1,4 +1,4 @@
-use crate::cli::PlansCommand;
+use crate::cli::{PlanSet, PlansCommand};
 use crate::config::{Config, SystemClock};
 use crate::output::print;
 use anyhow::{anyhow, bail, Result};
@@ -90,17 +90,18 @@ pub async fn run(config: &Config, json: bool, command: PlansCommand) -> Result<i
             });
             Ok(0)
         }
-        PlansCommand::Set {
-            plan,
-            roles,
-            guild,
-            sellapp_products,
-            sellapp_variants,
-            stripe_prices,
-            duration,
-            group,
-            rank,
-        } => {
+        PlansCommand::Set(set) => {
+            let PlanSet {
+                plan,
+                roles,
+                guild,
+                sellapp_products,
+                sellapp_variants,
+                stripe_prices,
+                duration,
+                group,
+                rank,
+            } = *set;
             if plan.trim().is_empty() {
                 bail!("the plan name is empty");
             }

@@ -8,6 +8,7 @@ use serde_json::json;
 use tollgate_app::billing::StripeApi;
 use tollgate_app::settings::{stripe_config, stripe_webhook_secrets};
 use tollgate_app::stripe_ingest::NoStripeApi;
+use tollgate_app::IngestOutcome;
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
 use tollgate_worker_common::{setting, AppParts, JsClock};
@@ -36,5 +37,9 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         None => app.ingest_stripe(&event, None::<&NoStripeApi>).await,
     }
     .map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    if let IngestOutcome::Ignored { event } = &outcome {
+        // One line per ignored event: the log counts them (and shows what the endpoint is subscribed to).
+        worker::console_log!("stripe webhook: ignored {}", event.as_deref().unwrap_or("(no type)"));
+    }
     answer(outcome, env, ctx, |event| json!(event.unwrap_or_default()))
 }

@@ -439,6 +439,13 @@ async fn an_ignored_type_writes_nothing_and_a_subscription_event_costs_few_appwr
     assert_eq!(deliver(&ctx, &other).await, IngestOutcome::Ignored { event: Some("plan.created".into()) });
     assert_eq!(total_calls(&ctx).await, 0, "nothing read or written");
 
+    // An authentic body that is not a Stripe event is a failure for an admin, never "no access".
+    let mut no_status = subscription("sub_bad", "cus_bad", "active", "price_pro", now, now + Duration::days(30));
+    no_status.as_object_mut().unwrap().remove("status");
+    let outcome = deliver(&ctx, &event("evt_bad", "customer.subscription.updated", now, no_status)).await;
+    assert_eq!(outcome, IngestOutcome::FailureRecorded { code: "unknown_stripe_shape", retryable: false });
+    clear_calls(&ctx).await;
+
     let cs = checkout("cs_b", "sub_b", "cus_b", Some("budget"), "budget@example.com");
     deliver(&ctx, &event("evt_b1", "checkout.session.completed", now, cs)).await;
     let checkout_calls = total_calls(&ctx).await;
