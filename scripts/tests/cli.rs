@@ -421,3 +421,73 @@ async fn sync_all_waits_out_a_rate_limit_and_resumes_its_walk_where_it_paused() 
     let lists = calls["GET /api/v10/guilds/{guild_id}/members"].as_u64().unwrap_or(0);
     assert!(lists >= 3, "paused twice and resumed after the last member dealt with: {calls}");
 }
+
+fn check(output: &Output, name: &str) -> Value {
+    let report: Value = serde_json::from_slice(&output.stdout).expect("doctor --json prints JSON");
+    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_stripe_key_and_the_webhook_endpoint_and_skips_stripe_without_a_key() {
+    let cli = cli().await;
+    let skipped = cli.run(&["doctor", "--json"]).await;
+    let key_check = check(&skipped, "stripe api key");
+    assert_eq!(key_check["passed"], true);
+    assert!(key_check["detail"].as_str().unwrap().contains("skipped"), "{key_check}");
+    assert_eq!(check(&skipped, "stripe webhook endpoint"), Value::Null, "nothing else about Stripe without a key");
+
+    let base = cli.devstack.stripe_base_url();
+    let key = cli.devstack.stripe_secret_key().to_owned();
+    let with_key = [format!("STRIPE_API_KEY={key}"), format!("STRIPE_API_BASE={base}")];
+    let with_key: Vec<&str> = with_key.iter().map(String::as_str).collect();
+    let stripe = |path: &str, params: &[(&str, &str)]| {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let cli = &cli;
+    let doctor = |overrides: Vec<&'static str>| {
+        let mut all: Vec<&str> = with_key.clone();
+        all.extend(overrides);
+        async move { cli.run_with(&all, &["doctor", "--json"]).await }
+    };
+
+    let none = doctor(vec![]).await;
+    assert_eq!(check(&none, "stripe api key")["passed"], true, "{}", check(&none, "stripe api key"));
+    let endpoint = check(&none, "stripe webhook endpoint");
+    assert_eq!(endpoint["passed"], false);
+    assert!(endpoint["detail"].as_str().unwrap().contains("no webhook endpoint"), "{endpoint}");
+
+    let other =
+        stripe("/v1/webhook_endpoints", &[("url", "https://elsewhere.example.com/hook"), ("enabled_events[]", "*")]);
+    assert!(other.await.unwrap().status().is_success());
+    let ours = stripe(
+        "/v1/webhook_endpoints",
+        &[("url", "https://webhooks.example.com/stripe/webhook"), ("enabled_events[]", "invoice.paid")],
+    );
+    let ours: Value = ours.await.unwrap().json().await.unwrap();
+    let partial = check(&doctor(vec![]).await, "stripe webhook endpoint");
+    assert_eq!(partial["passed"], false);
+    assert!(
+        partial["detail"].as_str().unwrap().contains("checkout.session.completed"),
+        "names what is missing: {partial}"
+    );
+    assert!(!partial["detail"].as_str().unwrap().contains("invoice.paid,"), "{partial}");
+
+    let id = ours["id"].as_str().unwrap();
+    let path = format!("/v1/webhook_endpoints/{id}");
+    assert!(stripe(&path, &[("enabled_events[]", "*")]).await.unwrap().status().is_success());
+    assert_eq!(check(&doctor(vec![]).await, "stripe webhook endpoint")["passed"], true);
+    assert!(stripe(&path, &[("disabled", "true")]).await.unwrap().status().is_success());
+    let disabled = check(&doctor(vec![]).await, "stripe webhook endpoint");
+    assert!(disabled["passed"] == false && disabled["detail"].as_str().unwrap().contains("disabled"), "{disabled}");
+
+    let refused = doctor(vec!["STRIPE_API_KEY=sk_test_not_this_one_1234"]).await;
+    let refused = check(&refused, "stripe api key");
+    assert_eq!(refused["passed"], false);
+    assert!(!refused.to_string().contains("not_this_one"), "the key never shows: {refused}");
+}

@@ -6,8 +6,9 @@
 //! for what happened (the webhook worker), so a customer cannot grant themselves anything by calling these.
 //!
 //! ## Finding the subscription
-//! Stripe is the truth: every subscription the ledger names for the user (source `stripe-sub:{id}`, written
-//! by the webhook worker) is re-read from Stripe, and, when the user's email is verified, so are the
+//! Stripe is the truth: the subscriptions of every Stripe customer the ledger remembers for the user
+//! (`customerRef`, written by the webhook worker) and of every subscription it names (source
+//! `stripe-sub:{id}`) are read from Stripe, and, when the user's email is verified, so are the
 //! subscriptions of every Stripe customer with that email (a purchase whose webhook has not arrived yet, or
 //! was made before the account existed). An unverified email is never used to find someone's billing: anyone
 //! can sign up with any address. Of all of them the one with the highest [`subscription_rank`] (ties: the
@@ -19,7 +20,7 @@
 //! change asked for again later is a new request.
 
 use crate::error::StepError;
-use crate::ledger::LedgerEntry;
+use crate::ledger::{stripe_subscription_source, LedgerEntry, PROVIDER_STRIPE};
 use crate::records::timestamp;
 use crate::App;
 use serde_json::{json, Value};
@@ -31,9 +32,6 @@ use tollgate_core::{
 };
 use tollgate_stripe::CheckoutRequest;
 pub use tollgate_stripe::{Proration, StripeApi, StripeConfig, StripeError, Subscription};
-
-/// The ledger's provider name of Stripe entitlements (written by the webhook worker).
-const PROVIDER_STRIPE: &str = "stripe";
 
 /// Where Stripe sends the customer back: the web app (`APP_BASE_URL`) with a `billing=` marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +158,15 @@ impl<'a, C: Clock> Billing<'a, C> {
                 };
                 let key = self.idempotency_key(
                     "checkout",
-                    &[&user.id, &price, request.customer.as_deref().unwrap_or_default(), &urls.success],
+                    &[
+                        &user.id,
+                        plan,
+                        &price,
+                        request.customer.as_deref().unwrap_or_default(),
+                        request.customer_email.as_deref().unwrap_or_default(),
+                        &urls.success,
+                        &urls.cancel,
+                    ],
                 );
                 let session = self.stripe.create_checkout_session(&request, Some(&key)).await?;
                 Ok(BillingOutcome::Checkout { url: session.url })
@@ -240,8 +246,24 @@ impl<'a, C: Clock> Billing<'a, C> {
     pub async fn stripe_account(&self, user: &User) -> Result<StripeAccount, BillingError> {
         let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
         let entries = self.app.user_entitlements(&user_id).await?;
+        let stripe_entries: Vec<&LedgerEntry> = entries.iter().filter(|e| e.provider == PROVIDER_STRIPE).collect();
+        // Customers the ledger remembers (`customerRef`), then, for a verified email, Stripe's customers of it.
+        let mut customers: Vec<String> = stripe_entries.iter().filter_map(|e| e.customer_ref.clone()).collect();
+        if user.email_verification && !user.email.trim().is_empty() {
+            let by_email = self.stripe.list_customers_by_email(&user.email).await?;
+            customers.extend(by_email.into_iter().filter(|c| !c.deleted).map(|c| c.id));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        customers.retain(|c| !c.trim().is_empty() && seen.insert(c.clone()));
         let mut found: Vec<Subscription> = Vec::new();
-        for id in ledger_subscription_ids(&entries) {
+        for customer in &customers {
+            found.extend(self.stripe.list_subscriptions(customer).await?);
+        }
+        // Subscriptions the ledger names whose customer was not listed (written before `customerRef` existed).
+        for id in ledger_subscription_ids(&stripe_entries) {
+            if found.iter().any(|s| s.id == id) {
+                continue;
+            }
             match self.stripe.retrieve_subscription(&id).await {
                 Ok(subscription) => found.push(subscription),
                 // Deleted from Stripe (test data, a purged account): nothing to act on.
@@ -251,21 +273,11 @@ impl<'a, C: Clock> Billing<'a, C> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut email_customers = Vec::new();
-        if user.email_verification && !user.email.trim().is_empty() {
-            for customer in self.stripe.list_customers_by_email(&user.email).await? {
-                if customer.deleted {
-                    continue;
-                }
-                found.extend(self.stripe.list_subscriptions(&customer.id).await?);
-                email_customers.push(customer.id);
-            }
-        }
         found.sort_by(|a, b| a.id.cmp(&b.id));
         found.dedup_by(|a, b| a.id == b.id);
         let subscription =
             found.into_iter().max_by_key(|s| (subscription_rank(&StripeStatus::parse(&s.status)), created(s)));
-        let customer = subscription.as_ref().map(|s| s.customer.clone()).or_else(|| email_customers.into_iter().next());
+        let customer = subscription.as_ref().map(|s| s.customer.clone()).or_else(|| customers.into_iter().next());
         Ok(StripeAccount { customer, subscription })
     }
 
@@ -284,11 +296,12 @@ fn unexpected(step: BillingStep) -> BillingError {
     BillingError::Refused(Refusal::UnknownStatus)
 }
 
-/// Subscriptions the ledger holds for the user: Stripe entitlements name their subscription as `orderId`.
-fn ledger_subscription_ids(entries: &[LedgerEntry]) -> Vec<String> {
+/// Subscriptions the ledger holds for the user: a Stripe subscription's entitlement (`stripe-sub:…`) names it
+/// as `orderId` (a one-off payment's names a payment intent).
+fn ledger_subscription_ids(entries: &[&LedgerEntry]) -> Vec<String> {
     let mut ids: Vec<String> = entries
         .iter()
-        .filter(|e| e.provider == PROVIDER_STRIPE)
+        .filter(|e| e.entitlement.source.starts_with(&stripe_subscription_source("")))
         .filter_map(|e| e.order_id.clone())
         .filter(|id| !id.trim().is_empty())
         .collect();

@@ -14,8 +14,8 @@ use tollgate_core::Secret;
 pub const PAID_TEAM_ROLE: &str = "member";
 /// Discord's authorize page.
 pub const DISCORD_AUTHORIZE_URL: &str = "https://discord.com/oauth2/authorize";
-/// Stripe's API; `/v1/...` is under it.
-pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
+/// Stripe's API; `/v1/...` is under it (the client's constant).
+pub const STRIPE_API_BASE: &str = tollgate_stripe::STRIPE_API_BASE;
 /// The largest `ACCESS_GRACE_HOURS`: a year. Beyond that a grace period is a misconfiguration (and far enough
 /// beyond it, a date overflow).
 pub const MAX_ACCESS_GRACE_HOURS: i64 = 8_760;
@@ -82,8 +82,8 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("WEBHOOK_URL", None, http_url, "the webhook worker (https://webhooks.<domain>); the api worker forwards admin replays to it"),
     entry("SELLAPP_API_KEY", None, secret, "secret, optional: a Sell.app API key; without it refunds are not caught"),
     entry("SELLAPP_API_BASE", Some(tollgate_sellapp::SELLAPP_API_BASE), http_url, "Sell.app's API base URL"),
-    entry("STRIPE_API_KEY", None, secret, "secret, optional: Stripe's secret key; customers' own billing actions and doctor's Stripe checks need it"),
-    entry("STRIPE_API_BASE", Some(tollgate_stripe::STRIPE_API_BASE), http_url, "Stripe's API base URL (requests go to {base}/v1/...)"),
+    entry("STRIPE_API_KEY", None, secret, "secret, optional: a Stripe secret key (sk_…): re-reads objects, customers' own billing actions, doctor"),
+    entry("STRIPE_API_BASE", Some(STRIPE_API_BASE), http_url, "Stripe's API base URL (/v1/... is served under it)"),
     entry("DEMO_STRIPE_PRICE_ID", None, stripe_price_id, "the demo plan's Stripe price (price_…), for local runs and tests"),
     entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),
     entry("REFUND_CHECK_INTERVAL_HOURS", Some("24"), crate::refunds::check_hours, "hours between two reads of one order"),

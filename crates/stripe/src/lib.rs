@@ -218,6 +218,11 @@ impl StripeApi {
         customer_from(value)
     }
 
+    /// A cheap authenticated read (`GET /v1/customers?limit=1`): `Ok` when the key may read customers.
+    pub async fn check_key(&self) -> Result<(), StripeError> {
+        self.get(&["customers"], &[("limit", "1")]).await.map(drop)
+    }
+
     /// `GET /v1/customers?email=...`, every page. Stripe matches the email exactly (case-sensitive).
     pub async fn list_customers_by_email(&self, email: &str) -> Result<Vec<Customer>, StripeError> {
         self.list_all(&["customers"], &[("email", email)], customer_from).await
@@ -362,9 +367,9 @@ impl StripeApi {
         url
     }
 
-    fn request(&self, method: reqwest::Method, path: &[&str]) -> reqwest::RequestBuilder {
+    fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
         self.http
-            .request(method, self.url(path))
+            .request(method, url)
             .bearer_auth(self.key.expose())
             .header("Stripe-Version", STRIPE_VERSION)
             .header("Accept", "application/json")
@@ -372,11 +377,11 @@ impl StripeApi {
     }
 
     async fn get(&self, path: &[&str], query: &[(&str, &str)]) -> Result<Value, StripeError> {
-        let mut request = self.request(reqwest::Method::GET, path);
+        let mut url = self.url(path);
         if !query.is_empty() {
-            request = request.query(query);
+            url.query_pairs_mut().extend_pairs(query);
         }
-        self.send(request).await
+        self.send(self.request(reqwest::Method::GET, url)).await
     }
 
     async fn post(
@@ -385,7 +390,12 @@ impl StripeApi {
         form: &[(String, String)],
         idempotency_key: Option<&str>,
     ) -> Result<Value, StripeError> {
-        let mut request = self.request(reqwest::Method::POST, path).form(form);
+        // Encoded here rather than by reqwest's `form` (serde_urlencoded): the workers stay smaller.
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let mut request = self
+            .request(reqwest::Method::POST, self.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }

@@ -286,6 +286,8 @@ async fn stripe_errors_are_typed_and_never_show_the_key() {
     let broken = stripe.retrieve_customer("cus_broken").await.unwrap_err();
     assert!(broken.is_retryable() && broken.status() == Some(500));
 
+    assert_eq!(stripe.check_key().await, Ok(()));
+    assert!(api(&base, "sk_test_wrong_key_0000").check_key().await.unwrap_err().is_refused_key());
     let wrong = api(&base, "sk_test_wrong_key_0000").retrieve_customer("cus_1").await.unwrap_err();
     assert!(wrong.is_refused_key());
     let shown = format!("{wrong} {wrong:?}");

@@ -7,7 +7,7 @@ fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-async fn jwt_for(app: &TestApp, user: &str) -> String {
+pub(crate) async fn jwt_for(app: &TestApp, user: &str) -> String {
     let response = app
         .http
         .post(format!("{}/users/{user}/jwts", app.devstack.appwrite_endpoint()))

@@ -1,5 +1,6 @@
 mod api;
 mod bad_input;
+mod billing;
 mod failures;
 mod ledger;
 mod observability;

@@ -8,10 +8,13 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use tollgate_app::role_sync::RoleSync;
 use tollgate_app::schema::collections;
+use tollgate_app::settings::stripe_config;
 use tollgate_app::App;
 use tollgate_appwrite::Query;
 use tollgate_core::{GuildId, RoleId};
 use tollgate_discord::{DiscordError, Role};
+use tollgate_providers::stripe_payload::HANDLED_EVENTS;
+use tollgate_stripe::StripeApi;
 
 const MANAGE_ROLES: u64 = 1 << 28;
 const CREATE_INSTANT_INVITE: u64 = 1;
@@ -62,6 +65,7 @@ pub async fn run(config: &Config, json: bool) -> Result<i32> {
             "create an API key in Sell.app (store settings → Developers → API) and set SELLAPP_API_KEY on the webhook worker",
         ),
     }
+    stripe_checks(config, &mut checks).await;
     let appwrite_ok = appwrite_checks(config, &settings, &mut checks).await;
     discord_checks(config, &settings, appwrite_ok, &mut checks).await;
 
@@ -179,6 +183,74 @@ async fn catalogue_checks(app: &App<'_, SystemClock>, checks: &mut Checks) {
         );
     } else {
         checks.pass("sellapp products", format!("{} recent purchase(s), every product mapped by id", gaps.examined));
+    }
+}
+
+/// The Stripe key works (a cheap authenticated read), and a webhook endpoint for `/stripe/webhook` exists,
+/// enabled, with every event the webhook worker handles (or `*`). Skipped with a note without a key.
+async fn stripe_checks(config: &Config, checks: &mut Checks) {
+    let stripe = match stripe_config(|k| config.get(k)) {
+        Ok(Some(config)) => StripeApi::new(config),
+        Ok(None) => {
+            return checks.pass("stripe api key", "skipped: STRIPE_API_KEY is not set (Stripe is not checked)");
+        }
+        Err(e) => return checks.fail("stripe api key", e.to_string(), "set STRIPE_API_KEY (sk_…) and STRIPE_API_BASE"),
+    };
+    let stripe = match stripe {
+        Ok(stripe) => stripe,
+        Err(e) => return checks.fail("stripe api key", e.to_string(), "set STRIPE_API_BASE to Stripe's API URL"),
+    };
+    match stripe.check_key().await {
+        Ok(()) => checks.pass("stripe api key", "Stripe accepts the key"),
+        Err(e) if e.is_refused_key() => return checks.fail(
+            "stripe api key",
+            format!("Stripe refused the key: {e}"),
+            "use a secret key (sk_…) or a restricted key that may read customers, subscriptions and webhook endpoints",
+        ),
+        Err(e) => {
+            return checks.fail("stripe api key", format!("Stripe is not reachable: {e}"), "check STRIPE_API_BASE")
+        }
+    }
+    let endpoints = match stripe.list_webhook_endpoints().await {
+        Ok(endpoints) => endpoints,
+        Err(e) => {
+            return checks.fail(
+                "stripe webhook endpoint",
+                format!("cannot list webhook endpoints: {e}"),
+                "let the key read webhook endpoints (Developers → API keys)",
+            )
+        }
+    };
+    const FIX: &str = "add an endpoint https://webhooks.<domain>/stripe/webhook in Stripe (Developers → Webhooks) with the events named, and put its signing secret in STRIPE_WEBHOOK_SECRET";
+    let ours: Vec<_> = endpoints
+        .iter()
+        .filter(|e| url::Url::parse(&e.url).is_ok_and(|u| u.path().trim_end_matches('/').ends_with("/stripe/webhook")))
+        .collect();
+    let missing = |e: &tollgate_stripe::WebhookEndpoint| -> Vec<&str> {
+        if e.enabled_events.iter().any(|event| event == "*") {
+            return Vec::new();
+        }
+        HANDLED_EVENTS.iter().copied().filter(|needed| !e.enabled_events.iter().any(|event| event == needed)).collect()
+    };
+    match ours.iter().find(|e| e.status == "enabled" && missing(e).is_empty()) {
+        Some(endpoint) => {
+            checks.pass("stripe webhook endpoint", format!("{} receives every event Tollgate handles", endpoint.url))
+        }
+        None => match ours.first() {
+            None => checks.fail(
+                "stripe webhook endpoint",
+                format!("no webhook endpoint ends in /stripe/webhook (of {})", endpoints.len()),
+                FIX,
+            ),
+            Some(endpoint) if endpoint.status != "enabled" => {
+                checks.fail("stripe webhook endpoint", format!("{} is {}", endpoint.url, endpoint.status), FIX)
+            }
+            Some(endpoint) => checks.fail(
+                "stripe webhook endpoint",
+                format!("{} does not receive: {}", endpoint.url, missing(endpoint).join(", ")),
+                FIX,
+            ),
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use tollgate_app::role_sync::RoleSync;
 use tollgate_app::settings::{customer_guild_id, discord_oauth};
-use tollgate_appwrite::User;
+use tollgate_appwrite::{AppwriteClient, User};
 use tollgate_core::GuildId;
 use tollgate_discord::{DiscordClient, OAuthApp};
 use tollgate_worker_common::observe::Invocation;
@@ -31,16 +31,21 @@ impl Ctx {
 
     /// The user behind `Authorization: Bearer <jwt>` or `X-Appwrite-JWT`, checked by Appwrite.
     pub async fn user(&self, req: &Request) -> Result<User, ApiError> {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let jwt = header("x-appwrite-jwt")
-            .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)))
-            .filter(|j| !j.trim().is_empty())
-            .ok_or(ApiError::Unauthenticated)?;
-        match self.parts.appwrite.get_account(jwt.trim()).await {
-            Ok(user) => Ok(user),
-            Err(e) if e.status == Some(401) => Err(ApiError::Unauthenticated),
-            Err(e) => Err(ApiError::Upstream(e.to_string())),
-        }
+        signed_in_user(&self.parts.appwrite, req).await
+    }
+}
+
+/// The user behind `Authorization: Bearer <jwt>` or `X-Appwrite-JWT`, checked by Appwrite.
+pub async fn signed_in_user(appwrite: &AppwriteClient, req: &Request) -> Result<User, ApiError> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let jwt = header("x-appwrite-jwt")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)))
+        .filter(|j| !j.trim().is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    match appwrite.get_account(jwt.trim()).await {
+        Ok(user) => Ok(user),
+        Err(e) if e.status == Some(401) => Err(ApiError::Unauthenticated),
+        Err(e) => Err(ApiError::Upstream(e.to_string())),
     }
 }
 

@@ -20,6 +20,14 @@ pub enum ApiError {
     Misconfigured(String),
     #[error("an upstream service failed")]
     Upstream(String),
+    /// The request cannot be done in the state things are in (e.g. nothing to cancel).
+    #[error("{reason}")]
+    Conflict { code: &'static str, reason: String },
+    #[error("Stripe is not configured (STRIPE_API_KEY)")]
+    StripeNotConfigured,
+    /// Stripe failed or refused; `detail` (already free of secrets) is logged, never returned.
+    #[error("Stripe could not complete the request; try again later")]
+    Stripe { code: &'static str, detail: String },
 }
 
 impl ApiError {
@@ -31,6 +39,9 @@ impl ApiError {
             Self::MethodNotAllowed => (405, "method_not_allowed"),
             Self::Misconfigured(_) => (503, "not_configured"),
             Self::Upstream(_) => (502, "upstream_error"),
+            Self::Conflict { code, .. } => (409, code),
+            Self::StripeNotConfigured => (501, "stripe_not_configured"),
+            Self::Stripe { code, .. } => (502, code),
         }
     }
 
@@ -46,6 +57,10 @@ impl ApiError {
     pub fn into_response(self) -> worker::Result<Response> {
         let (status, code) = self.parts();
         let message = match &self {
+            Self::Stripe { detail, .. } => {
+                worker::console_error!("api: {code}: {detail}");
+                self.to_string()
+            }
             Self::Misconfigured(detail) | Self::Upstream(detail) => {
                 worker::console_error!("api: {code}: {detail}");
                 match self {
@@ -62,6 +77,19 @@ impl ApiError {
 impl From<tollgate_app::StepError> for ApiError {
     fn from(e: tollgate_app::StepError) -> Self {
         Self::Upstream(e.to_string())
+    }
+}
+
+impl From<tollgate_app::billing::BillingError> for ApiError {
+    fn from(e: tollgate_app::billing::BillingError) -> Self {
+        use tollgate_app::billing::BillingError as B;
+        let code = e.code();
+        match e {
+            B::UnknownPlan(_) | B::PlanNotOnStripe(_) => Self::BadRequest { code, reason: e.to_string() },
+            B::Refused(_) | B::NoItem(_) => Self::Conflict { code, reason: e.to_string() },
+            B::Stripe(_) => Self::Stripe { code, detail: e.to_string() },
+            B::Step(step) => Self::Upstream(step.to_string()),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! workers/api (`api.<domain>`): Discord linking, the customer's access, admin routes.
 //!
 //! - `POST /discord/link`, `POST /discord/unlink`, `GET /me/access`: Appwrite JWT; CORS for `APP_BASE_URL`.
+//! - `POST /me/checkout`, `POST /me/cancel`, `POST /me/billing-portal`: the customer's Stripe billing (Appwrite
+//!   JWT; `STRIPE_API_KEY`).
 //! - `GET /discord/callback`: Discord's redirect; answers with a redirect to `APP_BASE_URL`.
 //! - `GET /admin/users?email=|id=`, `GET /admin/failures`, `POST /admin/failures/{id}/replay` (forwarded to
 //!   the webhook worker at `WEBHOOK_URL`),
@@ -9,6 +11,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod admin;
+mod billing;
 mod context;
 mod customer;
 mod error;
@@ -45,10 +48,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     invocation.finish(response)
 }
 
-async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
+async fn route(mut req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let customer = matches!(segments.as_slice(), ["discord", "link" | "unlink"] | ["me", "access"]);
+    let customer = matches!(
+        segments.as_slice(),
+        ["discord", "link" | "unlink"] | ["me", "access" | "checkout" | "cancel" | "billing-portal"]
+    );
     if customer && req.method() == Method::Options {
         return with_cors(Response::empty()?.with_status(204), env);
     }
@@ -58,6 +64,9 @@ async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
         (Method::Get, ["discord", "callback"]) => customer::callback(&req, env, inv).await,
         (Method::Post, ["discord", "unlink"]) => customer::unlink(&req, env, inv).await,
         (Method::Get, ["me", "access"]) => customer::access(&req, env, inv).await,
+        (Method::Post, ["me", "checkout"]) => billing::checkout(&mut req, env, inv).await,
+        (Method::Post, ["me", "cancel"]) => billing::cancel(&req, env, inv).await,
+        (Method::Post, ["me", "billing-portal"]) => billing::billing_portal(&mut req, env, inv).await,
         (Method::Get, ["admin", "users"]) => admin::lookup(&req, env, inv).await,
         (Method::Get, ["admin", "failures"]) => admin::failures(&req, env, inv).await,
         (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, env, inv, id).await,
@@ -66,7 +75,7 @@ async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
             _,
             ["health"]
             | ["discord", "link" | "unlink" | "callback"]
-            | ["me", "access"]
+            | ["me", "access" | "checkout" | "cancel" | "billing-portal"]
             | ["admin", "users" | "failures"],
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),

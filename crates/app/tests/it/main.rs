@@ -1,3 +1,4 @@
+mod billing;
 mod failures;
 mod ingest;
 mod ledger;
