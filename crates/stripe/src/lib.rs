@@ -23,6 +23,7 @@
 
 use serde_json::Value;
 use std::time::Duration;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
 
 /// Stripe's own API base; paths are `/v1/...` under it.
@@ -194,6 +195,8 @@ pub struct StripeApi {
     http: reqwest::Client,
     base: url::Url,
     key: Secret,
+    /// The invocation's subrequest counter (shared with its other clients), taken before each request.
+    subrequests: Subrequests,
 }
 
 impl StripeApi {
@@ -203,7 +206,13 @@ impl StripeApi {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") || base.query().is_some() {
             return Err(StripeError::BadBase(trimmed.to_owned()));
         }
-        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key })
+        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key, subrequests: Subrequests::unlimited() })
+    }
+
+    /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
+    pub fn with_subrequests(mut self, subrequests: Subrequests) -> Self {
+        self.subrequests = subrequests;
+        self
     }
 
     /// `GET /v1/subscriptions/{id}`.
@@ -403,6 +412,7 @@ impl StripeApi {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, StripeError> {
+        self.subrequests.take().map_err(|spent| StripeError::Transport(spent.to_string()))?;
         let response = request.send().await.map_err(|e| StripeError::Transport(describe(&e)))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| StripeError::Transport(describe(&e)))?;

@@ -29,11 +29,12 @@ pub async fn handle(
     let headers = Headers::from_pairs(req.headers().entries());
     let event = tollgate_providers::stripe::verify_any(&body, &headers, &secrets, JsClock.now())
         .map_err(WebhookError::Unauthorized)?;
-    let parts = AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    let parts =
+        AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     // With STRIPE_API_KEY, the subscription read from Stripe is the truth; without, event order decides.
     let api = stripe_config(|name| setting(env, name))
         .map_err(|e| WebhookError::Misconfigured(e.to_string()))?
-        .map(StripeApi::new)
+        .map(|config| StripeApi::new(config).map(|api| api.with_subrequests(invocation.subrequests().clone())))
         .transpose()
         .map_err(|e| WebhookError::Misconfigured(format!("STRIPE_API_BASE: {e}")))?;
     let app = parts.app();
