@@ -40,6 +40,14 @@ impl Config {
         Ok(DiscordClient::new(discord_config(|k| self.get(k))?, Arc::new(SystemClock)))
     }
 
+    /// Stripe's API when `STRIPE_API_KEY` is set (replays of Stripe events read it, as deliveries do).
+    pub fn stripe(&self) -> Result<Option<tollgate_stripe::StripeApi>> {
+        match tollgate_app::settings::stripe_config(|k| self.get(k))? {
+            Some(config) => Ok(Some(tollgate_stripe::StripeApi::new(config)?)),
+            None => Ok(None),
+        }
+    }
+
     pub fn guild(&self) -> Result<GuildId> {
         Ok(customer_guild_id(|k| self.get(k))?)
     }

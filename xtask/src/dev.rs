@@ -152,7 +152,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     let report = bootstrap(&client, &settings, &TokioPause).await.context("bootstrapping the Appwrite schema")?;
     eprintln!("xtask dev: schema ready ({} created, {} already there)", report.created.len(), report.found.len());
     seed_demo_user(&client).await?;
-    seed_demo_mapping(&client, &settings).await?;
+    seed_demo_mapping(&client, &settings, &stripe.price_id).await?;
 
     let mut workers = Vec::new();
     for (worker, port) in [(WEBHOOK_WORKER, webhook_port), (ROLE_SYNC_WORKER, role_sync_port), (API_WORKER, api_port)] {
@@ -188,12 +188,18 @@ async fn watch(workers: &mut [xtask::wrangler::RunningWorker]) {
     }
 }
 
-async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings) -> Result<()> {
+/// The demo plan: the seeded Member and VIP roles, sold by the Stripe stand-in's demo price.
+async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings, stripe_price: &str) -> Result<()> {
     use tollgate_core::{GuildId, RoleId};
     use tollgate_devstack::discord_seed as seed;
     let app = tollgate_app::App::new(client, settings, &tollgate_core::SystemClock);
     let roles = [RoleId::parse(seed::MEMBER_ROLE_ID)?, RoleId::parse(seed::VIP_ROLE_ID)?];
-    app.set_role_mapping(DEMO_PLAN, GuildId::parse(seed::GUILD_ID)?, &roles).await?;
+    let update = tollgate_app::role_sync::PlanUpdate {
+        roles: Some(roles.to_vec()),
+        stripe_prices: Some(vec![stripe_price.to_owned()]),
+        ..Default::default()
+    };
+    app.set_plan(DEMO_PLAN, GuildId::parse(seed::GUILD_ID)?, &update).await?;
     Ok(())
 }
 

@@ -236,7 +236,7 @@ impl<C: Clock> App<'_, C> {
                 self.process_sellapp(&delivery, event.body(), Attempt::Retry).await
             }
             provider if provider == Provider::Stripe.as_str() => match record.body_text.clone() {
-                // Retries read no subscription from Stripe's API: event order decides (see `stripe_ingest`).
+                // With `App::stripe` (STRIPE_API_KEY) the retry reads Stripe's API as the delivery did.
                 Some(body) => self.retry_stripe(body.into_bytes()).await,
                 None => Err(StepError::permanent("no_body", "the failure record keeps no body to retry".to_owned())),
             },

@@ -52,15 +52,23 @@ use settings::Settings;
 use tollgate_appwrite::AppwriteClient;
 use tollgate_core::Clock;
 
-/// What every use case needs: the Appwrite client, the settings and the clock.
+/// What every use case needs: the Appwrite client, the settings and the clock; and Stripe's API where
+/// `STRIPE_API_KEY` is set, so that a retried or replayed Stripe event reads the truth as its delivery did.
 pub struct App<'a, C: Clock> {
     pub appwrite: &'a AppwriteClient,
     pub settings: &'a Settings,
     pub clock: &'a C,
+    pub stripe: Option<&'a tollgate_stripe::StripeApi>,
 }
 
 impl<'a, C: Clock> App<'a, C> {
     pub fn new(appwrite: &'a AppwriteClient, settings: &'a Settings, clock: &'a C) -> Self {
-        Self { appwrite, settings, clock }
+        Self { appwrite, settings, clock, stripe: None }
+    }
+
+    /// With Stripe's API (`STRIPE_API_KEY` set): retries and replays of Stripe events read it too.
+    pub fn with_stripe(mut self, stripe: Option<&'a tollgate_stripe::StripeApi>) -> Self {
+        self.stripe = stripe;
+        self
     }
 }

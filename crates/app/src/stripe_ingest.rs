@@ -178,7 +178,10 @@ impl<C: Clock> App<'_, C> {
     /// A recorded failure's body, again (the cron's retry, an admin's replay).
     pub(crate) async fn retry_stripe(&self, body: Vec<u8>) -> Result<Processed, StepError> {
         let event = VerifiedEvent::from_recorded_failure(Provider::Stripe, body);
-        self.process_stripe(&interpret(&event), event.body(), Attempt::Retry, None::<&NoStripeApi>).await
+        match self.stripe {
+            Some(api) => self.process_stripe(&interpret(&event), event.body(), Attempt::Retry, Some(api)).await,
+            None => self.process_stripe(&interpret(&event), event.body(), Attempt::Retry, None::<&NoStripeApi>).await,
+        }
     }
 
     async fn process_stripe<R: StripeReader>(

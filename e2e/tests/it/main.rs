@@ -9,4 +9,5 @@ mod refunds;
 mod roles;
 mod sellapp_webhook;
 mod stripe;
+mod stripe_lifecycle;
 mod support;

@@ -30,6 +30,8 @@ pub const PLAN: &str = "member";
 
 pub struct TestApp {
     pub devstack: RunningDevstack,
+    /// The Stripe stand-in's demo price, which the demo plan lists.
+    pub stripe_price: String,
     pub worker: RunningWorker,
     pub role_sync: RunningWorker,
     pub api: RunningWorker,
@@ -114,7 +116,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let clock = tollgate_core::FixedClock::at(Default::default());
     let roles = [RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()];
     let app = tollgate_app::App::new(&client, &settings, &clock);
-    app.set_role_mapping(PLAN, GuildId::parse(seed::GUILD_ID).unwrap(), &roles).await.expect("the demo mapping");
+    // The demo plan as `cargo xtask dev` seeds it: its roles, and the Stripe stand-in's demo price.
+    let update = tollgate_app::role_sync::PlanUpdate {
+        roles: Some(roles.to_vec()),
+        stripe_prices: Some(vec![stripe.price_id.clone()]),
+        ..Default::default()
+    };
+    app.set_plan(PLAN, GuildId::parse(seed::GUILD_ID).unwrap(), &update).await.expect("the demo mapping");
     let (webhook_state, role_sync_state, api_state) =
         (state.0.join("webhook"), state.0.join("role-sync"), state.0.join("api"));
     let (worker, role_sync, api) = tokio::join!(
@@ -141,7 +149,17 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let worker = worker.expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
     let role_sync = role_sync.expect("starting the role-sync worker in wrangler dev (run `cargo xtask build` first)");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-    TestApp { devstack, worker, role_sync, api, http, client, settings, _state: state }
+    TestApp {
+        stripe_price: stripe.price_id.clone(),
+        devstack,
+        worker,
+        role_sync,
+        api,
+        http,
+        client,
+        settings,
+        _state: state,
+    }
 }
 
 pub fn sign(body: &str) -> String {

@@ -16,8 +16,8 @@ const PAGE: u32 = 100;
 const REPLAY_ALL_LIMIT: u32 = 1_000;
 
 pub async fn run(config: &Config, json: bool, yes: bool, command: FailuresCommand) -> Result<i32> {
-    let (appwrite, settings) = (config.appwrite()?, config.settings()?);
-    let app = App::new(&appwrite, &settings, &SystemClock);
+    let (appwrite, settings, stripe) = (config.appwrite()?, config.settings()?, config.stripe()?);
+    let app = App::new(&appwrite, &settings, &SystemClock).with_stripe(stripe.as_ref());
     match command {
         FailuresCommand::List { state } => {
             let mut filters = Vec::new();

@@ -38,13 +38,11 @@ struct Parts {
 impl Parts {
     /// Stripe first: without `STRIPE_API_KEY` the routes say so (501), whatever else is missing.
     fn from_env(env: &Env, inv: &Invocation) -> Result<Self, ApiError> {
-        let config = stripe_config(|n| setting(env, n))
+        stripe_config(|n| setting(env, n))
             .map_err(|e| ApiError::Misconfigured(e.to_string()))?
             .ok_or(ApiError::StripeNotConfigured)?;
-        let stripe = StripeApi::new(config)
-            .map_err(|e| ApiError::Misconfigured(e.to_string()))?
-            .with_subrequests(inv.subrequests().clone());
         let parts = AppParts::from_env(env, inv.subrequests()).map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+        let stripe = parts.stripe.clone().ok_or(ApiError::StripeNotConfigured)?;
         let base = setting(env, "APP_BASE_URL").ok_or_else(|| ApiError::Misconfigured("APP_BASE_URL".into()))?;
         let urls = BillingUrls::from_base(&base).map_err(|e| ApiError::Misconfigured(format!("APP_BASE_URL: {e}")))?;
         Ok(Self { parts, stripe, urls })

@@ -45,12 +45,16 @@ pub enum ConfigError {
     Settings(#[from] SettingsError),
     #[error("Appwrite client: {0}")]
     Client(#[from] tollgate_appwrite::AppwriteError),
+    #[error("Stripe client: {0}")]
+    Stripe(#[from] tollgate_stripe::StripeError),
 }
 
 pub struct AppParts {
     pub appwrite: AppwriteClient,
     pub settings: Settings,
     pub clock: JsClock,
+    /// Stripe's API when `STRIPE_API_KEY` is set (the truth for Stripe events, the customers' billing).
+    pub stripe: Option<tollgate_stripe::StripeApi>,
     /// The invocation's meter; every client made from these parts counts into it.
     pub subrequests: Subrequests,
 }
@@ -60,11 +64,15 @@ impl AppParts {
         let lookup = |name: &str| setting(env, name);
         let settings = Settings::from_lookup(lookup)?;
         let appwrite = AppwriteClient::new(appwrite_config(lookup)?)?.with_subrequests(subrequests.clone());
-        Ok(Self { appwrite, settings, clock: JsClock, subrequests: subrequests.clone() })
+        let stripe = match tollgate_app::settings::stripe_config(lookup)? {
+            Some(config) => Some(tollgate_stripe::StripeApi::new(config)?.with_subrequests(subrequests.clone())),
+            None => None,
+        };
+        Ok(Self { appwrite, settings, clock: JsClock, stripe, subrequests: subrequests.clone() })
     }
 
     pub fn app(&self) -> App<'_, JsClock> {
-        App::new(&self.appwrite, &self.settings, &self.clock)
+        App::new(&self.appwrite, &self.settings, &self.clock).with_stripe(self.stripe.as_ref())
     }
 
     /// The Discord client (`DISCORD_BOT_TOKEN`, `DISCORD_API_BASE`).

@@ -5,8 +5,7 @@
 use crate::error::WebhookError;
 use crate::sellapp::{answer, read_limited_body};
 use serde_json::json;
-use tollgate_app::billing::StripeApi;
-use tollgate_app::settings::{stripe_config, stripe_webhook_secrets};
+use tollgate_app::settings::stripe_webhook_secrets;
 use tollgate_app::stripe_ingest::NoStripeApi;
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
@@ -32,13 +31,8 @@ pub async fn handle(
     let parts =
         AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
     // With STRIPE_API_KEY, the subscription read from Stripe is the truth; without, event order decides.
-    let api = stripe_config(|name| setting(env, name))
-        .map_err(|e| WebhookError::Misconfigured(e.to_string()))?
-        .map(|config| StripeApi::new(config).map(|api| api.with_subrequests(invocation.subrequests().clone())))
-        .transpose()
-        .map_err(|e| WebhookError::Misconfigured(format!("STRIPE_API_BASE: {e}")))?;
     let app = parts.app();
-    let outcome = match &api {
+    let outcome = match &parts.stripe {
         Some(api) => app.ingest_stripe(&event, Some(api)).await,
         None => app.ingest_stripe(&event, None::<&NoStripeApi>).await,
     }
