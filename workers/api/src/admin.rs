@@ -1,68 +1,67 @@
-//! Admin routes (`Authorization: Bearer <ADMIN_TOKEN>`): look a user up, list and replay failures, sync
-//! one user's roles now.
+//! Admin routes (`Authorization: Bearer <ADMIN_TOKEN>`, or an admins-team member's Appwrite JWT): look a
+//! user up, list failures, read one with its delivery and replay it, sync one user's roles now, the plans
+//! catalogue and the health checks. The console page (`GET /admin`) is built on exactly these.
 
-use crate::context::{require_admin, Ctx};
+use crate::context::admin;
 use crate::error::ApiError;
 use serde_json::json;
-use tollgate_app::lookup::failure_summary;
-use tollgate_app::records::{FailureRecord, FailureState};
-use tollgate_appwrite::Query;
-use tollgate_core::{AppwriteId, Email};
-use worker::{Env, Request, Response};
-
-const FAILURES_PAGE_DEFAULT: u32 = 25;
-const FAILURES_PAGE_MAX: u32 = 100;
+use tollgate_app::admin_console::{failure_item, failure_queries, plan_listing};
+use tollgate_app::doctor::{oauth_redirect_check, Checks};
+use tollgate_core::{AppwriteId, DiscordUserId, Email};
+use tollgate_worker_common::setting;
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
 fn query_map(req: &Request) -> Result<std::collections::HashMap<String, String>, ApiError> {
     Ok(req.url()?.query_pairs().into_owned().collect())
 }
 
+fn bad_id(e: impl ToString) -> ApiError {
+    ApiError::bad_request("invalid_id", e.to_string())
+}
+
+/// Who the caller is, for the console's sign-in (the token, or the JWT of an admins-team member).
+pub async fn me(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    admin(req, env).await?;
+    Ok(Response::from_json(&json!({ "ok": true }))?)
+}
+
+/// `?email=`, `?id=` or `?discord=` (a Discord user id).
 pub async fn lookup(req: &Request, env: &Env) -> Result<Response, ApiError> {
-    require_admin(req, env)?;
-    let ctx = Ctx::from_env(env)?;
+    let ctx = admin(req, env).await?;
     let query = query_map(req)?;
     let appwrite = &ctx.parts.appwrite;
-    let user = match (query.get("email"), query.get("id")) {
-        (Some(email), _) => {
+    let id = match (query.get("email"), query.get("id"), query.get("discord")) {
+        (Some(email), _, _) => {
             let email = Email::parse(email).map_err(|e| ApiError::bad_request("invalid_email", e.to_string()))?;
-            appwrite.find_user_by_email(&email).await.map_err(|e| ApiError::Upstream(e.to_string()))?
+            let user = appwrite.find_user_by_email(&email).await.map_err(|e| ApiError::Upstream(e.to_string()))?;
+            user.map(|u| AppwriteId::parse(&u.id)).transpose().map_err(|e| ApiError::Upstream(e.to_string()))?
         }
-        (None, Some(id)) => {
-            let id = AppwriteId::parse(id).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
-            match appwrite.get_user(&id).await {
-                Ok(user) => Some(user),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(ApiError::Upstream(e.to_string())),
-            }
+        (None, Some(id), _) => Some(AppwriteId::parse(id).map_err(bad_id)?),
+        (None, None, Some(discord)) => {
+            let discord = DiscordUserId::parse(discord).map_err(bad_id)?;
+            ctx.parts.app().user_by_discord(discord).await?
         }
-        (None, None) => return Err(ApiError::bad_request("missing_query", "pass email= or id=")),
+        (None, None, None) => return Err(ApiError::bad_request("missing_query", "pass email=, id= or discord=")),
     };
-    let user = user.ok_or(ApiError::NotFound("no user with that email or id"))?;
+    let user = match id {
+        Some(id) => match appwrite.get_user(&id).await {
+            Ok(user) => Some(user),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(ApiError::Upstream(e.to_string())),
+        },
+        None => None,
+    };
+    let user = user.ok_or(ApiError::NotFound("no user with that email, id or Discord account"))?;
     Ok(Response::from_json(&ctx.sync().access_report(&user, true).await?)?)
 }
 
+/// `?state=&provider=&since=&until=&limit=&cursor=`, newest first.
 pub async fn failures(req: &Request, env: &Env) -> Result<Response, ApiError> {
-    require_admin(req, env)?;
-    let ctx = Ctx::from_env(env)?;
-    let query = query_map(req)?;
-    let mut queries = Vec::new();
-    if let Some(state) = query.get("state") {
-        let state = FailureState::parse(state)
-            .ok_or_else(|| ApiError::bad_request("invalid_state", "state is due, dead or settled"))?;
-        queries.push(Query::equal("state", [state.as_str()]));
-    }
-    let limit = match query.get("limit") {
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=FAILURES_PAGE_MAX).contains(l))
-            .ok_or_else(|| ApiError::bad_request("invalid_limit", "limit is 1-100"))?,
-        None => FAILURES_PAGE_DEFAULT,
-    };
-    queries.push(Query::limit(limit));
-    if let Some(cursor) = query.get("cursor") {
-        queries.push(Query::cursor_after(cursor));
-    }
+    let ctx = admin(req, env).await?;
+    let url = req.url()?;
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let (queries, limit) = failure_queries(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|(code, reason)| ApiError::bad_request(code, reason))?;
     let settings = &ctx.parts.settings;
     let list = ctx
         .parts
@@ -77,18 +76,20 @@ pub async fn failures(req: &Request, env: &Env) -> Result<Response, ApiError> {
             }
         })?;
     let next = (list.documents.len() as u32 == limit).then(|| list.documents.last().map(|d| d.id.clone())).flatten();
-    let items: Vec<_> = list
-        .documents
-        .iter()
-        .map(|d| failure_summary(&d.id, &d.decode::<FailureRecord>().unwrap_or_default()))
-        .collect();
+    let items: Vec<_> = list.documents.iter().map(failure_item).collect();
     Ok(Response::from_json(&json!({ "total": list.total, "failures": items, "nextCursor": next }))?)
 }
 
+pub async fn failure(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let ctx = admin(req, env).await?;
+    let id = AppwriteId::parse(id).map_err(bad_id)?;
+    let detail = ctx.parts.app().failure_detail(&id).await?.ok_or(ApiError::NotFound("no failure with that id"))?;
+    Ok(Response::from_json(&detail)?)
+}
+
 pub async fn replay(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
-    require_admin(req, env)?;
-    let id = AppwriteId::parse(id).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
-    let ctx = Ctx::from_env(env)?;
+    let ctx = admin(req, env).await?;
+    let id = AppwriteId::parse(id).map_err(bad_id)?;
     match ctx.parts.app().replay_failure(&id).await {
         Ok(outcome) => {
             Ok(Response::from_json(&json!({ "ok": true, "outcome": format!("{outcome:?}").to_lowercase() }))?)
@@ -99,9 +100,43 @@ pub async fn replay(req: &Request, env: &Env, id: &str) -> Result<Response, ApiE
 }
 
 pub async fn sync_user(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
-    require_admin(req, env)?;
-    let id = AppwriteId::parse(id).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
-    let ctx = Ctx::from_env(env)?;
+    let ctx = admin(req, env).await?;
+    let id = AppwriteId::parse(id).map_err(bad_id)?;
     let outcome = ctx.sync().sync_user(&id).await?;
     Ok(Response::from_json(&json!({ "ok": true, "outcome": outcome.code() }))?)
+}
+
+pub async fn plans(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    let ctx = admin(req, env).await?;
+    let catalogue = ctx.parts.app().plan_catalogue().await?;
+    let broken: Vec<_> =
+        catalogue.broken.iter().map(|b| json!({ "document": b.document_id, "reason": b.reason })).collect();
+    Ok(Response::from_json(&json!({ "plans": plan_listing(&catalogue), "broken": broken }))?)
+}
+
+/// The health panel: the OAuth redirect checked here, the Appwrite and Discord checks by the role-sync worker
+/// (`GET {ROLE_SYNC_URL}/checks`), which holds that code (it stays out of this worker's size budget).
+pub async fn health(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    admin(req, env).await?;
+    let mut checks = Checks::default();
+    oauth_redirect_check(|name| setting(env, name), &mut checks);
+    let url = setting(env, "ROLE_SYNC_URL").ok_or_else(|| ApiError::Misconfigured("ROLE_SYNC_URL".into()))?;
+    let token = setting(env, "ROLE_SYNC_TOKEN").ok_or_else(|| ApiError::Misconfigured("ROLE_SYNC_TOKEN".into()))?;
+    let headers = Headers::new();
+    headers.set("Authorization", &format!("Bearer {token}"))?;
+    let request = Request::new_with_init(
+        &format!("{}/checks", url.trim_end_matches('/')),
+        RequestInit::new().with_method(Method::Get).with_headers(headers),
+    )?;
+    let mut answer = Fetch::Request(request).send().await?;
+    if answer.status_code() != 200 {
+        return Err(ApiError::Upstream(format!("role-sync /checks answered {}", answer.status_code())));
+    }
+    let remote: serde_json::Value = answer.json().await?;
+    let mut all = serde_json::to_value(&checks).map_err(|e| ApiError::Upstream(e.to_string()))?;
+    if let (Some(all), Some(remote)) = (all.as_array_mut(), remote["checks"].as_array()) {
+        all.extend(remote.iter().cloned());
+    }
+    let ok = checks.failed() == 0 && remote["ok"] == true;
+    Ok(Response::from_json(&json!({ "ok": ok, "checks": all }))?)
 }

@@ -2,8 +2,10 @@
 //!
 //! - `POST /discord/link`, `POST /discord/unlink`, `GET /me/access`: Appwrite JWT; CORS for `APP_BASE_URL`.
 //! - `GET /discord/callback`: Discord's redirect; answers with a redirect to `APP_BASE_URL`.
-//! - `GET /admin/users?email=|id=`, `GET /admin/failures`, `POST /admin/failures/{id}/replay`,
-//!   `POST /admin/users/{id}/sync`: `Authorization: Bearer <ADMIN_TOKEN>`.
+//! - `GET /admin/users?email=|id=|discord=`, `GET /admin/failures`, `GET /admin/failures/{id}`,
+//!   `POST /admin/failures/{id}/replay`, `POST /admin/users/{id}/sync`, `GET /admin/plans`,
+//!   `GET /admin/health`, `GET /admin/me`: `Authorization: Bearer <ADMIN_TOKEN>` or an admin's Appwrite JWT.
+//! - Pages: `GET /admin` (the console), `GET /access` (the customer's page), `GET /assets/{name}`.
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
 
@@ -11,6 +13,7 @@ mod admin;
 mod context;
 mod customer;
 mod error;
+mod pages;
 
 use error::ApiError;
 use tollgate_worker_common::setting;
@@ -31,6 +34,8 @@ fn with_cors(mut response: Response, env: &Env) -> Result<Response> {
         headers.set("Access-Control-Allow-Origin", &origin)?;
         headers.set("Access-Control-Allow-Headers", "Authorization, X-Appwrite-JWT, Content-Type")?;
         headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
+        // A same-site web app calls `POST /discord/link` with credentials, so the link cookie is kept.
+        headers.set("Access-Control-Allow-Credentials", "true")?;
         headers.set("Vary", "Origin")?;
     }
     Ok(response)
@@ -50,16 +55,24 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, ["discord", "callback"]) => customer::callback(&req, &env).await,
         (Method::Post, ["discord", "unlink"]) => customer::unlink(&req, &env).await,
         (Method::Get, ["me", "access"]) => customer::access(&req, &env).await,
+        (Method::Get, ["admin"]) => pages::page(&env, pages::Page::Admin),
+        (Method::Get, ["access"]) => pages::page(&env, pages::Page::Access),
+        (Method::Get, ["assets", name]) => pages::asset(&req, name),
+        (Method::Get, ["admin", "me"]) => admin::me(&req, &env).await,
         (Method::Get, ["admin", "users"]) => admin::lookup(&req, &env).await,
         (Method::Get, ["admin", "failures"]) => admin::failures(&req, &env).await,
+        (Method::Get, ["admin", "failures", id]) => admin::failure(&req, &env, id).await,
         (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, &env, id).await,
         (Method::Post, ["admin", "users", id, "sync"]) => admin::sync_user(&req, &env, id).await,
+        (Method::Get, ["admin", "plans"]) => admin::plans(&req, &env).await,
+        (Method::Get, ["admin", "health"]) => admin::health(&req, &env).await,
         (
             _,
             ["health"]
+            | ["admin" | "access"]
             | ["discord", "link" | "unlink" | "callback"]
             | ["me", "access"]
-            | ["admin", "users" | "failures"],
+            | ["admin", "users" | "failures" | "me" | "plans" | "health"],
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };
