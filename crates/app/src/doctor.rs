@@ -1,10 +1,9 @@
 //! The doctor's checks: everything that makes paid roles fail, checked before a customer notices: Appwrite
 //! reachable with a key that may read, the schema and teams in place, recent purchases mapped to plans, the
 //! OAuth redirect, the bot's token, membership, permissions and intents, the role mappings and the role
-//! order. One list for `tollgate doctor` (which adds the settings only the webhook worker holds) and the
-//! admin console's health panel: the api worker checks its OAuth redirect and asks the role-sync worker
-//! (`GET /checks`), which holds the bot, for the rest, so the api worker does not carry this code. Each
-//! failed check carries its fix.
+//! order. `tollgate doctor` runs them all (and the settings only the webhook worker holds); the admin
+//! console's health panel runs the OAuth redirect and bot checks ([`bot_checks`]) in the api worker, whose
+//! size budget the schema and catalogue checks would not fit. Each failed check carries its fix.
 
 use crate::role_sync::RoleSync;
 use crate::schema::collections;
@@ -83,10 +82,17 @@ pub struct Inputs<'a, C: Clock> {
     pub clock: &'a C,
 }
 
-/// Runs the Appwrite and Discord checks, appending them to `checks`.
+/// Runs the Appwrite and Discord checks, appending them to `checks` (`tollgate doctor`).
 pub async fn run_checks<C: Clock>(inputs: &Inputs<'_, C>, checks: &mut Checks) {
     let appwrite_ok = appwrite_checks(inputs, checks).await;
     discord_checks(inputs, appwrite_ok, checks).await;
+}
+
+/// The bot's checks only (token, membership, permissions, the members intent, the role mappings and the
+/// role order): the admin console's health panel. The schema and catalogue checks need the admin's key and
+/// much code, so they stay with `tollgate doctor`.
+pub async fn bot_checks<C: Clock>(inputs: &Inputs<'_, C>, checks: &mut Checks) {
+    discord_checks(inputs, inputs.appwrite.is_ok(), checks).await;
 }
 
 async fn appwrite_checks<C: Clock>(inputs: &Inputs<'_, C>, checks: &mut Checks) -> bool {

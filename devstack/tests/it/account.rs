@@ -12,6 +12,10 @@ fn client(stand: &Stand, method: Method, path: &str) -> reqwest::RequestBuilder 
         .header("X-Appwrite-Project", stand.devstack.project_id())
 }
 
+async fn body(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.expect("devstack answers").json().await.expect("a JSON body")
+}
+
 async fn user_with_password(stand: &Stand, id: &str, email: &str, password: &str) {
     let reply = stand
         .call(Method::POST, "/users", &[], Some(json!({"userId": id, "email": email, "password": password})))
@@ -38,24 +42,11 @@ async fn a_page_on_another_domain_signs_in_with_the_fallback_header_and_mints_jw
     let session: Value = response.json().await.unwrap();
     assert_eq!((session["userId"].as_str(), session["secret"].as_str()), (Some("ana"), Some("")));
 
-    let jwt: Value = client(&stand, Method::POST, "/account/jwts")
-        .header("x-fallback-cookies", &fallback)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwt =
+        body(client(&stand, Method::POST, "/account/jwts").header("x-fallback-cookies", &fallback).json(&json!({})))
+            .await;
     let jwt = jwt["jwt"].as_str().expect("a jwt").to_owned();
-    let me: Value = client(&stand, Method::GET, "/account")
-        .header("x-appwrite-jwt", &jwt)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = body(client(&stand, Method::GET, "/account").header("x-appwrite-jwt", &jwt)).await;
     assert_eq!(me["$id"], "ana");
 
     let out = client(&stand, Method::DELETE, "/account/sessions/current")

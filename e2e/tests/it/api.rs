@@ -100,6 +100,13 @@ async fn a_paying_user_links_discord_in_one_click_and_sees_everything_in_me_acce
     managed.sort();
     assert_eq!(managed, paid);
     assert_eq!(access["lastSync"]["status"], "done");
+    let (status, found) =
+        api(&app, reqwest::Method::GET, &format!("/admin/users?discord={alice}"), Some(ADMIN_TOKEN)).await;
+    assert_eq!((status, found["user"]["id"].as_str()), (StatusCode::OK, Some("linkdemo")), "found by Discord id");
+    let mut desired: Vec<String> =
+        found["desiredRoles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect();
+    desired.sort();
+    assert_eq!(desired, paid, "the roles it should have");
 
     // The same state again: refused, nothing changes, and the browser still lands on the web app.
     assert_eq!(follow(&approved).await, "http://127.0.0.1:3000/?discord=error&reason=state_invalid");
@@ -320,7 +327,7 @@ async fn admins_look_users_up_list_and_replay_failures_and_force_a_sync() {
     let (status, health) = api(&app, reqwest::Method::GET, "/admin/health", Some(&staff)).await;
     assert_eq!(status, StatusCode::OK, "{health}");
     let names: Vec<&str> = health["checks"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
-    for name in ["appwrite", "schema", "admins team", "bot token", "bot permissions", "role order"] {
+    for name in ["oauth redirect uri", "bot token", "bot permissions", "server members intent", "role order"] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
     assert_eq!(health["ok"], true, "devstack is healthy: {health}");

@@ -6,10 +6,10 @@ use crate::context::admin;
 use crate::error::ApiError;
 use serde_json::json;
 use tollgate_app::admin_console::{failure_item, failure_queries, plan_listing};
-use tollgate_app::doctor::{oauth_redirect_check, Checks};
+use tollgate_app::doctor::{bot_checks, oauth_redirect_check, Checks, Inputs};
 use tollgate_core::{AppwriteId, DiscordUserId, Email};
 use tollgate_worker_common::setting;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Env, Request, Response};
 
 fn query_map(req: &Request) -> Result<std::collections::HashMap<String, String>, ApiError> {
     Ok(req.url()?.query_pairs().into_owned().collect())
@@ -30,26 +30,27 @@ pub async fn lookup(req: &Request, env: &Env) -> Result<Response, ApiError> {
     let ctx = admin(req, env).await?;
     let query = query_map(req)?;
     let appwrite = &ctx.parts.appwrite;
-    let id = match (query.get("email"), query.get("id"), query.get("discord")) {
+    let by_id = |id: AppwriteId| async move {
+        match appwrite.get_user(&id).await {
+            Ok(user) => Ok(Some(user)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(ApiError::Upstream(e.to_string())),
+        }
+    };
+    let user = match (query.get("email"), query.get("id"), query.get("discord")) {
         (Some(email), _, _) => {
             let email = Email::parse(email).map_err(|e| ApiError::bad_request("invalid_email", e.to_string()))?;
-            let user = appwrite.find_user_by_email(&email).await.map_err(|e| ApiError::Upstream(e.to_string()))?;
-            user.map(|u| AppwriteId::parse(&u.id)).transpose().map_err(|e| ApiError::Upstream(e.to_string()))?
+            appwrite.find_user_by_email(&email).await.map_err(|e| ApiError::Upstream(e.to_string()))?
         }
-        (None, Some(id), _) => Some(AppwriteId::parse(id).map_err(bad_id)?),
+        (None, Some(id), _) => by_id(AppwriteId::parse(id).map_err(bad_id)?).await?,
         (None, None, Some(discord)) => {
             let discord = DiscordUserId::parse(discord).map_err(bad_id)?;
-            ctx.parts.app().user_by_discord(discord).await?
+            match ctx.parts.app().user_by_discord(discord).await? {
+                Some(id) => by_id(id).await?,
+                None => None,
+            }
         }
         (None, None, None) => return Err(ApiError::bad_request("missing_query", "pass email=, id= or discord=")),
-    };
-    let user = match id {
-        Some(id) => match appwrite.get_user(&id).await {
-            Ok(user) => Some(user),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(ApiError::Upstream(e.to_string())),
-        },
-        None => None,
     };
     let user = user.ok_or(ApiError::NotFound("no user with that email, id or Discord account"))?;
     Ok(Response::from_json(&ctx.sync().access_report(&user, true).await?)?)
@@ -114,29 +115,18 @@ pub async fn plans(req: &Request, env: &Env) -> Result<Response, ApiError> {
     Ok(Response::from_json(&json!({ "plans": plan_listing(&catalogue), "broken": broken }))?)
 }
 
-/// The health panel: the OAuth redirect checked here, the Appwrite and Discord checks by the role-sync worker
-/// (`GET {ROLE_SYNC_URL}/checks`), which holds that code (it stays out of this worker's size budget).
+/// The health panel: the OAuth redirect and the bot's checks (`tollgate doctor` runs the schema and
+/// catalogue checks too).
 pub async fn health(req: &Request, env: &Env) -> Result<Response, ApiError> {
-    admin(req, env).await?;
+    let ctx = admin(req, env).await?;
     let mut checks = Checks::default();
     oauth_redirect_check(|name| setting(env, name), &mut checks);
-    let url = setting(env, "ROLE_SYNC_URL").ok_or_else(|| ApiError::Misconfigured("ROLE_SYNC_URL".into()))?;
-    let token = setting(env, "ROLE_SYNC_TOKEN").ok_or_else(|| ApiError::Misconfigured("ROLE_SYNC_TOKEN".into()))?;
-    let headers = Headers::new();
-    headers.set("Authorization", &format!("Bearer {token}"))?;
-    let request = Request::new_with_init(
-        &format!("{}/checks", url.trim_end_matches('/')),
-        RequestInit::new().with_method(Method::Get).with_headers(headers),
-    )?;
-    let mut answer = Fetch::Request(request).send().await?;
-    if answer.status_code() != 200 {
-        return Err(ApiError::Upstream(format!("role-sync /checks answered {}", answer.status_code())));
-    }
-    let remote: serde_json::Value = answer.json().await?;
-    let mut all = serde_json::to_value(&checks).map_err(|e| ApiError::Upstream(e.to_string()))?;
-    if let (Some(all), Some(remote)) = (all.as_array_mut(), remote["checks"].as_array()) {
-        all.extend(remote.iter().cloned());
-    }
-    let ok = checks.failed() == 0 && remote["ok"] == true;
-    Ok(Response::from_json(&json!({ "ok": ok, "checks": all }))?)
+    let inputs = Inputs {
+        settings: &ctx.parts.settings,
+        appwrite: Ok(&ctx.parts.appwrite),
+        discord: Ok((&ctx.discord, ctx.guild)),
+        clock: &ctx.parts.clock,
+    };
+    bot_checks(&inputs, &mut checks).await;
+    Ok(Response::from_json(&json!({ "ok": checks.failed() == 0, "checks": checks }))?)
 }

@@ -10,6 +10,8 @@ use tollgate_app::settings::DISCORD_AUTHORIZE_URL;
 use tollgate_worker_common::setting;
 use worker::{Env, Request, Response, Url};
 
+/// What both pages share: head, sign-in form, status line, confirmation dialog; `{{CONTENT}}` is the page.
+const SHELL_HTML: &str = include_str!("../pages/shell.html");
 const ADMIN_HTML: &str = include_str!("../pages/admin.html");
 const ACCESS_HTML: &str = include_str!("../pages/access.html");
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -50,14 +52,22 @@ pub fn page(env: &Env, which: Page) -> Result<Response, ApiError> {
     let authorize = setting(env, "DISCORD_AUTHORIZE_URL").unwrap_or_else(|| DISCORD_AUTHORIZE_URL.to_owned());
     let discord = origin_of(&authorize).unwrap_or_default();
     let stripe = setting(env, "STRIPE_API_KEY").is_some_and(|k| !k.trim().is_empty());
-    let html = match which {
-        Page::Admin => ADMIN_HTML,
-        Page::Access => ACCESS_HTML,
-    }
-    .replace("{{VERSION}}", &version())
-    .replace("{{APPWRITE_ENDPOINT}}", &escape(endpoint.trim_end_matches('/')))
-    .replace("{{APPWRITE_PROJECT}}", &escape(&project))
-    .replace("{{STRIPE}}", if stripe { "on" } else { "off" });
+    let (title, script, note, content) = match which {
+        Page::Admin => {
+            ("Tollgate admin", "admin.js", "With your account; it must be a member of the admins team.", ADMIN_HTML)
+        }
+        Page::Access => ("Your access", "access.js", "With the account you bought with.", ACCESS_HTML),
+    };
+    // The page's own parts first (constants), then the settings' values, escaped.
+    let html = SHELL_HTML
+        .replace("{{CONTENT}}", content)
+        .replace("{{TITLE}}", title)
+        .replace("{{SCRIPT}}", script)
+        .replace("{{SIGN_IN_NOTE}}", note)
+        .replace("{{VERSION}}", &version())
+        .replace("{{APPWRITE_ENDPOINT}}", &escape(endpoint.trim_end_matches('/')))
+        .replace("{{APPWRITE_PROJECT}}", &escape(&project))
+        .replace("{{STRIPE}}", if stripe { "on" } else { "off" });
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' {appwrite}; img-src 'self' data:; \
          form-action 'self' {discord}; frame-ancestors 'none'; base-uri 'none'"

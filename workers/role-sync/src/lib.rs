@@ -2,15 +2,12 @@
 //!
 //! - `POST /sync` `{"userId"}` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): sync one user now; the webhook
 //!   worker calls it after every access change.
-//! - `GET /checks` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): the doctor's Appwrite and Discord checks, for
-//!   the admin console's health panel (the api worker asks; this worker holds the bot and the role code).
 //! - cron: every due `role_sync_jobs` entry, then a bounded slice of the whole guild (reconciliation).
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tollgate_app::doctor::{run_checks, Checks, Inputs};
 use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_PAGES_PER_RUN};
 use tollgate_app::settings::customer_guild_id;
 use tollgate_core::AppwriteId;
@@ -62,27 +59,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 }
             }
         }
-        (Method::Get, "/checks") => {
-            if !authorized(&req, &env) {
-                return error(401, "unauthorized");
-            }
-            let Ok(parts) = AppParts::from_env(&env) else { return error(503, "not_configured") };
-            let discord = parts.discord(&env).map_err(|e| e.to_string());
-            let guild = customer_guild_id(|n| setting(&env, n)).map_err(|e| e.to_string());
-            let inputs = Inputs {
-                settings: &parts.settings,
-                appwrite: Ok(&parts.appwrite),
-                discord: match (&discord, &guild) {
-                    (Ok(discord), Ok(guild)) => Ok((discord, *guild)),
-                    (Err(e), _) | (_, Err(e)) => Err(e.clone()),
-                },
-                clock: &parts.clock,
-            };
-            let mut checks = Checks::default();
-            run_checks(&inputs, &mut checks).await;
-            answer(200, json!({ "ok": checks.failed() == 0, "checks": checks }))
-        }
-        (_, "/health" | "/sync" | "/checks") => error(405, "method_not_allowed"),
+        (_, "/health" | "/sync") => error(405, "method_not_allowed"),
         _ => error(404, "not_found"),
     }
 }
