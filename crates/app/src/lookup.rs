@@ -174,7 +174,7 @@ impl<C: Clock> RoleSync<'_, C> {
             .list_documents(&settings.database_id, &settings.collections.webhook_failures, &queries)
             .await
             .map_err(|e| StepError::appwrite("listing the user's failures", &e))?;
-        Ok(list.documents.iter().map(failure_summary_of).collect())
+        Ok(list.documents.iter().map(crate::admin_console::failure_item).collect())
     }
 }
 

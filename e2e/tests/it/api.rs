@@ -277,6 +277,7 @@ async fn admins_look_users_up_list_and_replay_failures_and_force_a_sync() {
     }
     assert_eq!(report["paidMembership"], false);
     assert_eq!(report["recentFailures"][0]["state"], "due");
+    assert!(report["recentFailures"][0]["createdAt"].is_string(), "when it was recorded: {report}");
 
     let (status, list) = api(&app, reqwest::Method::GET, "/admin/failures?state=due", Some(ADMIN_TOKEN)).await;
     assert_eq!((status, list["total"].as_u64()), (StatusCode::OK, Some(1)));
@@ -331,4 +332,33 @@ async fn admins_look_users_up_list_and_replay_failures_and_force_a_sync() {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
     assert_eq!(health["ok"], true, "devstack is healthy: {health}");
+
+    // The pages: a strict policy naming only this origin and Appwrite's; assets cached and revalidated.
+    for page in ["/admin", "/access"] {
+        let response = app.http.get(format!("{}{page}", app.api.url())).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let appwrite = app.devstack.appwrite_base_url();
+        for part in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"] {
+            assert!(csp.contains(part), "{page}: {csp}");
+        }
+        assert!(csp.contains(&format!("connect-src 'self' {appwrite}")), "{page}: {csp}");
+        let html = response.text().await.unwrap();
+        assert!(!html.contains(ADMIN_TOKEN) && !html.contains(app.devstack.api_key()), "no secret in {page}");
+        assert!(!html.contains("{{"), "every placeholder filled in {page}");
+    }
+    let asset = app.http.get(format!("{}/assets/common.js", app.api.url())).send().await.unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(asset.headers()["cache-control"], "public, max-age=86400");
+    let etag = asset.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .http
+        .get(format!("{}/assets/common.js", app.api.url()))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let missing = app.http.get(format!("{}/assets/nope.js", app.api.url())).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }

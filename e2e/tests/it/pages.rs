@@ -61,6 +61,8 @@ async fn admin_console(shots: Option<&Path>) {
     browser.confirm().await;
     browser.wait_text("#status", "Role sync: not_linked.").await;
     browser.wait_text("#report", "paid membership\nyes").await;
+    browser.wait_text("#report", "Recorded").await;
+    browser.script("window.scrollTo(0, 0)", serde_json::json!([])).await;
     browser.screenshot("admin.png").await;
 
     browser.click("[data-tab=failures]").await;
