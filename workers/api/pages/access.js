@@ -15,10 +15,22 @@
     internal: "Something went wrong on our side. Try again later.",
   };
 
-  // The outcome the link callback brought back (?discord=linked | error&reason=…), once.
+  const BILLING = {
+    checkout_success: "Thank you: your purchase is confirmed by Stripe; your access follows within seconds.",
+    checkout_canceled: "You left Stripe's checkout; nothing was bought.",
+    portal: "Back from Stripe's billing page.",
+  };
+
+  // The outcome a redirect brought back (?discord=linked | error&reason=…, or ?billing=…), once.
   function linkOutcome() {
     const query = new URLSearchParams(location.search);
     const outcome = query.get("discord");
+    const paid = query.get("billing");
+    if (BILLING[paid]) {
+      status(BILLING[paid], paid === "checkout_canceled" ? "" : "ok");
+      query.delete("billing");
+      history.replaceState(null, "", location.pathname + (query.toString() ? "?" + query : ""));
+    }
     if (!outcome) return;
     const reason = outcome === "linked" ? "linked" : query.get("reason") || "internal";
     status(OUTCOMES[reason] || OUTCOMES.internal, outcome === "linked" ? "ok" : "error");
@@ -28,6 +40,7 @@
   }
 
   function render(r) {
+    if (!$("#plan-choice").value && r.plan) $("#plan-choice").value = r.plan;
     show("#access",
       facts([
         ["Signed in as", r.user.email],
@@ -82,16 +95,25 @@
     }
   }
 
-  async function go(path) {
-    const { url } = await api("POST", path);
-    location.assign(url);
-    return "Opening Stripe…";
+  // Stripe's answers (the api's /me/* routes): a page to go to (`url`), or what changed in place.
+  async function billing(path, body) {
+    const answer = await api("POST", path, body);
+    if (answer.url) {
+      location.assign(answer.url);
+      return "Opening Stripe…";
+    }
+    await load();
+    return "Done: your subscription is updated.";
   }
-  $("#checkout").addEventListener("click", () => act("Go to Stripe to buy or change your plan?", () => go("/me/checkout"), (m) => m));
-  $("#portal").addEventListener("click", () => act("Open Stripe's billing page?", () => go("/me/billing-portal"), (m) => m));
+  $("#checkout").addEventListener("click", () => {
+    const plan = $("#plan-choice").value.trim();
+    if (!plan) return status("Name the plan you want.", "error");
+    return act(`Buy or change to the plan “${plan}” with Stripe?`, () => billing("/me/checkout", { plan }), (m) => m);
+  });
+  $("#portal").addEventListener("click", () => act("Open Stripe's billing page?", () => billing("/me/billing-portal"), (m) => m));
   $("#cancel-plan").addEventListener("click", () => act(
     "Cancel your subscription? Access continues until the end of the period you paid for.",
-    () => api("POST", "/me/cancel"), () => "Your subscription ends at the end of the period.").then((res) => res && load()));
+    () => billing("/me/cancel"), () => "Your subscription ends at the end of the period."));
   $("#refresh").addEventListener("click", () => load().then(() => status("Up to date.", "ok"), (e) => status(e.message, "error")));
 
   linkOutcome();
