@@ -224,19 +224,21 @@ async fn a_link_url_followed_in_another_browser_is_refused_and_links_nothing() {
     assert!(app.document("profiles", "attacker").await.is_none(), "nothing linked");
     assert_eq!(app.member_roles(alice).await, None, "the victim's account was not even added to the guild");
 
-    // A page of another site cannot start a link in a visitor's browser.
-    let response = app
-        .http
-        .post(format!("{}/discord/link", app.api.url()))
-        .bearer_auth(&attacker)
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(response.headers().get("set-cookie").is_none());
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "origin_not_allowed");
+    // A page of another site (or an opaque origin) cannot start a link in a visitor's browser.
+    for origin in ["https://evil.example", "null"] {
+        let response = app
+            .http
+            .post(format!("{}/discord/link", app.api.url()))
+            .bearer_auth(&attacker)
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
+        assert!(response.headers().get("set-cookie").is_none());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "origin_not_allowed");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,8 @@ use worker::{Env, Request, Response, Url};
 /// no other site can plant its own link in a visitor's browser.
 pub async fn link(req: &Request, env: &Env) -> Result<Response, ApiError> {
     let own = req.url()?;
-    if let Some(origin) = req.headers().get("origin")?.filter(|o| o != "null") {
+    // `Origin: null` (a sandboxed frame, an opaque origin) is foreign too.
+    if let Some(origin) = req.headers().get("origin")? {
         let app_origin = app_origin(env, &own)?;
         if origin != own.origin().ascii_serialization() && Some(&origin) != app_origin.as_ref() {
             return Err(ApiError::Forbidden {
