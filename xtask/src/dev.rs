@@ -25,6 +25,11 @@ pub const DEFAULT_API_PORT: u16 = 8788;
 pub const DEMO_PLAN: &str = "member";
 pub const DEMO_USER_ID: &str = "demo-user";
 pub const DEMO_USER_EMAIL: &str = "demo@example.com";
+/// The demo admin (a member of the admins team), for the console at `/admin`.
+pub const DEMO_ADMIN_ID: &str = "demo-admin";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@example.com";
+/// The password of both demo accounts (local only).
+pub const DEMO_PASSWORD: &str = "demo-password";
 
 pub const HELP: &str = "\
 usage: cargo xtask dev [--fresh] [--set NAME=VALUE]...
@@ -151,7 +156,7 @@ async fn serve(fresh: bool, overrides: &[(String, String)]) -> Result<()> {
     let client = AppwriteClient::new(appwrite_config(lookup)?)?;
     let report = bootstrap(&client, &settings, &TokioPause).await.context("bootstrapping the Appwrite schema")?;
     eprintln!("xtask dev: schema ready ({} created, {} already there)", report.created.len(), report.found.len());
-    seed_demo_user(&client).await?;
+    seed_demo_user(&client, &settings).await?;
     seed_demo_mapping(&client, &settings, &stripe.price_id).await?;
 
     let mut workers = Vec::new();
@@ -203,11 +208,17 @@ async fn seed_demo_mapping(client: &AppwriteClient, settings: &Settings, stripe_
     Ok(())
 }
 
-async fn seed_demo_user(client: &AppwriteClient) -> Result<()> {
+async fn seed_demo_user(client: &AppwriteClient, settings: &Settings) -> Result<()> {
     let email = Email::parse(DEMO_USER_EMAIL)?;
     if client.find_user_by_email(&email).await?.is_none() {
-        client.create_user(DEMO_USER_ID, &email, None, Some("Demo Buyer")).await?;
+        client.create_user(DEMO_USER_ID, &email, Some(DEMO_PASSWORD), Some("Demo Buyer")).await?;
     }
+    let admin = Email::parse(DEMO_ADMIN_EMAIL)?;
+    if client.find_user_by_email(&admin).await?.is_none() {
+        client.create_user(DEMO_ADMIN_ID, &admin, Some(DEMO_PASSWORD), Some("Demo Admin")).await?;
+    }
+    let admin_id = tollgate_core::AppwriteId::parse(DEMO_ADMIN_ID)?;
+    client.ensure_membership(&settings.admin_team_id, &admin_id, &["owner"]).await?;
     // The demo buyer has proven their email: purchases made with it are theirs (an unverified account
     // would see them wait, see docs/plans/2026-12-01-entitlement-ledger.md).
     client.update_email_verification(&tollgate_core::AppwriteId::parse(DEMO_USER_ID)?, true).await?;
@@ -228,6 +239,7 @@ Tollgate is running locally.
   webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
   role-sync worker {role_sync_url}          (GET /health, POST /sync; cron on GET /__scheduled)
   api worker       {api_url}          (GET /health, /discord/link, /discord/callback, /me/access, /admin/...)
+  pages            {api_url}/access   (demo@example.com) and {api_url}/admin (admin@example.com), password {DEMO_PASSWORD}
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
   devstack         {discord_url}/api/v10  (Discord stand-in; demo guild {guild})
   devstack         {stripe_url}/v1        (Stripe stand-in; key in STRIPE_API_KEY, price DEMO_STRIPE_PRICE_ID)
@@ -248,9 +260,9 @@ Try it (in another shell, from the project root):
 Link the demo user's Discord account (as devstack's test user alice), then look at the result:
   JWT=$(curl -s -X POST "$APPWRITE_ENDPOINT/users/{DEMO_USER_ID}/jwts" -H "X-Appwrite-Project: $APPWRITE_PROJECT_ID" \
     -H "X-Appwrite-Key: $APPWRITE_API_KEY" -H 'content-type: application/json' -d '{{}}' | sed 's/.*"jwt":"\([^"]*\)".*/\1/')
-  URL=$(curl -s -X POST "$API_URL/discord/link" -H "Authorization: Bearer $JWT" | sed 's/.*"url":"\([^"]*\)".*/\1/')
+  URL=$(curl -s -c .tollgate/link.cookies -X POST "$API_URL/discord/link" -H "Authorization: Bearer $JWT" | sed 's/.*"url":"\([^"]*\)".*/\1/')
   CALLBACK=$(curl -s -o /dev/null -w '%{{redirect_url}}' "$URL&test_user=1100000000000000100")
-  curl -s -o /dev/null -w '%{{redirect_url}}\n' "$CALLBACK"
+  curl -s -b .tollgate/link.cookies -o /dev/null -w '%{{redirect_url}}\n' "$CALLBACK"
   curl -s "$API_URL/me/access" -H "Authorization: Bearer $JWT"; echo
   curl -s "$API_URL/admin/users?email=demo@example.com" -H "Authorization: Bearer $ADMIN_TOKEN"; echo
 

@@ -10,6 +10,7 @@ use xtask::toolchain::WASM_TARGET;
 pub fn run_steps() -> Result<()> {
     let started = Instant::now();
     step("toolchain", xtask::toolchain::ensure_all)?;
+    step("browser for the page tests (chromium, chromedriver)", xtask::toolchain::ensure_browser)?;
     step("rustfmt", || cargo_run("cargo fmt --check", &["fmt", "--all", "--check"]))?;
     step("clippy (native, all targets)", || {
         cargo_run("cargo clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])

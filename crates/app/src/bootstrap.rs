@@ -1,4 +1,4 @@
-//! Creates the database, the `paid` team, every collection, attribute and index of [`crate::schema`] that
+//! Creates the database, the `paid` and admins teams, every collection, attribute and index of [`crate::schema`] that
 //! is missing, and waits until Appwrite has built them. Idempotent: what exists is reported as found and
 //! left alone (Appwrite's 409 `*_already_exists`), so running it against the replaced deployment's
 //! project only adds Tollgate's new attributes and collections.
@@ -55,9 +55,10 @@ pub async fn bootstrap(
     let db = settings.database_id.as_str();
     let result = client.create_database(db, "Tollgate").await.map(drop);
     report.note(format!("database {db}"), result)?;
-    let team = settings.paid_team_id.as_str();
-    let result = client.create_team(team, "Paid").await.map(drop);
-    report.note(format!("team {team}"), result)?;
+    for (team, name) in [(settings.paid_team_id.as_str(), "Paid"), (settings.admin_team_id.as_str(), "Admins")] {
+        let result = client.create_team(team, name).await.map(drop);
+        report.note(format!("team {team}"), result)?;
+    }
     let specs = collections(settings);
     for spec in &specs {
         let result = client.create_collection(db, &spec.id, spec.name, true).await.map(drop);
@@ -148,10 +149,9 @@ pub async fn missing(client: &AppwriteClient, settings: &Settings) -> Result<Vec
     };
     let mut missing = Vec::new();
     missing.extend(absent(format!("database {db}"), client.get_database(db).await.map(drop))?);
-    missing.extend(absent(
-        format!("team {}", settings.paid_team_id),
-        client.get_team(&settings.paid_team_id).await.map(drop),
-    )?);
+    for team in [&settings.paid_team_id, &settings.admin_team_id] {
+        missing.extend(absent(format!("team {team}"), client.get_team(team).await.map(drop))?);
+    }
     for spec in collections(settings) {
         let attributes = match client.list_attributes(db, &spec.id).await {
             Ok(attributes) => attributes,

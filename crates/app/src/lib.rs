@@ -23,10 +23,12 @@
 //! - [`sync_state`]: where bounded walks resume (reconciliation, pending claims).
 //! - [`scheduled`]: everything a cron run does.
 
+pub mod admin_console;
 pub mod admin_grants;
 pub mod billing;
 pub mod bootstrap;
 pub mod catalogue_report;
+pub mod doctor;
 pub mod error;
 pub mod failures;
 pub mod ingest_webhook;

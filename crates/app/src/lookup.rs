@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tollgate_appwrite::{Query, User};
-use tollgate_core::{managed_roles, Access, AppwriteId, Clock, Email};
+use tollgate_core::{desired_roles, managed_roles, Access, AppwriteId, Clock, Email};
 
 /// Failures shown with a lookup.
 const RECENT_FAILURES: u32 = 10;
@@ -42,6 +42,8 @@ pub struct AccessReport {
     pub discord: Option<Value>,
     /// The member's managed roles as Discord has them now (`None`: not linked or not in the guild).
     pub discord_managed_roles: Option<Vec<String>>,
+    /// The managed roles the member should hold now, from the access above (`None`: not linked).
+    pub desired_roles: Option<Vec<String>>,
     pub last_sync: Option<Value>,
     pub recent_failures: Vec<Value>,
 }
@@ -135,17 +137,20 @@ impl<C: Clock> RoleSync<'_, C> {
             .optional_document(&collections.profiles, user_id.as_str())
             .await?
             .filter(|p| p["discordUserId"].is_string());
-        let discord_managed_roles = match self.linked_discord_user(&user_id).await? {
+        let (discord_managed_roles, desired_roles) = match self.linked_discord_user(&user_id).await? {
             Some(discord_user) => {
-                let managed = managed_roles(&self.load_mappings().await?, self.guild);
-                match self.discord.get_member(self.guild, discord_user).await {
+                let mappings = self.load_mappings().await?;
+                let managed = managed_roles(&mappings, self.guild);
+                let desired = desired_roles(&mappings, self.guild, access.plans.keys().map(String::as_str));
+                let current = match self.discord.get_member(self.guild, discord_user).await {
                     Ok(member) => {
                         Some(member.roles.iter().filter(|r| managed.contains(r)).map(|r| r.to_string()).collect())
                     }
                     Err(_) => None,
-                }
+                };
+                (current, Some(desired.iter().map(|r| r.to_string()).collect()))
             }
-            None => None,
+            None => (None, None),
         };
         let last_sync = self.optional_document(&collections.role_sync_jobs, user_id.as_str()).await?;
         let recent_failures = match (with_failures, Email::parse(&user.email)) {
@@ -165,6 +170,7 @@ impl<C: Clock> RoleSync<'_, C> {
             paid_membership,
             discord,
             discord_managed_roles,
+            desired_roles,
             last_sync,
             recent_failures,
         })
@@ -179,7 +185,7 @@ impl<C: Clock> RoleSync<'_, C> {
             .list_documents(&settings.database_id, &settings.collections.webhook_failures, &queries)
             .await
             .map_err(|e| StepError::appwrite("listing the user's failures", &e))?;
-        Ok(list.documents.iter().map(failure_summary_of).collect())
+        Ok(list.documents.iter().map(crate::admin_console::failure_item).collect())
     }
 }
 

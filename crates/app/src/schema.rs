@@ -209,7 +209,13 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
         CollectionSpec {
             id: c.oauth_states.clone(),
             name: "OAuth states",
-            attributes: vec![string("userId", ID_SIZE), string("codeVerifier", NAME_SIZE), datetime("expiresAt")],
+            attributes: vec![
+                string("userId", ID_SIZE),
+                string("codeVerifier", NAME_SIZE),
+                datetime("expiresAt"),
+                // sha256 (hex) of the key in the browser's link cookie.
+                string("browserHash", NAME_SIZE),
+            ],
             // What the cron prunes expired states by.
             indexes: vec![index("expires_idx", IndexKind::Key, &["expiresAt"])],
         },

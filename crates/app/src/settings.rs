@@ -58,6 +58,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("APPWRITE_ENTITLEMENTS_COLLECTION_ID", Some("entitlements"), appwrite_id, "collection: the entitlement ledger"),
     entry("APPWRITE_DISCORD_LINKS_COLLECTION_ID", Some("discord_links"), appwrite_id, "collection"),
     entry("APPWRITE_TEAM_PAID_ID", Some("paid"), appwrite_id, "the team whose membership means paid access"),
+    entry("ADMIN_TEAM_ID", Some("admins"), appwrite_id, "the team whose members may use the admin console and /admin routes"),
     entry("SELLAPP_WEBHOOK_SECRET", None, secret, "secret: Sell.app's webhook secret"),
     entry("STRIPE_WEBHOOK_SECRET", None, secret, "secret: Stripe's endpoint secret(s) whsec_…, comma-separated while one is rotated"),
     entry("SELLAPP_DEFAULT_PLAN", Some("member"), plan_name, "plan of a Sell.app purchase that names none"),
@@ -68,7 +69,7 @@ pub const SETTINGS: &[SettingSpec] = &[
         boolean,
         "true: purchases go to accounts that have not verified the email (the replaced deployment's behaviour)",
     ),
-    entry("APP_BASE_URL", None, http_url, "the web app: redirects after linking, CORS origin"),
+    entry("APP_BASE_URL", None, http_url, "the web app: redirects after linking, CORS origin (unset: the api's own /access page)"),
     entry("CUSTOMER_GUILD_ID", None, snowflake, "the Discord guild whose roles Tollgate manages"),
     entry("DISCORD_BOT_TOKEN", None, secret, "secret: the bot's token"),
     entry("DISCORD_CLIENT_ID", None, snowflake, "the Discord application"),
@@ -210,6 +211,8 @@ pub struct Settings {
     pub database_id: String,
     pub collections: Collections,
     pub paid_team_id: String,
+    /// `ADMIN_TEAM_ID`: members are admins (the console, `/admin` with their Appwrite JWT).
+    pub admin_team_id: String,
     pub sellapp_default_plan: String,
     /// How long past `expiresAt` access continues, so a late renewal never interrupts it.
     pub access_grace: Duration,
@@ -257,6 +260,7 @@ impl Settings {
                 discord_links: get("APPWRITE_DISCORD_LINKS_COLLECTION_ID")?,
             },
             paid_team_id: get("APPWRITE_TEAM_PAID_ID")?,
+            admin_team_id: get("ADMIN_TEAM_ID")?,
             sellapp_default_plan: get("SELLAPP_DEFAULT_PLAN")?,
             access_grace: Duration::hours(grace_hours),
             refund_policy: crate::refunds::RefundPolicy::from_lookup(&lookup)?,
@@ -304,6 +308,12 @@ pub fn customer_guild_id(lookup: impl Fn(&str) -> Option<String>) -> Result<toll
         .map_err(|e| SettingsError::Invalid { name: "CUSTOMER_GUILD_ID", reason: e.to_string() })
 }
 
+/// The page the link callback sends the browser back to: `APP_BASE_URL`, or, when the merchant has no page
+/// of their own, the api worker's `/access` page (`api_origin` is the origin the request reached).
+pub fn app_base_url(lookup: impl Fn(&str) -> Option<String>, api_origin: &str) -> Result<String, SettingsError> {
+    Ok(value(lookup, "APP_BASE_URL")?.unwrap_or_else(|| format!("{}/access", api_origin.trim_end_matches('/'))))
+}
+
 /// `SELLAPP_WEBHOOK_SECRET`: required to accept Sell.app deliveries.
 pub fn sellapp_webhook_secret(lookup: impl Fn(&str) -> Option<String>) -> Result<Secret, SettingsError> {
     required(lookup, "SELLAPP_WEBHOOK_SECRET").map(Secret::new)
@@ -342,6 +352,7 @@ mod tests {
         let settings = Settings::from_lookup(|_| None).unwrap();
         assert_eq!(settings.database_id, "crypto");
         assert_eq!(settings.paid_team_id, "paid");
+        assert_eq!(settings.admin_team_id, "admins");
         assert_eq!(settings.collections.webhook_events, "webhook_events");
         assert_eq!(settings.access_grace, Duration::hours(24));
     }
@@ -405,6 +416,7 @@ mod tests {
         let _ = customer_guild_id(lookup);
         let _ = sellapp_webhook_secret(lookup);
         let _ = stripe_config(|name| lookup(name).or_else(|| (name == "STRIPE_API_KEY").then(|| "sk_test_1".into())));
+        let _ = app_base_url(lookup, "https://api.example.com");
         let asked = asked.into_inner();
         assert!(asked.len() > 15, "{asked:?}");
         for name in asked {
@@ -430,6 +442,15 @@ mod tests {
         let err = check("NOPE", "1").unwrap_err();
         assert_eq!(err, SettingsError::Unknown("NOPE".to_owned()));
         assert!(err.to_string().contains("ACCESS_GRACE_HOURS") && err.to_string().contains("APPWRITE_ENDPOINT"));
+    }
+
+    #[test]
+    fn without_a_web_app_of_its_own_the_merchant_gets_the_apis_access_page() {
+        assert_eq!(app_base_url(|_| None, "https://api.example.com").unwrap(), "https://api.example.com/access");
+        let set = |n: &str| (n == "APP_BASE_URL").then(|| "https://shop.example.com/account".to_owned());
+        assert_eq!(app_base_url(set, "https://api.example.com").unwrap(), "https://shop.example.com/account");
+        let bad = |n: &str| (n == "APP_BASE_URL").then(|| "shop".to_owned());
+        assert!(matches!(app_base_url(bad, "https://api.example.com"), Err(SettingsError::Invalid { .. })));
     }
 
     #[test]

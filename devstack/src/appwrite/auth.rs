@@ -1,5 +1,5 @@
-//! `X-Appwrite-Project` on every route; `X-Appwrite-Key` on server routes; `X-Appwrite-JWT` instead of the
-//! key on `GET /v1/account`.
+//! `X-Appwrite-Project` on every route; `X-Appwrite-Key` on server routes; a JWT or a session instead of
+//! the key on the account routes (`/v1/account…`, see `account.rs`).
 
 use super::error::ApiError;
 use super::AppState;
@@ -25,7 +25,8 @@ pub async fn require_project_and_key(State(state): State<Arc<AppState>>, request
                 .into_response()
         }
     }
-    if request.uri().path() == "/v1/account" {
+    // The account routes are the client API: a JWT or a session (checked by each route), no key.
+    if request.uri().path() == "/v1/account" || request.uri().path().starts_with("/v1/account/") {
         return next.run(request).await;
     }
     match key {

@@ -3,6 +3,7 @@
 //! routes those versions lack (`DELETE …/documents` bulk delete, `PUT …/documents/{id}` upsert; docs/protocols.md
 //! §4.4) answer as those servers do: 404 `general_route_not_found`. `"1.7"`/`"1.8"` or a reset go back.
 
+pub mod account;
 pub mod auth;
 pub mod databases;
 pub mod documents;
@@ -71,6 +72,9 @@ impl Stand for AppState {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/health"),
     ("GET", "/v1/account"),
+    ("POST", "/v1/account/sessions/email"),
+    ("POST", "/v1/account/jwts"),
+    ("DELETE", "/v1/account/sessions/{sessionId}"),
     ("POST", "/v1/users"),
     ("GET", "/v1/users"),
     ("GET", "/v1/users/{userId}"),
@@ -110,7 +114,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     const COL: &str = "/v1/databases/{databaseId}/collections/{collectionId}";
     let v1 = Router::new()
         .route("/v1/health", get(users::health))
-        .route("/v1/account", get(users::account))
+        .route("/v1/account", get(account::get))
+        .route("/v1/account/sessions/email", post(account::create_email_session))
+        .route("/v1/account/jwts", post(account::create_jwt))
+        .route("/v1/account/sessions/{sessionId}", axum::routing::delete(account::delete_session))
         .route("/v1/users", post(users::create).get(users::list))
         .route("/v1/users/{userId}", get(users::get).delete(users::delete))
         .route("/v1/users/{userId}/verification", patch(users::update_email_verification))
@@ -140,7 +147,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(teams::get_membership).delete(teams::delete_membership),
         )
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_project_and_key))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), control::faults_and_counts::<AppState>));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), control::faults_and_counts::<AppState>))
+        .layer(axum::middleware::from_fn(account::cors));
     v1.merge(control::routes::<AppState>())
         .route("/_devstack/version", post(set_version))
         .fallback(route_not_found)

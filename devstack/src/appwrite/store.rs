@@ -16,12 +16,16 @@ CREATE TABLE IF NOT EXISTS indexes (db TEXT NOT NULL, col TEXT NOT NULL, key TEX
 CREATE TABLE IF NOT EXISTS documents (db TEXT NOT NULL, col TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (db, col, id));
 CREATE TABLE IF NOT EXISTS teams (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS memberships (id TEXT PRIMARY KEY, team_id TEXT NOT NULL, user_id TEXT NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, UNIQUE (team_id, user_id));
+CREATE TABLE IF NOT EXISTS passwords (user_id TEXT PRIMARY KEY, salt TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, secret TEXT UNIQUE NOT NULL, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
 const TABLES: &[&str] = &[
     "users",
     "jwts",
+    "passwords",
+    "sessions",
     "databases",
     "collections",
     "attributes",

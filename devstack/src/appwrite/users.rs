@@ -1,4 +1,4 @@
-//! Users, user JWTs, `GET /v1/account`, and `GET /v1/health`.
+//! Users (a password, when given, is kept by `account.rs`), user JWTs, and `GET /v1/health`.
 //!
 //! Every user answer is the full user model, `emailVerification` included: Tollgate gives a pending
 //! purchase only to an account whose email is verified, and `PATCH /v1/users/{userId}/verification` is how
@@ -8,14 +8,13 @@ use super::error::{ApiError, ApiResult};
 use super::models::{now, now_millis, object, optional_str, parse_stored, required_str, resolve_id};
 use super::queries::{apply, ListQuery, ValueKind};
 use super::store::next_seq;
-use super::{AppState, State};
+use super::State;
 use axum::body::Bytes;
 use axum::extract::{Path, Query as UrlQuery};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// What `GET /v1/users` may filter and order on: the attributes the spec lists (1.8), plus the id and
 /// timestamps Appwrite allows on every list (and `$sequence`, which is how [`ListQuery`] records an
@@ -85,6 +84,12 @@ pub async fn create(state: State, body: Bytes) -> ApiResult<(StatusCode, Json<Va
             ));
         }
     }
+    if let Some(password) = body.get("password") {
+        let password = password
+            .as_str()
+            .ok_or_else(|| ApiError::argument("Invalid `password` param: Value must be a valid string"))?;
+        super::account::store_password(&connection, &id, password)?;
+    }
     let seq = next_seq(&connection, "users")?;
     connection.execute(
         "INSERT INTO users (id, email, seq, json) VALUES (?1, ?2, ?3, ?4)",
@@ -147,8 +152,30 @@ pub async fn delete(state: State, Path(user_id): Path<String>) -> ApiResult<Stat
         super::teams::adjust_total(&connection, &team, -1)?;
     }
     connection.execute("DELETE FROM jwts WHERE user_id = ?1", [&user_id])?;
+    connection.execute("DELETE FROM sessions WHERE user_id = ?1", [&user_id])?;
+    connection.execute("DELETE FROM passwords WHERE user_id = ?1", [&user_id])?;
     connection.execute("DELETE FROM users WHERE id = ?1", [&user_id])?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `duration` of a JWT request (seconds; Appwrite: default 900, at most 3600).
+pub(crate) fn jwt_duration(body: &serde_json::Map<String, Value>) -> ApiResult<i64> {
+    match body.get("duration") {
+        None | Some(Value::Null) => Ok(JWT_DEFAULT_SECS),
+        Some(value) => value.as_i64().filter(|d| (0..=JWT_MAX_SECS).contains(d)).ok_or_else(|| {
+            ApiError::argument("Invalid `duration` param: Value must be a valid range between 0 and 3,600")
+        }),
+    }
+}
+
+pub(crate) fn issue_jwt(connection: &Connection, user_id: &str, duration: i64) -> ApiResult<String> {
+    let token = format!("devstack.{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+    let expires_at = now_millis() + duration * 1_000;
+    connection.execute(
+        "INSERT INTO jwts (token, user_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![token, user_id, expires_at],
+    )?;
+    Ok(token)
 }
 
 pub async fn create_jwt(
@@ -156,42 +183,8 @@ pub async fn create_jwt(
     Path(user_id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = object(&body)?;
-    let duration = match body.get("duration") {
-        None | Some(Value::Null) => JWT_DEFAULT_SECS,
-        Some(value) => value.as_i64().filter(|d| (0..=JWT_MAX_SECS).contains(d)).ok_or_else(|| {
-            ApiError::argument("Invalid `duration` param: Value must be a valid range between 0 and 3,600")
-        })?,
-    };
+    let duration = jwt_duration(&object(&body)?)?;
     let connection = state.store.lock();
     load_user(&connection, &user_id)?;
-    let token = format!("devstack.{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
-    let expires_at = now_millis() + duration * 1_000;
-    connection.execute(
-        "INSERT INTO jwts (token, user_id, expires_at) VALUES (?1, ?2, ?3)",
-        params![token, user_id, expires_at],
-    )?;
-    Ok((StatusCode::CREATED, Json(json!({ "jwt": token }))))
-}
-
-/// The user a JWT belongs to.
-pub async fn account(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
-    let Some(jwt) = headers.get("x-appwrite-jwt").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
-        return Err(ApiError::new(
-            401,
-            "general_unauthorized_scope",
-            "User (role: guests) missing scopes ([\"account\"])",
-        ));
-    };
-    let connection = state.store.lock();
-    let row: Option<(String, i64)> = connection
-        .query_row("SELECT user_id, expires_at FROM jwts WHERE token = ?1", [jwt], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        Some((user_id, expires_at)) if expires_at > now_millis() => Ok(Json(load_user(&connection, &user_id)?)),
-        _ => Err(ApiError::new(401, "user_jwt_invalid", "The JWT token is invalid. Please check the value of the X-Appwrite-JWT header to ensure the correct token is being used.")),
-    }
+    Ok((StatusCode::CREATED, Json(json!({ "jwt": issue_jwt(&connection, &user_id, duration)? }))))
 }

@@ -1,5 +1,7 @@
 //! OAuth2: `/oauth2/authorize` approves at once as the Discord user named by `test_user=<id>` and
-//! redirects with a code (and the `state`); the token endpoint takes only form bodies, as Discord does,
+//! redirects with a code (and the `state`); without `test_user` it answers a consent page, as Discord
+//! does, where a person (or a browser test) picks one of the seeded test users and presses Authorize, or
+//! presses Cancel (back to the redirect URI with `error=access_denied`); the token endpoint takes only form bodies, as Discord does,
 //! checks the client credentials (Basic or form), the code's redirect URI and, when the authorisation used
 //! PKCE, the S256 verifier; revoke ends every token of that authorisation; `/users/@me` takes a Bearer token.
 
@@ -52,6 +54,9 @@ pub async fn authorize(state: State, Query(query): Query<HashMap<String, String>
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "the identify scope is required");
     }
     let user = get("test_user");
+    if user.is_empty() {
+        return consent_page(&state, &query);
+    }
     let challenge = match (query.get("code_challenge"), get("code_challenge_method")) {
         (Some(c), "S256") => Some(c.clone()),
         (Some(_), _) => {
@@ -85,6 +90,55 @@ pub async fn authorize(state: State, Query(query): Query<HashMap<String, String>
         target.push_str(&format!("&state={encoded}"));
     }
     Redirect::to(&target).into_response()
+}
+
+fn html_escape(value: &str) -> String {
+    value.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// Discord's consent page, reduced to what a test needs: which test user approves, Authorize, Cancel.
+fn consent_page(state: &State, query: &HashMap<String, String>) -> Response {
+    let users: Vec<(String, String)> = {
+        let c = state.store.lock();
+        let listed = c.prepare("SELECT id, username FROM users WHERE bot = 0 ORDER BY id").and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()
+        });
+        match listed {
+            Ok(users) => users,
+            Err(e) => return DiscordError::storage(e).into_response(),
+        }
+    };
+    let hidden: String = query
+        .iter()
+        .filter(|(k, _)| k.as_str() != "test_user")
+        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, html_escape(k), html_escape(v)))
+        .collect();
+    let choices: String = users
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            let checked = if i == 0 { " checked" } else { "" };
+            format!(
+                r#"<p><label><input type="radio" name="test_user" value="{id}"{checked}> {} ({id})</label></p>"#,
+                html_escape(name)
+            )
+        })
+        .collect();
+    let redirect = query.get("redirect_uri").map(String::as_str).unwrap_or_default();
+    let separator = if redirect.contains('?') { '&' } else { '?' };
+    let mut cancel = format!("{redirect}{separator}error=access_denied&error_description=The+resource+owner+or+authorization+server+denied+the+request");
+    if let Some(state_param) = query.get("state") {
+        cancel.push_str(&format!("&state={}", url_encode(state_param)));
+    }
+    let page = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Authorize (devstack Discord)</title></head>
+<body><main><h1>An application wants to access your Discord account</h1><p>Scopes: {scope}</p>
+<form method="get" action="/oauth2/authorize">{hidden}<fieldset><legend>Sign in as (devstack test user)</legend>{choices}</fieldset>
+<p><button type="submit" id="authorize">Authorize</button> <a id="cancel" href="{cancel}">Cancel</a></p></form></main></body></html>"#,
+        scope = html_escape(query.get("scope").map(String::as_str).unwrap_or_default()),
+        cancel = html_escape(&cancel),
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 fn url_encode(value: &str) -> String {

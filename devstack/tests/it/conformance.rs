@@ -64,6 +64,71 @@ async fn every_served_route_answers_as_the_official_spec_documents() {
     let body: Value = account.json().await.expect("json");
     r.problems.extend(r.spec.check("GET", "/account", status, &body));
 
+    // The browser's account routes: a password user signs in, mints a JWT, signs out.
+    r.call(
+        Method::POST,
+        "/users",
+        &[],
+        Some(json!({"userId": "pw", "email": "pw@example.com", "password": "long enough"})),
+    )
+    .await;
+    r.call(
+        Method::POST,
+        "/users",
+        &[],
+        Some(json!({"userId": "pw2", "email": "pw2@example.com", "password": "short"})),
+    )
+    .await; // 400
+    let account = |method: Method, path: &str, session: Option<&str>, body: Option<Value>| {
+        let mut request = stand
+            .http
+            .request(method, format!("{}{path}", stand.devstack.appwrite_endpoint()))
+            .header("X-Appwrite-Project", stand.devstack.project_id());
+        if let Some(session) = session {
+            request = request.header("cookie", session.to_owned());
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    for (password, expected) in [("wrong password", 401), ("long enough", 201)] {
+        let response = account(
+            Method::POST,
+            "/account/sessions/email",
+            None,
+            Some(json!({"email": "pw@example.com", "password": password})),
+        )
+        .await
+        .expect("sign-in");
+        let status = response.status().as_u16();
+        assert_eq!(status, expected);
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("a_session_{}=", stand.devstack.project_id())))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned());
+        let body: Value = response.json().await.expect("json");
+        r.problems.extend(r.spec.check("POST", "/account/sessions/email", status, &body));
+        let Some(cookie) = cookie else { continue };
+        for (method, path) in [(Method::POST, "/account/jwts"), (Method::GET, "/account")] {
+            let response = account(method.clone(), path, Some(&cookie), Some(json!({}))).await.expect("account");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.expect("json");
+            assert!(status < 300, "{path}: {status} {body}");
+            r.problems.extend(r.spec.check(method.as_str(), path, status, &body));
+        }
+        let response = account(Method::DELETE, "/account/sessions/current", Some(&cookie), None).await.expect("out");
+        assert_eq!(response.status().as_u16(), 204);
+        let response = account(Method::POST, "/account/jwts", Some(&cookie), Some(json!({}))).await.expect("jwt");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 401, "signed out: {body}");
+        r.problems.extend(r.spec.check("POST", "/account/jwts", status, &body));
+    }
+
     r.call(Method::POST, "/databases", &[], Some(json!({"databaseId": "db", "name": "DB"}))).await;
     r.call(Method::GET, "/databases", &[], None).await;
     r.call(Method::GET, "/databases/db", &[], None).await;

@@ -1,3 +1,4 @@
+mod account;
 mod behaviour;
 mod conformance;
 mod discord;

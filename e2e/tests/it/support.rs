@@ -238,6 +238,39 @@ impl TestApp {
         user
     }
 
+    /// An account that signs in with a password (through Appwrite's own session, as a browser does).
+    pub async fn create_user_with_password(&self, user_id: &str, email: &str, password: &str) -> Value {
+        let request = self
+            .appwrite(reqwest::Method::POST, "/users")
+            .json(&json!({"userId": user_id, "email": email, "name": user_id, "password": password}));
+        let (status, body) = self.appwrite_json(request).await;
+        assert_eq!(status, StatusCode::CREATED, "creating user: {body}");
+        self.verify_email(user_id).await;
+        body
+    }
+
+    /// Makes the user a confirmed member of a team (e.g. the admins team).
+    pub async fn add_to_team(&self, team: &str, user_id: &str) {
+        let request = self
+            .appwrite(reqwest::Method::POST, &format!("/teams/{team}/memberships"))
+            .json(&json!({"userId": user_id, "roles": ["owner"]}));
+        let (status, body) = self.appwrite_json(request).await;
+        assert_eq!(status, StatusCode::CREATED, "adding {user_id} to {team}: {body}");
+    }
+
+    /// A fresh Appwrite JWT of the user, as their web app would hold it.
+    pub async fn jwt_for(&self, user_id: &str) -> String {
+        let request = self.appwrite(reqwest::Method::POST, &format!("/users/{user_id}/jwts")).json(&json!({}));
+        let (status, body) = self.appwrite_json(request).await;
+        assert_eq!(status, StatusCode::CREATED, "jwt: {body}");
+        body["jwt"].as_str().expect("a jwt").to_owned()
+    }
+
+    /// This test's own temporary directory (screenshots go here).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self._state.0
+    }
+
     /// An account that signed up with `email` and never proved it.
     pub async fn create_unverified_user(&self, user_id: &str, email: &str) -> Value {
         let request = self

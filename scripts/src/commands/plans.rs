@@ -3,27 +3,10 @@ use crate::config::{Config, SystemClock};
 use crate::output::print;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use tollgate_app::role_sync::{PlanUpdate, RoleMappings};
+use tollgate_app::admin_console::plan_listing;
+use tollgate_app::role_sync::PlanUpdate;
 use tollgate_app::App;
-use tollgate_core::plans::format_duration;
-use tollgate_core::{parse_duration, GuildId, PlanOffer, RoleId, RoleMapping, Tier};
-
-fn describe(mapping: &RoleMapping, offer: Option<&PlanOffer>) -> Value {
-    let list = |set: Option<&std::collections::BTreeSet<String>>| {
-        set.map(|s| s.iter().cloned().collect::<Vec<_>>()).unwrap_or_default()
-    };
-    json!({
-        "plan": mapping.plan,
-        "guildId": mapping.guild_id.to_string(),
-        "roleIds": mapping.role_ids.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-        "sellappProducts": list(offer.map(|o| &o.sellapp_products)),
-        "sellappVariants": list(offer.map(|o| &o.sellapp_variants)),
-        "stripePrices": list(offer.map(|o| &o.stripe_prices)),
-        "duration": offer.and_then(|o| o.duration).map(format_duration),
-        "group": mapping.tier.as_ref().map(|t| t.group.clone()),
-        "rank": mapping.tier.as_ref().map(|t| t.rank),
-    })
-}
+use tollgate_core::{parse_duration, GuildId, RoleId, Tier};
 
 fn line(item: &Value) -> String {
     let join = |key: &str| {
@@ -57,10 +40,6 @@ fn line(item: &Value) -> String {
     text
 }
 
-fn listing(catalogue: &RoleMappings) -> Vec<Value> {
-    catalogue.readable.iter().map(|m| describe(m, catalogue.offers.iter().find(|o| o.plan == m.plan))).collect()
-}
-
 /// Repeated ids; a single empty value clears the list; absent leaves it.
 fn ids(values: Vec<String>) -> Option<Vec<String>> {
     match values.as_slice() {
@@ -76,7 +55,7 @@ pub async fn run(config: &Config, json: bool, command: PlansCommand) -> Result<i
     match command {
         PlansCommand::List => {
             let catalogue = app.plan_catalogue().await?;
-            let items = listing(&catalogue);
+            let items = plan_listing(&catalogue);
             let broken: Vec<Value> =
                 catalogue.broken.iter().map(|b| json!({ "document": b.document_id, "reason": b.reason })).collect();
             let value = json!({ "plans": items, "broken": broken });
@@ -142,7 +121,7 @@ pub async fn run(config: &Config, json: bool, command: PlansCommand) -> Result<i
             }
             app.set_plan(&plan, guild, &update).await?;
             let catalogue = app.plan_catalogue().await?;
-            let value = listing(&catalogue).into_iter().find(|p| p["plan"] == plan.as_str()).unwrap_or_else(|| {
+            let value = plan_listing(&catalogue).into_iter().find(|p| p["plan"] == plan.as_str()).unwrap_or_else(|| {
                 json!({ "plan": plan, "unreadable": catalogue.broken.iter().map(|b| b.reason.clone()).collect::<Vec<_>>() })
             });
             print(json, &value, || {

@@ -4,7 +4,7 @@ use crate::error::ApiError;
 use tollgate_app::role_sync::RoleSync;
 use tollgate_app::settings::{customer_guild_id, discord_oauth};
 use tollgate_appwrite::{AppwriteClient, User};
-use tollgate_core::GuildId;
+use tollgate_core::{AppwriteId, GuildId};
 use tollgate_discord::{DiscordClient, OAuthApp};
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{bearer_matches, setting, AppParts, JsClock};
@@ -53,11 +53,30 @@ pub fn oauth(env: &Env) -> Result<(OAuthApp, String), ApiError> {
     discord_oauth(|n| setting(env, n)).map_err(|e| ApiError::Misconfigured(e.to_string()))
 }
 
-/// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
-pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
+/// An admin: `Authorization: Bearer <ADMIN_TOKEN>` (the CLI, automation; compared in constant time), or
+/// `Bearer <Appwrite JWT>` of a confirmed member of the admins team (`ADMIN_TEAM_ID`, the console). A valid
+/// JWT of anyone else (a customer) is 403 `not_an_admin`; anything else 401.
+pub async fn admin(req: &Request, env: &Env, invocation: &Invocation) -> Result<Ctx, ApiError> {
+    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let given = given.strip_prefix("Bearer ").map(str::trim).filter(|g| !g.is_empty());
+    let given = given.ok_or(ApiError::AdminUnauthenticated)?.to_owned();
+    let ctx = Ctx::from_env(env, invocation)?;
     if bearer_matches(req, env, "ADMIN_TOKEN") {
-        Ok(())
+        return Ok(ctx);
+    }
+    let given = given.as_str();
+    let user = match ctx.parts.appwrite.get_account(given).await {
+        Ok(user) => user,
+        Err(e) if e.status == Some(401) => return Err(ApiError::AdminUnauthenticated),
+        Err(e) => return Err(ApiError::Upstream(e.to_string())),
+    };
+    let user_id = AppwriteId::parse(&user.id).map_err(|_| ApiError::AdminUnauthenticated)?;
+    if ctx.parts.app().is_admin(&user_id).await? {
+        Ok(ctx)
     } else {
-        Err(ApiError::AdminUnauthenticated)
+        Err(ApiError::Forbidden {
+            code: "not_an_admin",
+            reason: "this account is not a member of the admins team; ask an admin to add it",
+        })
     }
 }

@@ -10,6 +10,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("a valid admin token is required")]
     AdminUnauthenticated,
+    /// Authenticated, but not allowed (`not_an_admin`, `origin_not_allowed`).
+    #[error("{reason}")]
+    Forbidden { code: &'static str, reason: &'static str },
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{reason}")]
@@ -34,6 +37,7 @@ impl ApiError {
     fn parts(&self) -> (u16, &'static str) {
         match self {
             Self::Unauthenticated | Self::AdminUnauthenticated => (401, "unauthenticated"),
+            Self::Forbidden { code, .. } => (403, code),
             Self::NotFound(_) => (404, "not_found"),
             Self::BadRequest { code, .. } => (400, code),
             Self::MethodNotAllowed => (405, "method_not_allowed"),

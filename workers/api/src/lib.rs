@@ -4,9 +4,11 @@
 //! - `POST /me/checkout`, `POST /me/cancel`, `POST /me/billing-portal`: the customer's Stripe billing (Appwrite
 //!   JWT; `STRIPE_API_KEY`).
 //! - `GET /discord/callback`: Discord's redirect; answers with a redirect to `APP_BASE_URL`.
-//! - `GET /admin/users?email=|id=`, `GET /admin/failures`, `POST /admin/failures/{id}/replay` (forwarded to
-//!   the webhook worker at `WEBHOOK_URL`),
-//!   `POST /admin/users/{id}/sync`: `Authorization: Bearer <ADMIN_TOKEN>`.
+//! - `GET /admin/users?email=|id=|discord=`, `GET /admin/failures`, `GET /admin/failures/{id}`,
+//!   `POST /admin/failures/{id}/replay` (forwarded to the webhook worker, `WEBHOOK_URL`),
+//!   `POST /admin/users/{id}/sync` (forwarded to the role-sync worker, `ROLE_SYNC_URL`), `GET /admin/plans`,
+//!   `GET /admin/health`, `GET /admin/me`: `Authorization: Bearer <ADMIN_TOKEN>` or an admin's Appwrite JWT.
+//! - Pages: `GET /admin` (the console), `GET /access` (the customer's page), `GET /assets/{name}`.
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
 
@@ -15,6 +17,7 @@ mod billing;
 mod context;
 mod customer;
 mod error;
+mod pages;
 
 use error::ApiError;
 use tollgate_worker_common::observe::Invocation;
@@ -36,6 +39,8 @@ fn with_cors(mut response: Response, env: &Env) -> Result<Response> {
         headers.set("Access-Control-Allow-Origin", &origin)?;
         headers.set("Access-Control-Allow-Headers", "Authorization, X-Appwrite-JWT, Content-Type")?;
         headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
+        // A same-site web app calls `POST /discord/link` with credentials, so the link cookie is kept.
+        headers.set("Access-Control-Allow-Credentials", "true")?;
         headers.set("Vary", "Origin")?;
     }
     Ok(response)
@@ -67,16 +72,24 @@ async fn route(mut req: Request, env: &Env, inv: &Invocation) -> Result<Response
         (Method::Post, ["me", "checkout"]) => billing::checkout(&mut req, env, inv).await,
         (Method::Post, ["me", "cancel"]) => billing::cancel(&req, env, inv).await,
         (Method::Post, ["me", "billing-portal"]) => billing::billing_portal(&mut req, env, inv).await,
+        (Method::Get, ["admin"]) => pages::page(env, pages::Page::Admin),
+        (Method::Get, ["access"]) => pages::page(env, pages::Page::Access),
+        (Method::Get, ["assets", name]) => pages::asset(&req, name),
+        (Method::Get, ["admin", "me"]) => admin::me(&req, env, inv).await,
         (Method::Get, ["admin", "users"]) => admin::lookup(&req, env, inv).await,
         (Method::Get, ["admin", "failures"]) => admin::failures(&req, env, inv).await,
+        (Method::Get, ["admin", "failures", id]) => admin::failure(&req, env, inv, id).await,
         (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, env, inv, id).await,
         (Method::Post, ["admin", "users", id, "sync"]) => admin::sync_user(&req, env, inv, id).await,
+        (Method::Get, ["admin", "plans"]) => admin::plans(&req, env, inv).await,
+        (Method::Get, ["admin", "health"]) => admin::health(&req, env, inv).await,
         (
             _,
             ["health"]
+            | ["admin" | "access"]
             | ["discord", "link" | "unlink" | "callback"]
             | ["me", "access" | "checkout" | "cancel" | "billing-portal"]
-            | ["admin", "users" | "failures"],
+            | ["admin", "users" | "failures" | "me" | "plans" | "health"],
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };

@@ -22,6 +22,11 @@
 //! after the profile is written; a holder found after the write undoes this link (of two such writers at
 //! least one sees the other, so they cannot both stand). Unlinking and relinking release the claim.
 //!
+//! ## Bound to the browser
+//! The state is also bound to the browser that started the link (`browser.rs`): a random key in an
+//! HttpOnly cookie, its hash stored with the state. The callback of another browser is refused
+//! (`browser_mismatch`) before the code is exchanged, so a link URL sent to someone else links nothing.
+//!
 //! [`RoleSync::finish_callback`] is the callback as Discord calls it (`code` and `state`, or `error` when
 //! the customer pressed Cancel), and [`LinkError::reason`] the short code the customer's page is given.
 
@@ -42,8 +47,10 @@ use tollgate_core::{derived_document_id, AppwriteId, Clock, DiscordUserId};
 use tollgate_discord::{DiscordError, OAuthApp};
 
 mod account_claim;
+mod browser;
 mod outcome;
 
+pub use browser::{clear_link_cookie, link_cookie, link_cookie_value, LINK_COOKIE};
 pub use outcome::{callback_location, CallbackParams, LinkError, Linked};
 
 /// How long a `state` stays valid.
@@ -74,6 +81,15 @@ struct StateRecord {
     user_id: Option<String>,
     code_verifier: Option<String>,
     expires_at: Option<String>,
+    browser_hash: Option<String>,
+}
+
+/// A started link: the authorize URL to send the browser to, and the key that browser must bring back in
+/// the [`LINK_COOKIE`] (set it with [`link_cookie`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStart {
+    pub url: String,
+    pub browser_key: String,
 }
 
 fn pkce_challenge(verifier: &str) -> String {
@@ -106,19 +122,22 @@ impl<C: Clock> App<'_, C> {
 }
 
 impl<C: Clock> RoleSync<'_, C> {
-    /// The authorize URL for `user_id`; the state behind it is valid for [`LINK_STATE_TTL_MINUTES`].
+    /// The authorize URL for `user_id` and the browser key; the state behind them is valid for
+    /// [`LINK_STATE_TTL_MINUTES`].
     pub async fn start_link(
         &self,
         user_id: &AppwriteId,
         oauth: &OAuthApp,
         authorize_url: &str,
-    ) -> Result<String, StepError> {
+    ) -> Result<LinkStart, StepError> {
         let state = random_token(STATE_BYTES)?;
         let verifier = random_token(VERIFIER_BYTES)?;
+        let browser_key = random_token(STATE_BYTES)?;
         let settings = self.app.settings;
         let data = json!({
             "userId": user_id.as_str(),
             "codeVerifier": verifier,
+            "browserHash": browser::browser_hash(&browser_key),
             "expiresAt": timestamp(self.app.clock.now() + Duration::minutes(LINK_STATE_TTL_MINUTES)),
         });
         self.app
@@ -132,19 +151,22 @@ impl<C: Clock> RoleSync<'_, C> {
             )
             .await
             .map_err(|e| StepError::appwrite("storing the link state", &e))?;
-        Ok(format!(
+        let url = format!(
             "{authorize_url}?response_type=code&client_id={}&scope={}&state={state}&redirect_uri={}&prompt=consent&code_challenge={}&code_challenge_method=S256",
             encode(&oauth.client_id),
             encode(LINK_SCOPES),
             encode(&oauth.redirect_uri),
             pkce_challenge(&verifier),
-        ))
+        );
+        Ok(LinkStart { url, browser_key })
     }
 
-    /// Consumes the state: `(user, verifier)` if it was valid, unused and unexpired.
+    /// Consumes the state: `(user, verifier)` if it was valid, unused and unexpired, and `browser_key` (the
+    /// link cookie) is the one it was started with. A state brought by another browser is spent too.
     async fn consume_state(
         &self,
         state: &str,
+        browser_key: Option<&str>,
         expected_user: Option<&AppwriteId>,
     ) -> Result<(AppwriteId, String), LinkError> {
         let settings = self.app.settings;
@@ -160,24 +182,38 @@ impl<C: Clock> RoleSync<'_, C> {
             Err(e) if e.is_not_found() => return Err(LinkError::StateInvalid),
             Err(e) => return Err(StepError::appwrite("consuming the link state", &e).into()),
         }
-        let record = doc.decode::<StateRecord>().unwrap_or_default();
+        // A record that does not decode is no valid state (its fields are all needed below).
+        let record = doc.decode::<StateRecord>().map_err(|_| LinkError::StateInvalid)?;
         let expired = record.expires_at.as_deref().and_then(parse_timestamp).is_none_or(|at| at < self.app.clock.now());
         let user = record.user_id.as_deref().and_then(|u| AppwriteId::parse(u).ok());
-        match (user, record.code_verifier) {
-            (Some(user), Some(verifier)) if !expired && expected_user.is_none_or(|e| *e == user) => {
-                Ok((user, verifier))
-            }
-            _ => Err(LinkError::StateInvalid),
+        let (user, verifier) = match (user, record.code_verifier) {
+            (Some(user), Some(verifier)) if !expired && expected_user.is_none_or(|e| *e == user) => (user, verifier),
+            _ => return Err(LinkError::StateInvalid),
+        };
+        // A state stored before browsers were bound has no hash: it is refused like a foreign browser's.
+        let same_browser = match (record.browser_hash.as_deref(), browser_key) {
+            (Some(stored), Some(key)) => browser::same_hash(stored, &browser::browser_hash(key)),
+            _ => false,
+        };
+        if !same_browser {
+            return Err(LinkError::BrowserMismatch);
         }
+        Ok((user, verifier))
     }
 
     /// The callback as Discord calls it: `code` and `state`, or `error` (and `state`) when the customer
-    /// cancelled. A cancelled state is spent, so the authorize URL cannot be reused.
-    pub async fn finish_callback(&self, params: &CallbackParams, oauth: &OAuthApp) -> Result<Linked, LinkError> {
+    /// cancelled, with the link cookie's value as `browser_key`. A cancelled state is spent, so the
+    /// authorize URL cannot be reused.
+    pub async fn finish_callback(
+        &self,
+        params: &CallbackParams,
+        browser_key: Option<&str>,
+        oauth: &OAuthApp,
+    ) -> Result<Linked, LinkError> {
         if let Some(error) = &params.error {
             if let Some(state) = &params.state {
                 // Only to spend it: whatever it was, the answer is the cancellation.
-                let _ = self.consume_state(state, None).await;
+                let _ = self.consume_state(state, browser_key, None).await;
             }
             return Err(if error == "access_denied" {
                 LinkError::Cancelled
@@ -186,19 +222,21 @@ impl<C: Clock> RoleSync<'_, C> {
             });
         }
         match (&params.code, &params.state) {
-            (Some(code), Some(state)) => self.finish_link(code, state, oauth, None).await,
+            (Some(code), Some(state)) => self.finish_link(code, state, browser_key, oauth, None).await,
             _ => Err(LinkError::StateInvalid),
         }
     }
 
+    /// Finishes a link in the browser that brought `browser_key` (see [`LinkStart`]).
     pub async fn finish_link(
         &self,
         code: &str,
         state: &str,
+        browser_key: Option<&str>,
         oauth: &OAuthApp,
         expected_user: Option<&AppwriteId>,
     ) -> Result<Linked, LinkError> {
-        let (user_id, verifier) = self.consume_state(state, expected_user).await?;
+        let (user_id, verifier) = self.consume_state(state, browser_key, expected_user).await?;
         let token = self.discord.exchange_code(oauth, code, Some(&verifier)).await.map_err(LinkError::Discord)?;
         let result = self.link_account(&user_id, &token.access_token).await;
         // The user's token was needed only to read who they are and add them to the guild; Tollgate keeps none.

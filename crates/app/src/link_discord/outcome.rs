@@ -16,6 +16,10 @@ pub enum LinkError {
     /// Unknown, used, expired, or bound to another user (or no state at all).
     #[error("the link request is invalid or has expired; start again")]
     StateInvalid,
+    /// The state was started in another browser (its link cookie is missing or different): someone else's
+    /// link URL, followed here.
+    #[error("this link was started in another browser; start again from your own account page")]
+    BrowserMismatch,
     #[error("this Discord account is already linked to another user")]
     DiscordAccountTaken,
     #[error("Discord refused: {0}")]
@@ -33,6 +37,7 @@ impl LinkError {
         match self {
             Self::Cancelled => "cancelled",
             Self::StateInvalid => "state_invalid",
+            Self::BrowserMismatch => "browser_mismatch",
             Self::DiscordAccountTaken => "account_taken",
             Self::NotAuthorized(code) if matches!(code.as_str(), "server_error" | "temporarily_unavailable") => {
                 "discord_unavailable"
@@ -132,6 +137,7 @@ mod tests {
     #[test]
     fn every_failure_has_a_short_reason_and_a_retryable_discord_error_is_unavailable() {
         assert_eq!(LinkError::StateInvalid.reason(), "state_invalid");
+        assert_eq!(LinkError::BrowserMismatch.reason(), "browser_mismatch");
         assert_eq!(LinkError::DiscordAccountTaken.reason(), "account_taken");
         assert_eq!(LinkError::Discord(DiscordError::Transport("reset".into())).reason(), "discord_unavailable");
         assert_eq!(LinkError::NotAuthorized("temporarily_unavailable".into()).reason(), "discord_unavailable");
