@@ -1,23 +1,10 @@
-use crate::support::{event_document_id, order_body, spawn_app, TestApp, ADMIN_TOKEN};
+use crate::support::{event_document_id, jwt_for, order_body, spawn_app, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tollgate_devstack::discord_seed as seed;
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-async fn jwt_for(app: &TestApp, user: &str) -> String {
-    let response = app
-        .http
-        .post(format!("{}/users/{user}/jwts", app.devstack.appwrite_endpoint()))
-        .header("X-Appwrite-Project", app.devstack.project_id())
-        .header("X-Appwrite-Key", app.devstack.api_key())
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    response.json::<Value>().await.unwrap()["jwt"].as_str().unwrap().to_owned()
 }
 
 async fn api(app: &TestApp, method: reqwest::Method, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {

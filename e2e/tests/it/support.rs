@@ -152,6 +152,20 @@ pub fn order_body(event: &str, order_id: u64, email: &str) -> String {
     json!({"event": event, "data": {"id": order_id, "customer_information": {"email": email}}, "store": 1}).to_string()
 }
 
+/// A session JWT for the user, as the web app would hold after sign-in.
+pub async fn jwt_for(app: &TestApp, user: &str) -> String {
+    let response = app
+        .http
+        .post(format!("{}/users/{user}/jwts", app.devstack.appwrite_endpoint()))
+        .header("X-Appwrite-Project", app.devstack.project_id())
+        .header("X-Appwrite-Key", app.devstack.api_key())
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST /users/{id}/jwts");
+    response.json::<Value>().await.expect("json")["jwt"].as_str().expect("a jwt").to_owned()
+}
+
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
