@@ -189,6 +189,7 @@ pub(crate) fn candidates(connection: &Connection, db: &str, col: &str, query: &L
     let indexed = Indexed::of(connection, db, col)?;
     let mut sql = "SELECT json FROM documents WHERE db = ?1 AND col = ?2".to_owned();
     let mut args: Vec<Sql> = vec![Sql::Text(db.to_owned()), Sql::Text(col.to_owned())];
+    let mut by_attribute: Vec<(&str, Vec<(String, Vec<Sql>)>)> = Vec::new();
     for comparison in query.required_comparisons() {
         if comparison.attribute == "$id" && comparison.method == "equal" {
             let ids: Vec<Sql> =
@@ -201,12 +202,21 @@ pub(crate) fn candidates(connection: &Connection, db: &str, col: &str, query: &L
             continue;
         }
         let Some(datetime) = indexed.find(comparison.attribute) else { continue };
-        let Some((test, values)) = condition(&comparison, datetime) else { continue };
+        let Some(test) = condition(&comparison, datetime) else { continue };
+        match by_attribute.iter_mut().find(|(attribute, _)| *attribute == comparison.attribute) {
+            Some((_, tests)) => tests.push(test),
+            None => by_attribute.push((comparison.attribute, vec![test])),
+        }
+    }
+    // One index range per attribute: `n >= a AND n < b` reads the rows between a and b, not two halves.
+    for (attribute, tests) in by_attribute {
+        let conditions: Vec<&str> = tests.iter().map(|(test, _)| test.as_str()).collect();
         sql.push_str(&format!(
-            " AND id IN (SELECT id FROM document_values WHERE db = ?1 AND col = ?2 AND attr = ? AND {test})"
+            " AND id IN (SELECT id FROM document_values WHERE db = ?1 AND col = ?2 AND attr = ? AND {})",
+            conditions.join(" AND ")
         ));
-        args.push(Sql::Text(comparison.attribute.to_owned()));
-        args.extend(values);
+        args.push(Sql::Text(attribute.to_owned()));
+        args.extend(tests.into_iter().flat_map(|(_, values)| values));
     }
     sql.push_str(" ORDER BY seq");
     let mut statement = connection.prepare_cached(&sql)?;

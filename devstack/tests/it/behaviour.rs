@@ -506,6 +506,10 @@ async fn indexed_attributes_answer_every_query_exactly_as_unindexed_ones() {
         json!({"method": "and", "values": [
             {"method": "greaterThan", "attribute": "n", "values": [0]},
             {"method": "isNotNull", "attribute": "b"}]}),
+        json!({"method": "and", "values": [
+            {"method": "greaterThanEqual", "attribute": "n", "values": [1]},
+            {"method": "lessThan", "attribute": "n", "values": [4]},
+            {"method": "isNotNull", "attribute": "n"}]}),
         json!({"method": "or", "values": [
             {"method": "equal", "attribute": "n", "values": [1]},
             {"method": "isNull", "attribute": "at"}]}),
