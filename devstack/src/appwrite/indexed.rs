@@ -152,9 +152,13 @@ fn condition(comparison: &Comparison<'_>, datetime: bool) -> Option<(String, Vec
         "isNull" | "isNotNull" => Vec::new(),
         _ => values.iter().map(|v| bound(v, datetime)).collect::<Option<_>>()?,
     };
-    let first = || bounds.first().and_then(Option::as_ref);
+    // The engine's ranges match when *any* value does; an index range is one bound.
+    let single = || match bounds.as_slice() {
+        [Some(bound)] => Some(bound),
+        _ => None,
+    };
     let range = |strict: &str, inclusive: &str| {
-        let bound = first()?;
+        let bound = single()?;
         let op = if bound.loose { inclusive } else { strict };
         Some((format!("present = 1 AND v {op} ?"), vec![bound.value.clone()]))
     };
@@ -240,6 +244,13 @@ mod tests {
         let (test, args) = pushed("lessThan", &at, true).expect("pushed down");
         assert_eq!(test, "present = 1 AND v <= ?");
         assert_eq!(args, vec![Sql::Text("2026-01-01T10:30:00.000+00:00".into())]);
+    }
+
+    #[test]
+    fn a_range_with_several_values_is_left_to_rust_which_matches_any_of_them() {
+        assert!(pushed("lessThan", &[json!(5), json!(10)], false).is_none());
+        assert!(pushed("greaterThan", &[json!(null)], false).is_none());
+        assert_eq!(pushed("greaterThan", &[json!(5)], false).map(|(t, _)| t), Some("present = 1 AND v > ?".into()));
     }
 
     #[test]

@@ -486,6 +486,7 @@ async fn indexed_attributes_answer_every_query_exactly_as_unindexed_ones() {
         json!({"method": "equal", "attribute": "name", "values": [null]}),
         json!({"method": "notEqual", "attribute": "b", "values": [true]}),
         json!({"method": "lessThan", "attribute": "n", "values": [3]}),
+        json!({"method": "lessThan", "attribute": "n", "values": [1, 3]}),
         json!({"method": "lessThan", "attribute": "name", "values": ["b"]}),
         json!({"method": "lessThan", "attribute": "name", "values": ["2027-01-01T00:00:00Z"]}),
         json!({"method": "lessThanEqual", "attribute": "at", "values": ["2026-01-01T08:30:00.2504Z"]}),
