@@ -145,8 +145,11 @@ fn bound(value: &Value, datetime: bool) -> Option<Option<Bound>> {
     }
 }
 
-/// One comparison as SQL over `document_values` (with its arguments), or `None` when it is left to Rust.
-fn condition(comparison: &Comparison<'_>, datetime: bool) -> Option<(String, Vec<Sql>)> {
+/// A condition on one attribute's rows of `document_values`, with its arguments.
+type Test = (String, Vec<Sql>);
+
+/// One comparison as SQL over `document_values`, or `None` when it is left to Rust.
+fn condition(comparison: &Comparison<'_>, datetime: bool) -> Option<Test> {
     let Comparison { method, values, .. } = *comparison;
     let bounds: Vec<Option<Bound>> = match method {
         "isNull" | "isNotNull" => Vec::new(),
@@ -193,7 +196,7 @@ pub(crate) fn candidates(connection: &Connection, db: &str, col: &str, query: &L
     let indexed = Indexed::of(connection, db, col)?;
     let mut sql = "SELECT json FROM documents WHERE db = ?1 AND col = ?2".to_owned();
     let mut args: Vec<Sql> = vec![Sql::Text(db.to_owned()), Sql::Text(col.to_owned())];
-    let mut by_attribute: Vec<(&str, Vec<(String, Vec<Sql>)>)> = Vec::new();
+    let mut by_attribute: Vec<(&str, Vec<Test>)> = Vec::new();
     for comparison in query.required_comparisons() {
         if comparison.attribute == "$id" && comparison.method == "equal" {
             let ids: Vec<Sql> =
@@ -233,7 +236,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pushed(method: &str, values: &[Value], datetime: bool) -> Option<(String, Vec<Sql>)> {
+    fn pushed(method: &str, values: &[Value], datetime: bool) -> Option<Test> {
         condition(&Comparison { method, attribute: "a", values }, datetime)
     }
 
