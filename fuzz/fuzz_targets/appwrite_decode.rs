@@ -5,11 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use tollgate_appwrite::models::{BuildStatus, Document, Health, Membership, MembershipList, Team, User, UserList};
 use tollgate_appwrite::{decode_document_list, AppwriteError};
-use tollgate_fuzz::status_and_body;
-
-fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Option<T> {
-    serde_json::from_str(body).ok()
-}
+use tollgate_fuzz::{decode, status_and_body};
 
 fuzz_target!(|data: &[u8]| {
     let (status, body) = status_and_body(data);

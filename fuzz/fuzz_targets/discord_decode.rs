@@ -4,11 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tollgate_discord::{DiscordError, Guild, Member, Role, TokenResponse, User};
-use tollgate_fuzz::status_and_body;
-
-fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Option<T> {
-    serde_json::from_str(body).ok()
-}
+use tollgate_fuzz::{decode, status_and_body};
 
 fuzz_target!(|data: &[u8]| {
     let (status, body) = status_and_body(data);

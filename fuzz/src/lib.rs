@@ -56,6 +56,11 @@ pub fn status_and_body(data: &[u8]) -> (u16, &str) {
     (status, std::str::from_utf8(rest).unwrap_or_default())
 }
 
+/// A response body as `T`, as the clients decode it (`None`: it does not decode).
+pub fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Option<T> {
+    serde_json::from_str(body).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
