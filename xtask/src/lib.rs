@@ -2,7 +2,8 @@
 //!
 //! The project's own build and run tooling, so that a fresh machine needs only `cargo`:
 //! - [`toolchain`]: installs what is missing (wasm32 target, wasm-bindgen-cli, the npm packages that bring
-//!   wrangler, binaryen's wasm-opt and the Node wrangler needs), checking pinned versions.
+//!   wrangler, binaryen's wasm-opt and the Node wrangler needs; nightly and cargo-fuzz for `cargo xtask fuzz`),
+//!   checking pinned versions.
 //! - [`build`]: compiles each worker to wasm and lays out `workers/<name>/build/` for wrangler.
 //! - [`wrangler`]: runs a built worker in `wrangler dev` (the real workerd runtime) and stops it again.
 //! - [`process`]: child processes that die with their parent.

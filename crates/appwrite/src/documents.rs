@@ -204,7 +204,9 @@ impl AppwriteClient {
     }
 }
 
-fn decode_list(status: u16, text: &str) -> Result<DocumentList, AppwriteError> {
+/// A document list response: every document must decode, or the whole list is a decode error. Public
+/// for the fuzz targets (`fuzz/`).
+pub fn decode_list(status: u16, text: &str) -> Result<DocumentList, AppwriteError> {
     #[derive(serde::Deserialize)]
     struct Raw {
         total: u64,

@@ -20,7 +20,7 @@ mod teams;
 mod users;
 
 pub use client::{AppwriteClient, AppwriteConfig, REQUEST_TIMEOUT};
-pub use documents::{Deletion, MAX_PAGE_SIZE};
+pub use documents::{decode_list as decode_document_list, Deletion, MAX_PAGE_SIZE};
 pub use error::{AppwriteError, ErrorKind};
 pub use models::{
     BuildStatus, Document, DocumentList, Health, IndexKind, Membership, MembershipList, MembershipOutcome, Team, User,

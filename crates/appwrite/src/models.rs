@@ -83,7 +83,8 @@ pub struct Document {
 }
 
 impl Document {
-    pub(crate) fn from_value(value: Value) -> Result<Self, String> {
+    /// From one document of a response (public for the fuzz targets, `fuzz/`).
+    pub fn from_value(value: Value) -> Result<Self, String> {
         let Value::Object(mut fields) = value else { return Err("a document must be a JSON object".into()) };
         let mut take = |key: &str| fields.remove(key);
         let text = |v: Option<Value>, key: &str| -> Result<String, String> {

@@ -45,8 +45,9 @@ impl DiscordError {
         }
     }
 
-    /// From an error response (not 429, which the rate limiter turns into `RateLimited`).
-    pub(crate) fn from_response(status: u16, body: &str) -> Self {
+    /// From an error response (not 429, which the rate limiter turns into `RateLimited`). Public for the
+    /// fuzz targets (`fuzz/`): any status and body give an error, never a panic.
+    pub fn from_response(status: u16, body: &str) -> Self {
         #[derive(serde::Deserialize)]
         struct Body {
             #[serde(default)]

@@ -345,6 +345,7 @@ pub async fn create_index(state: State, Path((db, col)): Path<(String, String)>,
         "INSERT INTO indexes (db, col, key, seq, ready_at, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![db, col, key, seq, now_millis() + BUILD_DELAY_MS, model.to_string()],
     )?;
+    super::indexed::rebuild(&connection, &db, &col)?;
     Ok((StatusCode::ACCEPTED, Json(model)))
 }
 

@@ -1,9 +1,10 @@
 //! Documents: validated against the collection's *available* attributes (an attribute still building is
 //! unknown, as in Appwrite), unique indexes enforced under the store's lock, JSON queries for lists and
-//! bulk deletes.
+//! bulk deletes, evaluated over the rows the collection's indexes could not exclude ([`super::indexed`]).
 
 use super::databases::{attributes, indexes, require_collection};
 use super::error::{ApiError, ApiResult};
+use super::indexed::{candidates, forget, Indexed};
 use super::models::{format_time, now, object, parse_stored, required_str, resolve_id};
 use super::queries::{apply, ListQuery};
 use super::store::next_seq;
@@ -133,15 +134,21 @@ fn check_unique(connection: &Connection, db: &str, col: &str, id: &str, fields: 
             i["attributes"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)).collect()
         })
         .collect();
-    if unique.is_empty() {
-        return Ok(());
-    }
-    let others: Vec<Value> = all(connection, db, col)?.into_iter().filter(|d| d["$id"] != id).collect();
     for keys in unique {
         let mine: Vec<&Value> = keys.iter().map(|k| fields.get(k).unwrap_or(&Value::Null)).collect();
         if mine.iter().any(|v| v.is_null()) {
             continue;
         }
+        // Only the documents the index finds with the same (scalar) values can collide.
+        let same: Vec<String> = keys
+            .iter()
+            .zip(&mine)
+            .filter(|(_, v)| !v.is_array() && !v.is_object())
+            .map(|(k, v)| json!({"method": "equal", "attribute": k, "values": [v]}).to_string())
+            .collect();
+        let narrowed = ListQuery::from_strings(&same.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let others: Vec<Value> =
+            candidates(connection, db, col, &narrowed)?.into_iter().filter(|d| d["$id"] != id).collect();
         if others.iter().any(|other| keys.iter().zip(&mine).all(|(k, v)| other.get(k) == Some(*v))) {
             return Err(ApiError::conflict("document_already_exists", "Document with the requested ID already exists. Try again with a different ID or use ID.unique() to generate a unique ID."));
         }
@@ -192,6 +199,7 @@ fn write(
         "INSERT INTO documents (db, col, id, seq, json) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(db, col, id) DO UPDATE SET json = excluded.json",
         params![db, col, id, seq, doc.to_string()],
     )?;
+    Indexed::of(connection, db, col)?.store(connection, db, col, &doc)?;
     Ok(doc)
 }
 
@@ -275,6 +283,7 @@ pub async fn delete(state: State, Path((db, col, id)): Path<(String, String, Str
     if removed == 0 {
         return Err(not_found());
     }
+    forget(&connection, &db, &col, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -298,7 +307,7 @@ pub async fn list(
     let connection = state.store.lock();
     require_collection(&connection, &db, &col)?;
     check_query_attributes(&connection, &db, &col, &query)?;
-    let (total, page) = apply(&query, all(&connection, &db, &col)?)?;
+    let (total, page) = apply(&query, candidates(&connection, &db, &col, &query)?)?;
     Ok(Json(json!({ "total": total, "documents": page })))
 }
 
@@ -317,11 +326,12 @@ pub async fn bulk_delete(state: State, Path((db, col)): Path<(String, String)>, 
     let connection = state.store.lock();
     require_collection(&connection, &db, &col)?;
     check_query_attributes(&connection, &db, &col, &query)?;
-    let deleted: Vec<Value> = all(&connection, &db, &col)?.into_iter().filter(|d| query.matches(d)).collect();
+    let deleted: Vec<Value> =
+        candidates(&connection, &db, &col, &query)?.into_iter().filter(|d| query.matches(d)).collect();
     for doc in &deleted {
         let id = doc["$id"].as_str().unwrap_or_default();
-        connection
-            .execute("DELETE FROM documents WHERE db = ?1 AND col = ?2 AND id = ?3", [&db, &col, &id.to_owned()])?;
+        connection.execute("DELETE FROM documents WHERE db = ?1 AND col = ?2 AND id = ?3", [&db, &col, id])?;
+        forget(&connection, &db, &col, id)?;
     }
     Ok(Json(json!({ "total": deleted.len(), "documents": deleted })))
 }

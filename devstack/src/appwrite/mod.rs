@@ -8,6 +8,7 @@ pub mod auth;
 pub mod databases;
 pub mod documents;
 pub mod error;
+pub mod indexed;
 pub mod models;
 pub mod queries;
 pub mod store;

@@ -177,6 +177,23 @@ impl ListQuery {
         self.order.iter().try_for_each(|(attribute, _)| kind_of(allowed, attribute).map(drop))
     }
 
+    /// The comparisons every match satisfies (the top-level filters and those inside a top-level `and`):
+    /// what an index may narrow the rows by before [`apply`] evaluates the whole query.
+    pub fn required_comparisons(&self) -> Vec<Comparison<'_>> {
+        fn walk<'q>(filter: &'q Filter, out: &mut Vec<Comparison<'q>>) {
+            match filter {
+                Filter::Compare { method, attribute, values } => {
+                    out.push(Comparison { method, attribute, values });
+                }
+                Filter::And(all) => all.iter().for_each(|f| walk(f, out)),
+                Filter::Or(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        self.filters.iter().for_each(|f| walk(f, &mut out));
+        out
+    }
+
     pub fn matches(&self, item: &Value) -> bool {
         self.filters.iter().all(|f| matches(f, item))
     }
@@ -187,6 +204,14 @@ impl ListQuery {
         let needle = search.to_lowercase();
         fields.iter().any(|f| item.get(*f).and_then(Value::as_str).is_some_and(|v| v.to_lowercase().contains(&needle)))
     }
+}
+
+/// One comparison a match must satisfy (see [`ListQuery::required_comparisons`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Comparison<'q> {
+    pub method: &'q str,
+    pub attribute: &'q str,
+    pub values: &'q [Value],
 }
 
 /// The type of a fixed attribute, for [`ListQuery::check_fixed_attributes`].

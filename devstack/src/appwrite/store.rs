@@ -1,6 +1,7 @@
 //! SQLite behind one mutex: every request's reads and writes happen under the lock, so concurrent
 //! requests are serialised and unique constraints (document ids, unique indexes, one membership per user
-//! and team) hold exactly. Entities are stored as JSON; queries are evaluated in [`super::queries`].
+//! and team) hold exactly. Entities are stored as JSON; queries are evaluated in [`super::queries`], over
+//! the rows the collection indexes ([`super::indexed`]) could not exclude.
 
 use rusqlite::Connection;
 use std::path::Path;
@@ -34,6 +35,7 @@ const TABLES: &[&str] = &[
     "teams",
     "memberships",
     "counters",
+    "document_values",
 ];
 
 pub struct Store(Mutex<Connection>);
@@ -50,7 +52,18 @@ impl Store {
     }
 
     fn init(connection: Connection) -> anyhow::Result<Self> {
+        let had_values: bool = connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'document_values')",
+            [],
+            |r| r.get(0),
+        )?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(super::indexed::SCHEMA)?;
+        if !had_values {
+            // A store written before indexed values were kept: fill them in once.
+            super::indexed::rebuild_all(&connection)
+                .map_err(|e| anyhow::anyhow!("indexing documents: {}", e.message))?;
+        }
         Ok(Self(Mutex::new(connection)))
     }
 

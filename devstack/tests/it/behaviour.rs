@@ -420,3 +420,141 @@ async fn data_survives_a_restart_with_a_data_dir() {
     assert_eq!(second.get("/users/kept", &[]).await.status, StatusCode::OK);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two stands with the same documents, one with a key index over every attribute: every query answers
+/// the same on both (the index only narrows the rows; devstack/src/appwrite/indexed.rs), including the
+/// cases where SQLite's own ordering would differ (datetimes across offsets, mixed types, arrays).
+#[tokio::test]
+async fn indexed_attributes_answer_every_query_exactly_as_unindexed_ones() {
+    let attributes = [
+        ("name", "string", json!({"size": 40})),
+        ("n", "integer", json!({})),
+        ("f", "float", json!({})),
+        ("b", "boolean", json!({})),
+        ("at", "datetime", json!({})),
+        ("tags", "string", json!({"size": 16, "array": true})),
+    ];
+    let documents = [
+        (
+            "d1",
+            json!({"name": "alpha", "n": 1, "f": 1.5, "b": true, "at": "2026-01-01T00:00:00.000+00:00", "tags": ["x"]}),
+        ),
+        (
+            "d2",
+            json!({"name": "beta", "n": 2, "f": 2.0, "b": false, "at": "2026-01-01T10:30:00.250+02:00", "tags": []}),
+        ),
+        ("d3", json!({"name": null, "n": 3, "f": null, "b": null, "at": null, "tags": null})),
+        (
+            "d4",
+            json!({"name": "2026-01-01T00:00:00Z", "n": -9007199254740993_i64, "f": 2, "b": true, "at": "1999-12-31T23:59:59.999Z"}),
+        ),
+        ("d5", json!({"name": "Beta gamma", "n": 9007199254740992_i64, "f": -0.0})),
+    ];
+    let plain = stand().await;
+    let indexed = stand().await;
+    for (stand, with_index) in [(&plain, false), (&indexed, true)] {
+        stand.collection(&attributes).await;
+        if with_index {
+            let keys: Vec<&str> = attributes.iter().map(|(key, _, _)| *key).collect();
+            for (key, kind, fields) in [("all_idx", "key", json!(keys)), ("meta_idx", "key", json!(["$createdAt"]))] {
+                let body = json!({"key": key, "type": kind, "attributes": fields});
+                let reply = stand.post(&format!("{COL}/indexes"), body).await;
+                assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+            }
+        }
+        for (id, data) in &documents {
+            let reply = stand.post(&format!("{COL}/documents"), json!({"documentId": id, "data": data})).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        }
+        // An update moves a document between index entries.
+        let update = json!({"data": {"n": 4, "name": "delta"}});
+        let reply = stand.call(Method::PATCH, &format!("{COL}/documents/d3"), &[], Some(update)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let queries = [
+        json!({"method": "equal", "attribute": "name", "values": ["alpha", "delta"]}),
+        json!({"method": "equal", "attribute": "name", "values": ["2026-01-01T00:00:00.000+00:00"]}),
+        json!({"method": "equal", "attribute": "n", "values": [-9007199254740992_i64]}),
+        json!({"method": "equal", "attribute": "n", "values": [true]}),
+        json!({"method": "equal", "attribute": "f", "values": [2]}),
+        json!({"method": "equal", "attribute": "f", "values": [0]}),
+        json!({"method": "equal", "attribute": "b", "values": [true]}),
+        json!({"method": "equal", "attribute": "b", "values": [1]}),
+        json!({"method": "equal", "attribute": "at", "values": ["2026-01-01T08:30:00.25Z"]}),
+        json!({"method": "equal", "attribute": "tags", "values": ["x"]}),
+        json!({"method": "equal", "attribute": "$id", "values": ["d2", "d5", "nope"]}),
+        json!({"method": "equal", "attribute": "name", "values": [null]}),
+        json!({"method": "notEqual", "attribute": "b", "values": [true]}),
+        json!({"method": "lessThan", "attribute": "n", "values": [3]}),
+        json!({"method": "lessThan", "attribute": "n", "values": [1, 3]}),
+        json!({"method": "lessThan", "attribute": "name", "values": ["b"]}),
+        json!({"method": "lessThan", "attribute": "name", "values": ["2027-01-01T00:00:00Z"]}),
+        json!({"method": "lessThanEqual", "attribute": "at", "values": ["2026-01-01T08:30:00.2504Z"]}),
+        json!({"method": "lessThan", "attribute": "at", "values": ["2026-01-01T08:30:00.250Z"]}),
+        json!({"method": "greaterThan", "attribute": "at", "values": ["2026-01-01T01:00:00.000+01:00"]}),
+        json!({"method": "greaterThan", "attribute": "at", "values": ["2026-01-01T08:30:00.2499+00:00"]}),
+        json!({"method": "greaterThanEqual", "attribute": "f", "values": [1.5]}),
+        json!({"method": "greaterThan", "attribute": "b", "values": [false]}),
+        json!({"method": "greaterThan", "attribute": "name", "values": [1]}),
+        json!({"method": "between", "attribute": "n", "values": [1, 3]}),
+        json!({"method": "between", "attribute": "at", "values": ["1999-12-31T23:59:59.999Z", "2026-01-01T00:00:00Z"]}),
+        json!({"method": "isNull", "attribute": "f"}),
+        json!({"method": "isNull", "attribute": "tags"}),
+        json!({"method": "isNotNull", "attribute": "tags"}),
+        json!({"method": "isNotNull", "attribute": "at"}),
+        json!({"method": "startsWith", "attribute": "name", "values": ["Be"]}),
+        json!({"method": "lessThan", "attribute": "$createdAt", "values": ["2100-01-01T00:00:00+05:00"]}),
+        json!({"method": "and", "values": [
+            {"method": "greaterThan", "attribute": "n", "values": [0]},
+            {"method": "isNotNull", "attribute": "b"}]}),
+        json!({"method": "and", "values": [
+            {"method": "greaterThanEqual", "attribute": "n", "values": [1]},
+            {"method": "lessThan", "attribute": "n", "values": [4]},
+            {"method": "isNotNull", "attribute": "n"}]}),
+        json!({"method": "or", "values": [
+            {"method": "equal", "attribute": "n", "values": [1]},
+            {"method": "isNull", "attribute": "at"}]}),
+    ];
+    let answer =
+        |reply: crate::support::Reply| (reply.status, reply.body["total"].clone(), reply.body["documents"].clone());
+    for query in queries {
+        let params = [("queries[]", q(query.clone()))];
+        let (status, total, documents) = answer(plain.get(&format!("{COL}/documents"), &params).await);
+        assert_eq!(status, StatusCode::OK, "{query}");
+        let expected: Vec<&Value> = documents.as_array().into_iter().flatten().map(|d| &d["$id"]).collect();
+        let (status, indexed_total, indexed_documents) =
+            answer(indexed.get(&format!("{COL}/documents"), &params).await);
+        let got: Vec<&Value> = indexed_documents.as_array().into_iter().flatten().map(|d| &d["$id"]).collect();
+        assert_eq!((status, indexed_total, got), (StatusCode::OK, total, expected), "{query}");
+    }
+    // Deleting a document takes it out of the index too.
+    let reply = indexed.call(Method::DELETE, &format!("{COL}/documents/d1"), &[], None).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let params = [("queries[]", q(json!({"method": "equal", "attribute": "name", "values": ["alpha"]})))];
+    assert_eq!(indexed.get(&format!("{COL}/documents"), &params).await.body["total"], 0);
+}
+
+#[tokio::test]
+async fn a_store_written_before_indexed_values_were_kept_is_indexed_when_it_opens() {
+    let dir = std::env::temp_dir().join(format!("devstack-reindex-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = DevstackConfig::for_tests();
+    config.data_dir = Some(dir.clone());
+    let first = stand_with(config.clone()).await;
+    first.collection(&[("email", "string", json!({"size": 64}))]).await;
+    let body = json!({"key": "email_idx", "type": "key", "attributes": ["email"]});
+    assert_eq!(first.post(&format!("{COL}/indexes"), body).await.status, StatusCode::ACCEPTED);
+    for id in ["a", "b"] {
+        let data = json!({"documentId": id, "data": {"email": format!("{id}@example.com")}});
+        assert_eq!(first.post(&format!("{COL}/documents"), data).await.status, StatusCode::CREATED);
+    }
+    first.devstack.shutdown().await;
+    let connection = rusqlite::Connection::open(dir.join("appwrite.sqlite")).expect("the store opens");
+    connection.execute_batch("DROP TABLE document_values").expect("the table drops");
+    drop(connection);
+    let second = stand_with(config).await;
+    let params = [("queries[]", q(json!({"method": "equal", "attribute": "email", "values": ["b@example.com"]})))];
+    let reply = second.get(&format!("{COL}/documents"), &params).await;
+    assert_eq!(reply.body["documents"][0]["$id"], "b", "{}", reply.body);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,14 +1,10 @@
-use crate::support::{event_document_id, order_body, spawn_app, TestApp, ADMIN_TOKEN};
+use crate::support::{event_document_id, jwt_for, order_body, spawn_app, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tollgate_devstack::discord_seed as seed;
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-pub(crate) async fn jwt_for(app: &TestApp, user: &str) -> String {
-    app.jwt_for(user).await
 }
 
 async fn api(app: &TestApp, method: reqwest::Method, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {

@@ -2,7 +2,7 @@
 //! `POST /me/checkout`, `/me/cancel`, `/me/billing-portal` for a customer with no subscription, an active one,
 //! a past_due one and a canceled one, and the refusals and errors in the API's usual shape.
 
-use crate::api::jwt_for;
+use crate::support::jwt_for;
 use crate::support::{spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

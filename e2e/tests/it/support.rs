@@ -183,6 +183,11 @@ pub fn order_body(event: &str, order_id: u64, email: &str) -> String {
     json!({"event": event, "data": {"id": order_id, "customer_information": {"email": email}}, "store": 1}).to_string()
 }
 
+/// A session JWT for the user, as the web app would hold after sign-in.
+pub async fn jwt_for(app: &TestApp, user: &str) -> String {
+    app.jwt_for(user).await
+}
+
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
