@@ -153,6 +153,20 @@ pub fn deploy_dry_run(worker: WorkerSpec, scratch: &Path) -> Result<String> {
 /// a dependency that drags in tables (ICU, regex) is noticed the day it arrives.
 pub const GZIP_BUDGET_KIB: f64 = 300.0;
 
+/// The api worker's ceiling until it is split (docs/toolchain.md, "Worker size"): it carries the customer's
+/// routes, the admin console and its pages, and Stripe billing, and is over [`GZIP_BUDGET_KIB`]. This is a
+/// ratchet against growth, not the target.
+pub const API_GZIP_CEILING_KIB: f64 = 345.0;
+
+/// The budget `cargo xtask test` holds a worker to.
+pub fn gzip_budget_kib(worker: &str) -> f64 {
+    if worker == "api" {
+        API_GZIP_CEILING_KIB
+    } else {
+        GZIP_BUDGET_KIB
+    }
+}
+
 /// The gzipped size in KiB from wrangler's `Total Upload: 650.12 KiB / gzip: 287.34 KiB` line.
 pub fn gzip_kib(dry_run_output: &str) -> Option<f64> {
     let line = dry_run_output.lines().find(|l| l.contains("Total Upload"))?;
