@@ -114,10 +114,12 @@ impl StandIn<'_> {
         self.get(&format!("/v1/subscriptions/{id}"), &[]).await
     }
 
-    async fn use_card(&self, customer: &str, subscription: &str, card: &str) {
+    /// The buyer changes their card (then a minute passes, so what follows is dated after it).
+    async fn use_card(&self, clock: &str, customer: &str, subscription: &str, card: &str) {
         let method = id(&self.post(&format!("/v1/payment_methods/{card}/attach"), &[("customer", customer)]).await);
         self.post(&format!("/v1/customers/{customer}"), &[("invoice_settings[default_payment_method]", &method)]).await;
         self.post(&format!("/v1/subscriptions/{subscription}"), &[("default_payment_method", &method)]).await;
+        self.tick(clock).await;
     }
 
     async fn price(&self, name: &str, amount: &str) -> String {
@@ -226,7 +228,7 @@ async fn lifecycle(api_mode: bool) {
 
     // 2. A failed renewal: past_due keeps access (the last paid moment is still ahead).
     stripe.tick(&clock).await;
-    stripe.use_card(&ana, &sub, "pm_card_chargeCustomerFail").await;
+    stripe.use_card(&clock, &ana, &sub, "pm_card_chargeCustomerFail").await;
     stripe.advance(&clock, period_end(&renewed) + 3_600).await;
     assert_eq!(stripe.subscription(&sub).await["status"], "past_due");
     entitlement_says(&app, api_mode, &sub, "past_due").await;
@@ -235,7 +237,7 @@ async fn lifecycle(api_mode: bool) {
     // 3. A tier change moves the roles: ana links Discord, holds the member roles, then switches to VIP.
     let alice = seed::TEST_USERS[0].0;
     stripe.tick(&clock).await;
-    stripe.use_card(&ana, &sub, "pm_card_visa").await;
+    stripe.use_card(&clock, &ana, &sub, "pm_card_visa").await;
     let open = stripe.get("/v1/invoices", &[("subscription", &sub), ("status", "open")]).await;
     stripe.post(&format!("/v1/invoices/{}/pay", id(&open["data"][0])), &[]).await;
     entitlement_says(&app, api_mode, &sub, "active").await;
@@ -313,14 +315,14 @@ async fn lifecycle(api_mode: bool) {
     let ben_paid = stripe.subscription(&ben_sub).await;
     assert_eq!(ben_paid["status"], "active");
     stripe.tick(&ben_clock).await;
-    stripe.use_card(&ben, &ben_sub, "pm_card_chargeCustomerFail").await;
+    stripe.use_card(&ben_clock, &ben, &ben_sub, "pm_card_chargeCustomerFail").await;
     stripe.advance(&ben_clock, period_end(&ben_paid) + 3_600).await;
     assert_eq!(stripe.subscription(&ben_sub).await["status"], "past_due");
     entitlement_says(&app, api_mode, &ben_sub, "past_due").await;
     app.projected("ben", "inactive").await;
     // The card is fixed and the invoice paid: access again, to the new period's end.
     stripe.tick(&ben_clock).await;
-    stripe.use_card(&ben, &ben_sub, "pm_card_visa").await;
+    stripe.use_card(&ben_clock, &ben, &ben_sub, "pm_card_visa").await;
     let open = stripe.get("/v1/invoices", &[("subscription", &ben_sub), ("status", "open")]).await;
     stripe.post(&format!("/v1/invoices/{}/pay", id(&open["data"][0])), &[]).await;
     assert_eq!(stripe.subscription(&ben_sub).await["status"], "active");
