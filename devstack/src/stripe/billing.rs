@@ -389,6 +389,10 @@ impl Store {
         let open_elsewhere = self.open_invoices(id) > usize::from(failure.is_some());
         let mut after = self.find("subscription", id, "subscription", "id")?;
         after["status"] = json!(if failure.is_some() || open_elsewhere { "past_due" } else { "active" });
+        if reason == "subscription_update" {
+            // Resumed: the billing cycle starts again now.
+            after["billing_cycle_anchor"] = json!(start);
+        }
         if failure.is_some() && self.settings.retry_days.is_empty() {
             self.put(&after);
             return self.exhausted(id, &before);
