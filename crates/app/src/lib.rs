@@ -45,6 +45,7 @@ pub mod scheduled;
 pub mod schema;
 pub mod settings;
 pub mod stripe_ingest;
+pub mod stripe_reader;
 pub mod sync_state;
 
 pub use error::StepError;
