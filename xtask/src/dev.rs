@@ -238,7 +238,8 @@ fn print_try_it(env: &DevEnv, devstack_url: &str, webhook_url: &str) {
 Tollgate is running locally.
   webhook worker   {webhook_url}          (GET /health, POST /sell/webhook)
   role-sync worker {role_sync_url}          (GET /health, POST /sync; cron on GET /__scheduled)
-  api worker       {api_url}          (GET /health, /discord/link, /discord/callback, /me/access, /admin/...)
+  api worker       {api_url}          (GET /health, /discord/link, /discord/callback, /me/access, /admin/...;
+                                                the console worker runs behind it, CONSOLE binding)
   pages            {api_url}/access   (demo@example.com) and {api_url}/admin (admin@example.com), password {DEMO_PASSWORD}
   devstack         {devstack_url}/v1      (Appwrite stand-in; GET /v1/health)
   devstack         {discord_url}/api/v10  (Discord stand-in; demo guild {guild})

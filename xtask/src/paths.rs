@@ -9,18 +9,33 @@ pub struct WorkerSpec {
     pub package: &'static str,
     /// The crate name as it appears in the compiled `.wasm` file name.
     pub lib_name: &'static str,
+    /// The workers this one calls through service bindings: `wrangler dev` runs them in the same process
+    /// (they have no port of their own).
+    pub bound: &'static [WorkerSpec],
 }
 
 pub const WEBHOOK_WORKER: WorkerSpec =
-    WorkerSpec { name: "webhook", package: "tollgate-webhook-worker", lib_name: "tollgate_webhook_worker" };
+    WorkerSpec { name: "webhook", package: "tollgate-webhook-worker", lib_name: "tollgate_webhook_worker", bound: &[] };
 
-pub const ROLE_SYNC_WORKER: WorkerSpec =
-    WorkerSpec { name: "role-sync", package: "tollgate-role-sync-worker", lib_name: "tollgate_role_sync_worker" };
+pub const ROLE_SYNC_WORKER: WorkerSpec = WorkerSpec {
+    name: "role-sync",
+    package: "tollgate-role-sync-worker",
+    lib_name: "tollgate_role_sync_worker",
+    bound: &[],
+};
 
-pub const API_WORKER: WorkerSpec =
-    WorkerSpec { name: "api", package: "tollgate-api-worker", lib_name: "tollgate_api_worker" };
+/// The pages and the admin routes, behind the api worker's `CONSOLE` binding.
+pub const CONSOLE_WORKER: WorkerSpec =
+    WorkerSpec { name: "console", package: "tollgate-console-worker", lib_name: "tollgate_console_worker", bound: &[] };
 
-pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER, API_WORKER];
+pub const API_WORKER: WorkerSpec = WorkerSpec {
+    name: "api",
+    package: "tollgate-api-worker",
+    lib_name: "tollgate_api_worker",
+    bound: &[CONSOLE_WORKER],
+};
+
+pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER, API_WORKER, CONSOLE_WORKER];
 
 impl WorkerSpec {
     pub fn dir(&self) -> PathBuf {

@@ -56,9 +56,16 @@ pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
     let log = state_dir.join("wrangler.log");
     let log_file = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut command = Command::new(crate::paths::node_bin_dir().join("node"));
+    command.arg(wrangler_js()).arg("dev");
+    // The worker's own config first (it gets the port), then the workers it binds to, in the same process.
+    if !worker.bound.is_empty() {
+        command.arg("--config").arg(worker.dir().join("wrangler.toml"));
+        for bound in worker.bound {
+            command.arg("--config").arg(bound_config(bound, env_file, state_dir)?);
+        }
+    }
     command
-        .arg(wrangler_js())
-        .args(["dev", "--local", "--ip", "127.0.0.1", "--test-scheduled", "--show-interactive-dev-session=false"])
+        .args(["--local", "--ip", "127.0.0.1", "--test-scheduled", "--show-interactive-dev-session=false"])
         .args(["--port", &port.to_string(), "--inspector-port", &free_port()?.to_string()])
         .arg("--persist-to")
         .arg(state_dir.join("persist"))
@@ -77,6 +84,27 @@ pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
     let mut running = RunningWorker { group, url: format!("http://127.0.0.1:{port}"), log };
     wait_until_healthy(&mut running).await?;
     Ok(running)
+}
+
+/// A worker run beside another one gets no `--env-file` from wrangler: it reads `.dev.vars` next to its
+/// config. So its config is copied into this launch's state directory (its `main` made absolute) with the
+/// env file beside it as `.dev.vars`: parallel launches never share settings.
+fn bound_config(bound: &WorkerSpec, env_file: &Path, state_dir: &Path) -> Result<PathBuf> {
+    if !bound.entry().exists() {
+        bail!("worker {} is not built ({} is missing): run `cargo xtask build`", bound.name, bound.entry().display());
+    }
+    let dir = state_dir.join(format!("bound-{}", bound.name));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let original = bound.dir().join("wrangler.toml");
+    let config = std::fs::read_to_string(&original).with_context(|| format!("reading {}", original.display()))?;
+    let main = format!("main = {:?}", bound.entry().display().to_string());
+    if !config.lines().any(|l| l.trim() == "main = \"build/entry.mjs\"") {
+        bail!("{} does not say main = \"build/entry.mjs\"", original.display());
+    }
+    let config = config.replace("main = \"build/entry.mjs\"", &main);
+    std::fs::write(dir.join("wrangler.toml"), config).context("writing the bound worker's config")?;
+    std::fs::copy(env_file, dir.join(".dev.vars")).context("writing the bound worker's .dev.vars")?;
+    Ok(dir.join("wrangler.toml"))
 }
 
 async fn wait_until_healthy(worker: &mut RunningWorker) -> Result<()> {
@@ -152,20 +180,6 @@ pub fn deploy_dry_run(worker: WorkerSpec, scratch: &Path) -> Result<String> {
 /// Free allows 3 MB; Tollgate keeps each worker an order of magnitude under it so cold starts stay fast and
 /// a dependency that drags in tables (ICU, regex) is noticed the day it arrives.
 pub const GZIP_BUDGET_KIB: f64 = 300.0;
-
-/// The api worker's ceiling until it is split (docs/toolchain.md, "Worker size"): it carries the customer's
-/// routes, the admin console and its pages, and Stripe billing, and is over [`GZIP_BUDGET_KIB`]. This is a
-/// ratchet against growth, not the target.
-pub const API_GZIP_CEILING_KIB: f64 = 345.0;
-
-/// The budget `cargo xtask test` holds a worker to.
-pub fn gzip_budget_kib(worker: &str) -> f64 {
-    if worker == "api" {
-        API_GZIP_CEILING_KIB
-    } else {
-        GZIP_BUDGET_KIB
-    }
-}
 
 /// The gzipped size in KiB from wrangler's `Total Upload: 650.12 KiB / gzip: 287.34 KiB` line.
 pub fn gzip_kib(dry_run_output: &str) -> Option<f64> {

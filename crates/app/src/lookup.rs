@@ -46,6 +46,9 @@ pub struct AccessReport {
     pub desired_roles: Option<Vec<String>>,
     pub last_sync: Option<Value>,
     pub recent_failures: Vec<Value>,
+    /// Pending entitlements this read gave the user (their role sync is queued: the caller prompts it).
+    #[serde(skip)]
+    pub claimed_now: u32,
 }
 
 fn user_json(user: &User) -> Value {
@@ -117,7 +120,7 @@ impl<C: Clock> RoleSync<'_, C> {
     /// The whole picture for one user. `with_failures` adds the recent failures of the user's email (admins).
     pub async fn access_report(&self, user: &User, with_failures: bool) -> Result<AccessReport, StepError> {
         let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
-        self.app.claim_pending_for_user(user).await?;
+        let claimed_now = self.app.claim_pending_for_user(user).await?;
         let collections = &self.app.settings.collections;
         let (now, grace) = (self.app.clock.now(), self.app.settings.access_grace);
         let (access, entries) = self.app.derived_access(&user_id).await?;
@@ -173,6 +176,7 @@ impl<C: Clock> RoleSync<'_, C> {
             desired_roles,
             last_sync,
             recent_failures,
+            claimed_now,
         })
     }
 

@@ -64,8 +64,9 @@ impl<C: Clock> App<'_, C> {
         user.email_verification || self.settings.allow_unverified_email_claims
     }
 
-    /// Gives the user the entitlements waiting for their email, if they may claim them, and projects
-    /// their access. Returns how many were claimed.
+    /// Gives the user the entitlements waiting for their email, if they may claim them, and queues their
+    /// role sync (which projects their access: role-sync is the one place that writes projections and
+    /// roles; the caller prompts it). Returns how many were claimed.
     pub async fn claim_pending_for_user(&self, user: &User) -> Result<u32, StepError> {
         if !self.may_claim(user) {
             return Ok(0);
@@ -77,14 +78,14 @@ impl<C: Clock> App<'_, C> {
             self.assign_owner(entry, &user_id).await?;
         }
         if !pending.is_empty() {
-            self.project_user(&user_id).await?;
             self.request_role_sync(&user_id).await?;
         }
         Ok(pending.len() as u32)
     }
 
     /// Examines up to `max_pages` pages of pending entitlements from where the last run stopped and gives
-    /// each to its account if that account may claim it.
+    /// each to its account if that account may claim it, queueing the role sync (and so the projection) of
+    /// each account that received something.
     pub async fn claim_pending_entitlements(&self, max_pages: u32) -> Result<ClaimReport, StepError> {
         let mut report = ClaimReport::default();
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.entitlements);
@@ -125,7 +126,6 @@ impl<C: Clock> App<'_, C> {
         }
         self.save_cursor(CURSOR_ID, cursor.as_deref(), false).await?;
         for user_id in &owners {
-            self.project_user(user_id).await?;
             self.request_role_sync(user_id).await?;
         }
         report.users = owners.into_iter().collect();

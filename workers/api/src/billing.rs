@@ -2,13 +2,13 @@
 //! `POST /me/billing-portal {"purpose": "update"|"remove"}`. What each does for each subscription status is the
 //! core matrix, applied by `tollgate_app::billing`; this file only reads the request and shapes the answer.
 
-use crate::context::signed_in_user;
-use crate::error::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 use tollgate_app::billing::{Billing, BillingError, BillingOutcome, BillingUrls, StripeApi};
 use tollgate_app::settings::stripe_config;
 use tollgate_appwrite::User;
+use tollgate_web::context::signed_in_user;
+use tollgate_web::error::ApiError;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{setting, AppParts, JsClock};
 use worker::{Env, Request, Response};

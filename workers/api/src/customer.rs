@@ -1,13 +1,13 @@
 //! The customer's routes: link, callback, unlink, access. Authenticated by the web app's Appwrite JWT,
 //! except the callback, which Discord's redirect reaches and which the single-use state authenticates.
 
-use crate::context::{oauth, Ctx};
-use crate::error::ApiError;
 use serde_json::json;
 use tollgate_app::link_discord::{callback_location, clear_link_cookie, link_cookie, link_cookie_value};
 use tollgate_app::link_discord::{CallbackParams, LinkError};
 use tollgate_app::settings::app_base_url;
 use tollgate_core::AppwriteId;
+use tollgate_web::context::{oauth, sync_now, Ctx};
+use tollgate_web::error::ApiError;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::setting;
 use worker::{Env, Request, Response, Url};
@@ -64,11 +64,10 @@ pub async fn callback(req: &Request, env: &Env, inv: &Invocation) -> Result<Resp
     };
     inv.note("outcome", if outcome.is_ok() { "linked" } else { "link_refused" });
     match &outcome {
-        Ok(linked) => {
-            if let Some(e) = &linked.role_sync_error {
-                worker::console_warn!("api: linked {}, roles follow through the outbox: {e}", linked.user_id);
-            }
-        }
+        Ok(linked) => match &linked.role_sync_error {
+            Some(e) => worker::console_warn!("api: linked {}, roles follow from reconciliation: {e}", linked.user_id),
+            None => sync_now(env, inv, &linked.user_id).await,
+        },
         Err(e @ LinkError::NotConfigured(_)) => worker::console_error!("api: the callback cannot run: {e}"),
         Err(e @ (LinkError::Step(_) | LinkError::Discord(_) | LinkError::NotAuthorized(_))) => {
             worker::console_warn!("api: the Discord link failed: {e}")
@@ -93,6 +92,9 @@ pub async fn unlink(req: &Request, env: &Env, inv: &Invocation) -> Result<Respon
     inv.note("userId", user.id.as_str());
     let user_id = AppwriteId::parse(&user.id).map_err(|_| ApiError::Unauthenticated)?;
     let unlinked = ctx.sync().unlink(&user_id).await?;
+    if unlinked {
+        sync_now(env, inv, &user_id).await;
+    }
     Ok(Response::from_json(&json!({ "ok": true, "unlinked": unlinked }))?)
 }
 
@@ -101,5 +103,10 @@ pub async fn access(req: &Request, env: &Env, inv: &Invocation) -> Result<Respon
     let user = ctx.user(req).await?;
     inv.note("userId", user.id.as_str());
     let report = ctx.sync().access_report(&user, false).await?;
+    if report.claimed_now > 0 {
+        if let Ok(user_id) = AppwriteId::parse(&user.id) {
+            sync_now(env, inv, &user_id).await;
+        }
+    }
     Ok(Response::from_json(&report)?)
 }

@@ -1,25 +1,21 @@
-//! workers/api (`api.<domain>`): Discord linking, the customer's access, admin routes.
+//! workers/api (`api.<domain>`): Discord linking, the customer's access and billing, and the front door
+//! of the admin console.
 //!
 //! - `POST /discord/link`, `POST /discord/unlink`, `GET /me/access`: Appwrite JWT; CORS for `APP_BASE_URL`.
 //! - `POST /me/checkout`, `POST /me/cancel`, `POST /me/billing-portal`: the customer's Stripe billing (Appwrite
 //!   JWT; `STRIPE_API_KEY`).
 //! - `GET /discord/callback`: Discord's redirect; answers with a redirect to `APP_BASE_URL`.
-//! - `GET /admin/users?email=|id=|discord=`, `GET /admin/failures`, `GET /admin/failures/{id}`,
-//!   `POST /admin/failures/{id}/replay` (forwarded to the webhook worker, `WEBHOOK_URL`),
-//!   `POST /admin/users/{id}/sync` (forwarded to the role-sync worker, `ROLE_SYNC_URL`), `GET /admin/plans`,
-//!   `GET /admin/health`, `GET /admin/me`: `Authorization: Bearer <ADMIN_TOKEN>` or an admin's Appwrite JWT.
-//! - Pages: `GET /admin` (the console), `GET /access` (the customer's page), `GET /assets/{name}`.
+//! - The pages and the admin routes: `/admin` and everything under it, `/access`, `/assets/…` are handed as
+//!   they are to the console worker through the `CONSOLE` service binding (workers/console), whose answer
+//!   is relayed.
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
 
-mod admin;
 mod billing;
-mod context;
+mod console;
 mod customer;
-mod error;
-mod pages;
 
-use error::ApiError;
+use tollgate_web::error::ApiError;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::setting;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -56,6 +52,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 async fn route(mut req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if matches!(segments.first(), Some(&("admin" | "access" | "assets"))) {
+        return console::relay(req, env, inv).await.or_else(|e| {
+            inv.note("outcome", e.code());
+            e.into_response()
+        });
+    }
     let customer = matches!(
         segments.as_slice(),
         ["discord", "link" | "unlink"] | ["me", "access" | "checkout" | "cancel" | "billing-portal"]
@@ -72,24 +74,11 @@ async fn route(mut req: Request, env: &Env, inv: &Invocation) -> Result<Response
         (Method::Post, ["me", "checkout"]) => billing::checkout(&mut req, env, inv).await,
         (Method::Post, ["me", "cancel"]) => billing::cancel(&req, env, inv).await,
         (Method::Post, ["me", "billing-portal"]) => billing::billing_portal(&mut req, env, inv).await,
-        (Method::Get, ["admin"]) => pages::page(env, pages::Page::Admin),
-        (Method::Get, ["access"]) => pages::page(env, pages::Page::Access),
-        (Method::Get, ["assets", name]) => pages::asset(&req, name),
-        (Method::Get, ["admin", "me"]) => admin::me(&req, env, inv).await,
-        (Method::Get, ["admin", "users"]) => admin::lookup(&req, env, inv).await,
-        (Method::Get, ["admin", "failures"]) => admin::failures(&req, env, inv).await,
-        (Method::Get, ["admin", "failures", id]) => admin::failure(&req, env, inv, id).await,
-        (Method::Post, ["admin", "failures", id, "replay"]) => admin::replay(&req, env, inv, id).await,
-        (Method::Post, ["admin", "users", id, "sync"]) => admin::sync_user(&req, env, inv, id).await,
-        (Method::Get, ["admin", "plans"]) => admin::plans(&req, env, inv).await,
-        (Method::Get, ["admin", "health"]) => admin::health(&req, env, inv).await,
         (
             _,
             ["health"]
-            | ["admin" | "access"]
             | ["discord", "link" | "unlink" | "callback"]
-            | ["me", "access" | "checkout" | "cancel" | "billing-portal"]
-            | ["admin", "users" | "failures" | "me" | "plans" | "health"],
+            | ["me", "access" | "checkout" | "cancel" | "billing-portal"],
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };

@@ -4,6 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod observe;
+pub mod role_sync;
 
 use std::sync::Arc;
 use tollgate_app::settings::{appwrite_config, discord_config, Settings, SettingsError};

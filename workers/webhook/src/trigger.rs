@@ -1,17 +1,12 @@
-//! The prompt hand-off to role-sync: after an access change, the webhook worker asks the role-sync worker
-//! (`ROLE_SYNC_URL`, authenticated with `ROLE_SYNC_TOKEN`) to sync the user, after the answer has been
-//! sent (`wait_until`). It is only the fast path: the `role_sync_jobs` outbox entry was written before,
-//! and role-sync's cron runs every due job, so a lost or failed trigger delays a sync by a minute at most.
+//! The prompt hand-off to role-sync (`tollgate_worker_common::role_sync`): after an access change, the
+//! webhook worker asks the role-sync worker to sync the user, after the answer has been sent
+//! (`wait_until`). It is only the fast path: the `role_sync_jobs` outbox entry was written before.
 
-use serde_json::json;
 use std::time::Duration;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::AppwriteId;
-use tollgate_worker_common::setting;
 use worker::{Context, Env};
 
-/// The role-sync worker's route for one user.
-pub const ROLE_SYNC_PATH: &str = "/sync";
 const TRIGGER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Users prompted per cron run at most (each prompt is one subrequest); the rest wait for role-sync's cron.
@@ -34,32 +29,11 @@ pub async fn prompt_after_cron(env: &Env, users: &[AppwriteId], subrequests: &Su
     }
 }
 
-/// The request to role-sync for one user, if it is configured and the invocation's budget allows it.
+/// The request to role-sync for one user ([`tollgate_worker_common::role_sync::prompt`]).
 fn prompt(
     env: &Env,
     user_id: &AppwriteId,
     subrequests: &Subrequests,
 ) -> Option<impl std::future::Future<Output = ()> + 'static> {
-    let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
-        return None;
-    };
-    if subrequests.take().is_err() {
-        worker::console_warn!(
-            "role-sync trigger skipped: the subrequest budget is spent; the cron will pick the job up"
-        );
-        return None;
-    }
-    let url = format!("{}{ROLE_SYNC_PATH}", base.trim_end_matches('/'));
-    let body = json!({ "userId": user_id.as_str() });
-    Some(async move {
-        let sent =
-            reqwest::Client::new().post(&url).bearer_auth(token).json(&body).timeout(TRIGGER_TIMEOUT).send().await;
-        match sent {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                worker::console_warn!("role-sync trigger answered {}; the cron will pick the job up", response.status())
-            }
-            Err(_) => worker::console_warn!("role-sync trigger failed; the cron will pick the job up"),
-        }
-    })
+    tollgate_worker_common::role_sync::prompt(env, user_id, subrequests, TRIGGER_TIMEOUT)
 }

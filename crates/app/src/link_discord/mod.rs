@@ -5,9 +5,13 @@
 //! authorize URL. `finish_link` consumes the state by deleting its document — a delete succeeds once, so a
 //! replayed state fails — exchanges the code, reads `/users/@me`, refuses a Discord account linked to
 //! someone else, writes the profile, adds the member to the guild with the user's token, then revokes the
-//! token (Tollgate keeps no user tokens) and syncs the roles. Relinking to another Discord account first
-//! strips the managed roles from the old one. Once the profile is written the link stands: a role sync
-//! that fails afterwards is logged and left to the outbox and reconciliation, not reported as a failure.
+//! token (Tollgate keeps no user tokens) and queues the user's role sync in the outbox. The roles
+//! themselves are written by the role-sync worker, the one place that writes roles and projections: the
+//! caller prompts it right away (the api worker does, before it redirects the browser), and its cron
+//! runs every queued job, so a lost prompt delays the roles by a minute at most. Relinking to another
+//! Discord account first strips the managed roles from the old one (that account is no longer the
+//! user's, so no later sync of the user would touch it). Once the profile is written the link stands:
+//! an outbox write that fails afterwards is logged and left to reconciliation, not reported as a failure.
 //!
 //! ## One Discord account, one user, under concurrency
 //! Appwrite has no unique constraint Tollgate can rely on for `profiles.discordUserId` (profiles of the
@@ -245,13 +249,10 @@ impl<C: Clock> RoleSync<'_, C> {
         if let Err(e) = joined {
             tracing::warn!(error = %e, "could not add the member to the guild; roles follow when they join");
         }
-        // The link stands from here: a role sync that fails now is retried by the outbox and reconciliation.
-        let role_sync_error = match self.app.request_role_sync(&user_id).await {
-            Ok(()) => self.sync_user(&user_id).await.err(),
-            Err(e) => Some(e),
-        };
+        // The link stands from here: if the outbox cannot take the job, reconciliation finds the member.
+        let role_sync_error = self.app.request_role_sync(&user_id).await.err();
         if let Some(e) = &role_sync_error {
-            tracing::warn!(user = %user_id, error = %e, "linked, but the roles could not be synced yet");
+            tracing::warn!(user = %user_id, error = %e, "linked, but the role sync could not be queued");
         }
         Ok(Linked { user_id, discord_user: me.id, username: me.username, role_sync_error })
     }
@@ -345,7 +346,8 @@ impl<C: Clock> RoleSync<'_, C> {
         }
     }
 
-    /// Removes the managed roles and clears the link. Unlinking an unlinked user changes nothing.
+    /// Removes the managed roles from the linked account, clears the link and queues the user's role sync
+    /// (their projection; the caller prompts it). Unlinking an unlinked user changes nothing.
     pub async fn unlink(&self, user_id: &AppwriteId) -> Result<bool, StepError> {
         let Some(discord_user) = self.linked_discord_user(user_id).await? else { return Ok(false) };
         self.strip_managed_roles(discord_user).await;
@@ -357,7 +359,7 @@ impl<C: Clock> RoleSync<'_, C> {
             .await
             .map_err(|e| StepError::appwrite("clearing the profile", &e))?;
         self.release_claim(user_id, discord_user).await;
-        self.sync_user(user_id).await?;
+        self.app.request_role_sync(user_id).await?;
         Ok(true)
     }
 }

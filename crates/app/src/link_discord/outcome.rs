@@ -79,7 +79,7 @@ pub struct Linked {
     pub user_id: AppwriteId,
     pub discord_user: DiscordUserId,
     pub username: String,
-    /// The link stands; the roles could not be synced at once (they follow through the outbox).
+    /// The link stands; its role sync could not be queued (reconciliation gives the roles later).
     pub role_sync_error: Option<StepError>,
 }
 

@@ -62,6 +62,13 @@ impl Linking {
         self.ctx.document("profiles", user).await
     }
 
+    /// What the role-sync worker does when the api worker prompts it after a link: the queued job, now.
+    async fn role_sync_prompted(&self, user: &AppwriteId) {
+        let job = self.ctx.document("role_sync_jobs", user.as_str()).await.expect("the link queued a role sync");
+        assert_eq!(job["status"], "pending");
+        self.sync().sync_user(user).await.expect("role sync");
+    }
+
     async fn roles_of(&self, discord_user: &str) -> Vec<RoleId> {
         self.discord
             .get_member(GuildId::parse(seed::GUILD_ID).unwrap(), DiscordUserId::parse(discord_user).unwrap())
@@ -82,6 +89,8 @@ async fn a_paid_user_links_joins_the_guild_with_the_plans_roles_and_unlinks() {
     let profile = l.profile("linker").await.expect("profile");
     assert_eq!(profile["discordUserId"], alice);
     assert!(profile["discordLinkedAt"].is_string());
+    assert!(l.roles_of(alice).await.is_empty(), "the link writes no roles: it queues the user's role sync");
+    l.role_sync_prompted(&user).await;
     let mut roles = l.roles_of(alice).await;
     roles.sort();
     assert_eq!(roles, vec![RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()]);
@@ -177,10 +186,12 @@ async fn relinking_to_another_discord_account_strips_the_old_ones_roles() {
     let user = l.paid_user("mover", 7_005).await;
     let (code, state, browser) = l.approve(&user, alice).await;
     l.sync().finish_link(&code, &state, Some(&browser), &l.oauth, None).await.unwrap();
+    l.role_sync_prompted(&user).await;
     assert_eq!(l.roles_of(alice).await.len(), 2);
     let (code, state, browser) = l.approve(&user, carol).await;
     l.sync().finish_link(&code, &state, Some(&browser), &l.oauth, None).await.unwrap();
-    assert!(l.roles_of(alice).await.is_empty(), "the old account lost the managed roles");
+    assert!(l.roles_of(alice).await.is_empty(), "the old account lost the managed roles at once");
+    l.role_sync_prompted(&user).await;
     assert_eq!(l.roles_of(carol).await.len(), 2);
 }
 

@@ -80,7 +80,11 @@ async fn the_lookup_tells_every_state_a_user_can_be_in() {
     ctx.create_user("late", "late@example.com").await;
     let r = report(&ctx, &discord, "late").await;
     assert!(r.pending_entitlements.is_empty() && r.entitlements.len() == 1);
-    assert!(r.has_access && r.paid_membership, "seeing the user claimed the purchase");
+    assert!(r.has_access && r.claimed_now == 1, "seeing the user claimed the purchase");
+    assert!(!r.paid_membership, "projected by the role sync the claim queued, not by the read");
+    ctx.project("late").await;
+    let r = report(&ctx, &discord, "late").await;
+    assert!(r.has_access && r.paid_membership && r.claimed_now == 0);
 
     // Bought with an email whose account has not verified it: waiting, not given.
     ctx.app().ingest_sellapp(&order("order.completed", 8_005, "unproven@example.com")).await.unwrap();

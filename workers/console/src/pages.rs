@@ -1,12 +1,13 @@
-//! The pages the api worker serves itself: the admin console (`GET /admin`) and the customer's access
-//! page (`GET /access`), plain HTML with small scripts and one stylesheet under `/assets/`, embedded in
-//! the worker (no CDN, nothing fetched elsewhere). The pages hold no secret: only Appwrite's public
+//! The pages, served by this worker on the api's origin (the api worker relays `/admin`, `/access` and
+//! `/assets/`): the admin console (`GET /admin`) and the customer's access page (`GET /access`), plain HTML
+//! with small scripts and one stylesheet under `/assets/`, embedded in the worker (no CDN, nothing fetched
+//! elsewhere). The pages hold no secret: only Appwrite's public
 //! endpoint and project id, and whether Stripe is configured. A strict Content-Security-Policy allows
 //! scripts and styles from this origin only, and connections to it and to Appwrite.
 
-use crate::error::ApiError;
 use sha2::{Digest, Sha256};
 use tollgate_app::settings::DISCORD_AUTHORIZE_URL;
+use tollgate_web::error::ApiError;
 use tollgate_worker_common::setting;
 use worker::{Env, Request, Response, Url};
 

@@ -1,13 +1,14 @@
 //! What a request needs, assembled from the environment, and who is calling.
 
 use crate::error::ApiError;
+use std::time::Duration;
 use tollgate_app::role_sync::RoleSync;
 use tollgate_app::settings::{customer_guild_id, discord_oauth};
 use tollgate_appwrite::{AppwriteClient, User};
 use tollgate_core::{AppwriteId, GuildId};
 use tollgate_discord::{DiscordClient, OAuthApp};
 use tollgate_worker_common::observe::Invocation;
-use tollgate_worker_common::{bearer_matches, setting, AppParts, JsClock};
+use tollgate_worker_common::{bearer_matches, role_sync, setting, AppParts, JsClock};
 use worker::{Env, Request};
 
 pub struct Ctx {
@@ -78,5 +79,16 @@ pub async fn admin(req: &Request, env: &Env, invocation: &Invocation) -> Result<
             code: "not_an_admin",
             reason: "this account is not a member of the admins team; ask an admin to add it",
         })
+    }
+}
+
+/// How long a request waits for role-sync to sync them (then the cron does it).
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Asks role-sync to sync the user now (their job is queued already), so the roles are there when the
+/// customer's page next reads their access.
+pub async fn sync_now(env: &Env, inv: &Invocation, user_id: &AppwriteId) {
+    if let Some(prompt) = role_sync::prompt(env, user_id, inv.subrequests(), PROMPT_TIMEOUT) {
+        prompt.await;
     }
 }

@@ -2,12 +2,12 @@
 //! user up, list failures, read one with its delivery and replay it, sync one user's roles now, the plans
 //! catalogue and the health checks. The console page (`GET /admin`) is built on exactly these.
 
-use crate::context::admin;
-use crate::error::ApiError;
 use serde_json::json;
 use tollgate_app::admin_console::{failure_item, failure_queries, plan_listing};
 use tollgate_app::doctor::{bot_checks, oauth_redirect_check, Checks, Inputs};
 use tollgate_core::{AppwriteId, DiscordUserId, Email};
+use tollgate_web::context::{admin, sync_now};
+use tollgate_web::error::ApiError;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::setting;
 use worker::{Env, Request, Response};
@@ -57,7 +57,13 @@ pub async fn lookup(req: &Request, env: &Env, inv: &Invocation) -> Result<Respon
         (None, None, None) => return Err(ApiError::bad_request("missing_query", "pass email=, id= or discord=")),
     };
     let user = user.ok_or(ApiError::NotFound("no user with that email, id or Discord account"))?;
-    Ok(Response::from_json(&ctx.sync().access_report(&user, true).await?)?)
+    let report = ctx.sync().access_report(&user, true).await?;
+    if report.claimed_now > 0 {
+        if let Ok(user_id) = AppwriteId::parse(&user.id) {
+            sync_now(env, inv, &user_id).await;
+        }
+    }
+    Ok(Response::from_json(&report)?)
 }
 
 /// `?state=&provider=&since=&until=&limit=&cursor=`, newest first.
