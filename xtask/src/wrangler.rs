@@ -17,6 +17,9 @@ const READY_POLL: Duration = Duration::from_millis(200);
 pub struct WorkerLaunch<'a> {
     pub worker: WorkerSpec,
     pub port: u16,
+    /// The system's settings. Workers started with the same env file are one system: they find each
+    /// other's Durable Objects (the api worker binds role-sync's `DiscordLimiter` with `script_name`)
+    /// through wrangler's dev registry in [`registry_dir`], next to the file, and no other system's.
     pub env_file: &'a Path,
     /// wrangler's persistence, config home and this worker's log go here.
     pub state_dir: &'a Path,
@@ -70,6 +73,7 @@ pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CI", "true")
         .env("XDG_CONFIG_HOME", state_dir.join("config"))
+        .env("WRANGLER_REGISTRY_PATH", registry_dir(env_file))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
@@ -77,6 +81,12 @@ pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
     let mut running = RunningWorker { group, url: format!("http://127.0.0.1:{port}"), log };
     wait_until_healthy(&mut running).await?;
     Ok(running)
+}
+
+/// Wrangler's dev registry of the system whose settings are `env_file`: a directory beside it. Parallel
+/// systems (the e2e tests) each have their own, so two `tollgate-role-sync` never collide.
+pub fn registry_dir(env_file: &Path) -> PathBuf {
+    env_file.parent().unwrap_or_else(|| Path::new(".")).join("wrangler-registry")
 }
 
 async fn wait_until_healthy(worker: &mut RunningWorker) -> Result<()> {
