@@ -75,9 +75,10 @@ pub struct CachedAnswer {
     pub body: String,
 }
 
-/// The answer to a [`PermitRequest`].
+/// The answer to a [`PermitRequest`]. Externally tagged (serde's default): an internally tagged enum
+/// pulls serde's buffering deserializer into the wasm, tens of KB for four variants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "permit", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Permit {
     Go,
     /// Not before this time (a bucket, a global or Cloudflare back-off, or a throttled read in flight).
@@ -181,9 +182,16 @@ impl SharedLimiter {
         self.cache.insert(key, entry);
     }
 
-    /// The persisted part (everything but the member answers), as the owner stores it.
-    pub fn to_stored(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(self)
+    /// The persisted part, as the owner stores it: the limiter's [`RateLimiter::durable_part`] and the
+    /// token, not the member answers. The owner writes it when it differs from what it stored last, so an
+    /// exchange that changes nothing durable (most successes) costs no write.
+    pub fn to_stored(&self, now_ms: u64) -> Result<String, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            limiter: RateLimiter,
+            token: &'a str,
+        }
+        serde_json::to_string(&Stored { limiter: self.limiter.durable_part(now_ms), token: &self.token })
     }
 
     /// The persisted part back. A stored state that does not decode is an error, never a fresh limiter:

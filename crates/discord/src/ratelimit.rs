@@ -79,7 +79,7 @@ impl Observed {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "halt", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Halt {
     /// A 401: the bot token is wrong. Nothing more is sent.
     Unauthorized,
@@ -118,6 +118,20 @@ impl RateLimiter {
     fn drain_invalid(&mut self, now_ms: u64) {
         while self.invalid.front().is_some_and(|t| now_ms.saturating_sub(*t) >= INVALID_REQUEST_WINDOW_MS) {
             self.invalid.pop_front();
+        }
+    }
+
+    /// What must outlive a restart of the state's owner: everything but the buckets that still have
+    /// requests left (their counts are refreshed by the next response anyway). Storing only this keeps a
+    /// plain success from costing a storage write.
+    pub fn durable_part(&self, now_ms: u64) -> Self {
+        let held = self.buckets.iter().filter(|(_, b)| b.remaining == 0 && b.reset_at_ms > now_ms);
+        Self {
+            bucket_of_route: self.bucket_of_route.clone(),
+            buckets: held.map(|(k, b)| (k.clone(), *b)).collect(),
+            global_until_ms: self.global_until_ms,
+            invalid: self.invalid.clone(),
+            unauthorized: self.unauthorized,
         }
     }
 

@@ -46,11 +46,12 @@ impl DurableObject for DiscordLimiter {
             let mut limiter = self.limiter.borrow_mut();
             let Some(limiter) = limiter.as_mut() else { return Response::error("limiter state not loaded", 500) };
             let answer = limiter.exchange(&exchange, now_ms);
-            (answer, limiter.to_stored())
+            (answer, limiter.to_stored(now_ms))
         };
         let stored = stored.map_err(|e| worker::Error::RustError(format!("encoding the limiter state: {e}")))?;
         if *self.stored.borrow() != stored {
-            self.state.storage().put(STATE_KEY, &stored).await?;
+            // Stored as a plain string (`put_raw`): the typed `put`/`get` would bring serde-wasm-bindgen.
+            self.state.storage().put_raw(STATE_KEY, stored.as_str()).await?;
             *self.stored.borrow_mut() = stored;
         }
         Response::from_json(&answer)
@@ -62,7 +63,11 @@ impl DiscordLimiter {
         if self.limiter.borrow().is_some() {
             return Ok(());
         }
-        let stored = self.state.storage().get::<String>(STATE_KEY).await.map_err(|e| e.to_string())?;
+        let found = self.state.storage().get_multiple(vec![STATE_KEY]).await.map_err(|e| e.to_string())?;
+        let stored = match found.get(&STATE_KEY.into()) {
+            value if value.is_undefined() => None,
+            value => Some(value.as_string().ok_or("the stored limiter state is not a string")?),
+        };
         let limiter = match &stored {
             Some(text) => SharedLimiter::from_stored(text).map_err(|e| e.to_string())?,
             None => SharedLimiter::default(),

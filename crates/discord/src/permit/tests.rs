@@ -57,7 +57,7 @@ fn the_state_survives_being_stored_and_loaded_again() {
     let unauthorized = Observed { status: 401, bot_token: true, ..Default::default() };
     limiter.exchange(&report(MEMBER, unauthorized), 1_000);
     limiter.exchange(&report(ROLE, global_429(60_000)), 1_000);
-    let mut loaded = SharedLimiter::from_stored(&limiter.to_stored().unwrap()).unwrap();
+    let mut loaded = SharedLimiter::from_stored(&limiter.to_stored(1_000).unwrap()).unwrap();
     assert_eq!(
         answer(&mut loaded, &permit(MEMBER), 100_000_000),
         Some(Permit::Halted { halt: Halt::Unauthorized }),
@@ -169,8 +169,32 @@ fn the_token_fingerprint_tells_tokens_apart_without_showing_them() {
 
 #[test]
 fn the_protocol_reads_as_json() {
-    let permit: Permit = serde_json::from_str(r#"{"permit":"wait","until_ms":5}"#).unwrap();
+    let permit: Permit = serde_json::from_str(r#"{"wait":{"until_ms":5}}"#).unwrap();
     assert_eq!(permit, Permit::Wait { until_ms: 5 });
     let halted = serde_json::to_string(&Permit::Halted { halt: Halt::Unauthorized }).unwrap();
-    assert_eq!(halted, r#"{"permit":"halted","halt":{"halt":"unauthorized"}}"#);
+    assert_eq!(halted, r#"{"halted":{"halt":"unauthorized"}}"#);
+    assert_eq!(serde_json::to_string(&Permit::Go).unwrap(), r#""go""#);
+}
+
+#[test]
+fn a_plain_success_changes_nothing_that_is_stored_but_an_exhausted_bucket_does() {
+    let mut limiter = SharedLimiter::default();
+    let ok = |remaining| Observed {
+        status: 200,
+        bucket: Some("b1".into()),
+        remaining: Some(remaining),
+        reset_after_ms: Some(2_000),
+        bot_token: true,
+        ..Default::default()
+    };
+    limiter.exchange(&report(MEMBER, ok(5)), 1_000);
+    let stored = limiter.to_stored(1_000).unwrap();
+    answer(&mut limiter, &permit(MEMBER), 1_100);
+    limiter.exchange(&report(MEMBER, ok(4)), 1_200);
+    assert_eq!(limiter.to_stored(1_200).unwrap(), stored, "no write for a bucket with requests left");
+    limiter.exchange(&report(MEMBER, ok(0)), 1_300);
+    let held = limiter.to_stored(1_300).unwrap();
+    assert_ne!(held, stored);
+    let mut loaded = SharedLimiter::from_stored(&held).unwrap();
+    assert_eq!(answer(&mut loaded, &permit(MEMBER), 1_400), Some(Permit::Wait { until_ms: 3_300 }));
 }
