@@ -116,24 +116,28 @@ pub(crate) struct Call<'a> {
 }
 
 impl DiscordClient {
-    /// A client with its own in-process limiter.
+    /// A client with its own in-process limiter (the CLI, native tests).
     pub fn new(config: DiscordConfig, clock: Arc<dyn Clock + Send + Sync>) -> Self {
+        Self::with_shared_limiter(config, clock.clone(), Arc::new(LocalLimiter::new(clock)))
+    }
+
+    /// A client that asks `limiter` for every permit (the workers: the Durable Object). Without [`Self::new`]
+    /// the in-process limiter is not linked into a worker at all.
+    pub fn with_shared_limiter(
+        config: DiscordConfig,
+        clock: Arc<dyn Clock + Send + Sync>,
+        limiter: Arc<dyn LimiterStore>,
+    ) -> Self {
         Self {
             http: reqwest::Client::new(),
             api_base: config.api_base.trim_end_matches('/').to_owned(),
             token_fingerprint: token_fingerprint(config.bot_token.expose()),
             bot_token: config.bot_token,
-            limiter: Arc::new(LocalLimiter::new(clock.clone())),
+            limiter,
             unreported: Mutex::new(Vec::new()),
             clock,
             subrequests: Subrequests::unlimited(),
         }
-    }
-
-    /// Asks `limiter` for every permit (and reports to it) instead of the client's own.
-    pub fn with_limiter(mut self, limiter: Arc<dyn LimiterStore>) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
@@ -183,16 +187,33 @@ impl DiscordClient {
     }
 
     /// Sends one request; `Ok((status, body))` for a 2xx.
-    pub(crate) async fn send(&self, call: Call<'_>) -> Result<(u16, String), DiscordError> {
+    pub(crate) async fn send(&self, mut call: Call<'_>) -> Result<(u16, String), DiscordError> {
         let key = RouteKey::new(call.route, call.major);
-        let cache_key = call.cache.as_ref().map(|read| read.key.clone());
-        let request = PermitRequest { key: key.clone(), cache: call.cache, invalidate: call.invalidate };
-        if let Some((status, body)) = self.permit(request).await? {
-            return match status {
-                200..=299 => Ok((status, body)),
-                _ => Err(DiscordError::from_response(status, &body)),
-            };
+        let cache = call.cache.take();
+        let cache_key = cache.as_ref().map(|read| read.key.clone());
+        let request = PermitRequest { key: key.clone(), cache, invalidate: call.invalidate.take() };
+        // The kept answer of a throttled read (a 2xx or a 404), or Discord's.
+        let (status, text, retry_after_ms) = match self.permit(request).await? {
+            Some((status, body)) => (status, body, None),
+            None => self.call_discord(call, key, cache_key).await?,
+        };
+        match status {
+            200..=299 => Ok((status, text)),
+            429 => Err(DiscordError::RateLimited {
+                retry_at_ms: self.now_ms() + retry_after_ms.unwrap_or(crate::ratelimit::CLOUDFLARE_BLOCK_BACKOFF_MS),
+            }),
+            _ => Err(DiscordError::from_response(status, &text)),
         }
+    }
+
+    /// The call itself, once permitted; its report goes to the limiter (now if urgent, else with the next
+    /// permit). `(status, body, retry_after_ms)`.
+    async fn call_discord(
+        &self,
+        call: Call<'_>,
+        key: RouteKey,
+        cache_key: Option<String>,
+    ) -> Result<(u16, String, Option<u64>), DiscordError> {
         self.subrequests.take().map_err(|spent| DiscordError::Transport(spent.to_string()))?;
         let mut request = self
             .http
@@ -236,13 +257,7 @@ impl DiscordClient {
             // Not delivered: it stays queued for the next exchange, and this call's own answer stands.
             let _ = self.exchange(None).await;
         }
-        match status {
-            200..=299 => Ok((status, text)),
-            429 => Err(DiscordError::RateLimited {
-                retry_at_ms: self.now_ms() + retry_after_ms.unwrap_or(crate::ratelimit::CLOUDFLARE_BLOCK_BACKOFF_MS),
-            }),
-            _ => Err(DiscordError::from_response(status, &text)),
-        }
+        Ok((status, text, retry_after_ms))
     }
 
     pub(crate) fn decode<T: serde::de::DeserializeOwned>(status: u16, text: &str) -> Result<T, DiscordError> {

@@ -75,10 +75,8 @@ pub struct CachedAnswer {
     pub body: String,
 }
 
-/// The answer to a [`PermitRequest`]. Externally tagged (serde's default): an internally tagged enum
-/// pulls serde's buffering deserializer into the wasm, tens of KB for four variants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The answer to a [`PermitRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permit {
     Go,
     /// Not before this time (a bucket, a global or Cloudflare back-off, or a throttled read in flight).
@@ -106,9 +104,52 @@ impl From<Admission> for Permit {
 }
 
 /// The answer to an [`Exchange`]: `permit` is set exactly when the exchange asked for one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// On the wire it is a line of text, not JSON ([`Self::encode`], [`Self::decode`]): every worker that calls
+/// Discord decodes it, and a derived JSON decoder for these enums costs the api worker ~7 KB of wasm.
+/// `none`, `go`, `wait <ms>`, `halted unauthorized`, `halted budget <ms>`, `cached <status>` then a
+/// newline and the kept body as it came from Discord.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExchangeAnswer {
     pub permit: Option<Permit>,
+}
+
+impl ExchangeAnswer {
+    pub fn encode(&self) -> String {
+        match &self.permit {
+            None => "none".to_owned(),
+            Some(Permit::Go) => "go".to_owned(),
+            Some(Permit::Wait { until_ms }) => format!("wait {until_ms}"),
+            Some(Permit::Halted { halt: Halt::Unauthorized }) => "halted unauthorized".to_owned(),
+            Some(Permit::Halted { halt: Halt::InvalidRequestBudget { until_ms } }) => {
+                format!("halted budget {until_ms}")
+            }
+            Some(Permit::Cached { status, body }) => format!("cached {status}\n{body}"),
+        }
+    }
+
+    /// `None` for anything that is not an answer [`Self::encode`] writes.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (head, body) = match text.split_once('\n') {
+            Some((head, body)) => (head, Some(body)),
+            None => (text, None),
+        };
+        let permit = match (head.split_once(' '), body) {
+            (None, None) if head == "none" => None,
+            (None, None) if head == "go" => Some(Permit::Go),
+            (Some(("wait", ms)), None) => Some(Permit::Wait { until_ms: ms.parse().ok()? }),
+            (Some(("halted", "unauthorized")), None) => Some(Permit::Halted { halt: Halt::Unauthorized }),
+            (Some(("halted", rest)), None) => {
+                let until_ms = rest.strip_prefix("budget ")?.parse().ok()?;
+                Some(Permit::Halted { halt: Halt::InvalidRequestBudget { until_ms } })
+            }
+            (Some(("cached", status)), Some(body)) => {
+                Some(Permit::Cached { status: status.parse().ok()?, body: body.to_owned() })
+            }
+            _ => return None,
+        };
+        Some(Self { permit })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -78,8 +78,7 @@ impl Observed {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
     /// A 401: the bot token is wrong. Nothing more is sent.
     Unauthorized,

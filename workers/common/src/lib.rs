@@ -79,8 +79,9 @@ impl AppParts {
     /// The Discord client (`DISCORD_BOT_TOKEN`, `DISCORD_API_BASE`), asking the shared limiter
     /// ([`limiter::DurableLimiter`]) before every call.
     pub fn discord(&self, env: &Env) -> Result<DiscordClient, SettingsError> {
-        Ok(DiscordClient::new(discord_config(|name| setting(env, name))?, Arc::new(JsClock))
-            .with_limiter(Arc::new(limiter::DurableLimiter::from_env(env)))
+        let config = discord_config(|name| setting(env, name))?;
+        let limiter = Arc::new(limiter::DurableLimiter::from_env(env));
+        Ok(DiscordClient::with_shared_limiter(config, Arc::new(JsClock), limiter)
             .with_subrequests(self.subrequests.clone()))
     }
 }

@@ -13,8 +13,12 @@ use std::future::Future;
 use std::pin::Pin;
 use tollgate_discord::permit::{Exchange, ExchangeAnswer};
 use tollgate_discord::LimiterStore;
-use worker::send::SendFuture;
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::send::{SendFuture, SendWrapper};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys;
+use worker::worker_sys::DurableObject;
+use worker::Env;
 
 /// The binding of the `DiscordLimiter` namespace in both workers' `wrangler.toml`.
 pub const LIMITER_BINDING: &str = "DISCORD_LIMITER";
@@ -22,7 +26,14 @@ pub const LIMITER_BINDING: &str = "DISCORD_LIMITER";
 pub const LIMITER_OBJECT: &str = "discord-bot";
 
 pub struct DurableLimiter {
-    stub: Result<Stub, String>,
+    /// The object's stub as the runtime gives it: a plain `fetch(request)` on it and on the answer keeps
+    /// `worker`'s request and response wrappers (their `cf` serializer, stream readers: ~10 KB of wasm)
+    /// out of the api worker.
+    stub: Result<SendWrapper<DurableObject>, String>,
+}
+
+fn js_error(what: &str, error: JsValue) -> String {
+    format!("{what}: {}", error.as_string().unwrap_or_else(|| format!("{error:?}")))
 }
 
 impl DurableLimiter {
@@ -30,6 +41,7 @@ impl DurableLimiter {
         let stub = env
             .durable_object(LIMITER_BINDING)
             .and_then(|namespace| namespace.get_by_name(LIMITER_OBJECT))
+            .map(|stub| SendWrapper::new(stub.into_rpc::<DurableObject>()))
             .map_err(|e| format!("the {LIMITER_BINDING} binding: {e}"));
         Self { stub }
     }
@@ -37,16 +49,24 @@ impl DurableLimiter {
     async fn call(&self, exchange: &Exchange) -> Result<ExchangeAnswer, String> {
         let stub = self.stub.as_ref().map_err(Clone::clone)?;
         let body = serde_json::to_string(exchange).map_err(|e| format!("encoding the exchange: {e}"))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let request = Request::new_with_init("https://discord-limiter/exchange", &init).map_err(|e| e.to_string())?;
-        let mut response =
-            stub.fetch_with_request(request).await.map_err(|e| format!("the limiter object failed: {e}"))?;
-        let text = response.text().await.map_err(|e| format!("reading the limiter's answer: {e}"))?;
-        if response.status_code() != 200 {
-            return Err(format!("the limiter object answered {}: {}", response.status_code(), text));
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(&body));
+        let request = web_sys::Request::new_with_str_and_init("https://discord-limiter/exchange", &init)
+            .map_err(|e| js_error("building the request", e))?;
+        let promise = stub.fetch_with_request(&request).map_err(|e| js_error("calling the limiter object", e))?;
+        let response: web_sys::Response = JsFuture::from(promise)
+            .await
+            .map_err(|e| js_error("the limiter object failed", e))?
+            .dyn_into()
+            .map_err(|e| js_error("the limiter object answered no response", e))?;
+        let text = response.text().map_err(|e| js_error("reading the limiter's answer", e))?;
+        let text = JsFuture::from(text).await.map_err(|e| js_error("reading the limiter's answer", e))?;
+        let text = text.as_string().unwrap_or_default();
+        if response.status() != 200 {
+            return Err(format!("the limiter object answered {}: {text}", response.status()));
         }
-        serde_json::from_str(&text).map_err(|e| format!("the limiter's answer does not decode: {e}"))
+        ExchangeAnswer::decode(&text).ok_or_else(|| format!("the limiter's answer does not decode: {text:?}"))
     }
 }
 

@@ -54,7 +54,7 @@ impl DurableObject for DiscordLimiter {
             self.state.storage().put_raw(STATE_KEY, stored.as_str()).await?;
             *self.stored.borrow_mut() = stored;
         }
-        Response::from_json(&answer)
+        Response::ok(answer.encode())
     }
 }
 

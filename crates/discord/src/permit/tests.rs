@@ -168,12 +168,22 @@ fn the_token_fingerprint_tells_tokens_apart_without_showing_them() {
 }
 
 #[test]
-fn the_protocol_reads_as_json() {
-    let permit: Permit = serde_json::from_str(r#"{"wait":{"until_ms":5}}"#).unwrap();
-    assert_eq!(permit, Permit::Wait { until_ms: 5 });
-    let halted = serde_json::to_string(&Permit::Halted { halt: Halt::Unauthorized }).unwrap();
-    assert_eq!(halted, r#"{"halted":{"halt":"unauthorized"}}"#);
-    assert_eq!(serde_json::to_string(&Permit::Go).unwrap(), r#""go""#);
+fn every_answer_survives_its_wire_form_and_anything_else_is_refused() {
+    let answers = [
+        None,
+        Some(Permit::Go),
+        Some(Permit::Wait { until_ms: 5 }),
+        Some(Permit::Halted { halt: Halt::Unauthorized }),
+        Some(Permit::Halted { halt: Halt::InvalidRequestBudget { until_ms: 7 } }),
+        Some(Permit::Cached { status: 200, body: "{\"roles\":[]}\nsecond line".into() }),
+    ];
+    for permit in answers {
+        let answer = ExchangeAnswer { permit };
+        assert_eq!(ExchangeAnswer::decode(&answer.encode()), Some(answer.clone()), "{}", answer.encode());
+    }
+    for garbage in ["", "Go", "wait", "wait soon", "halted", "halted budget", "cached 200", "go\n", "<html>"] {
+        assert_eq!(ExchangeAnswer::decode(garbage), None, "{garbage:?}");
+    }
 }
 
 #[test]

@@ -13,14 +13,14 @@ use tollgate_discord::{DiscordClient, DiscordConfig, DiscordError, LimiterStore,
 const MEMBER_ROUTE: &str = "GET /api/v10/guilds/{guild_id}/members/{user_id}";
 
 fn client_on(ctx: &Ctx, limiter: Arc<dyn LimiterStore>) -> DiscordClient {
-    DiscordClient::new(
+    DiscordClient::with_shared_limiter(
         DiscordConfig {
             api_base: ctx.devstack.discord_api_base(),
             bot_token: tollgate_core::Secret::new(seed::BOT_TOKEN),
         },
         ctx.clock.clone(),
+        limiter,
     )
-    .with_limiter(limiter)
 }
 
 async fn calls(ctx: &Ctx) -> serde_json::Value {
