@@ -17,6 +17,9 @@ const READY_POLL: Duration = Duration::from_millis(200);
 pub struct WorkerLaunch<'a> {
     pub worker: WorkerSpec,
     pub port: u16,
+    /// The system's settings. Workers started with the same env file are one system: they find each
+    /// other's Durable Objects (the api worker binds role-sync's `DiscordLimiter` with `script_name`)
+    /// through wrangler's dev registry in [`registry_dir`], next to the file, and no other system's.
     pub env_file: &'a Path,
     /// wrangler's persistence, config home and this worker's log go here.
     pub state_dir: &'a Path,
@@ -77,6 +80,7 @@ pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CI", "true")
         .env("XDG_CONFIG_HOME", state_dir.join("config"))
+        .env("WRANGLER_REGISTRY_PATH", registry_dir(env_file))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
@@ -105,6 +109,12 @@ fn bound_config(bound: &WorkerSpec, env_file: &Path, state_dir: &Path) -> Result
     std::fs::write(dir.join("wrangler.toml"), config).context("writing the bound worker's config")?;
     std::fs::copy(env_file, dir.join(".dev.vars")).context("writing the bound worker's .dev.vars")?;
     Ok(dir.join("wrangler.toml"))
+}
+
+/// Wrangler's dev registry of the system whose settings are `env_file`: a directory beside it. Parallel
+/// systems (the e2e tests) each have their own, so two `tollgate-role-sync` never collide.
+pub fn registry_dir(env_file: &Path) -> PathBuf {
+    env_file.parent().unwrap_or_else(|| Path::new(".")).join("wrangler-registry")
 }
 
 async fn wait_until_healthy(worker: &mut RunningWorker) -> Result<()> {

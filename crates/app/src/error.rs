@@ -4,6 +4,9 @@
 use tollgate_appwrite::AppwriteError;
 use tollgate_providers::PayloadError;
 
+/// The code of a [`StepError::discord_unavailable`] (the api answers it 503).
+pub const DISCORD_UNAVAILABLE: &str = "discord_unavailable";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct StepError {
@@ -44,6 +47,11 @@ impl StepError {
             error_type: None,
             retryable: error.is_retryable(),
         }
+    }
+
+    /// Discord was not called because its shared rate limiter could not be reached: try again later.
+    pub fn discord_unavailable(step: &str, error: &tollgate_discord::DiscordError) -> Self {
+        Self::transient(DISCORD_UNAVAILABLE, format!("{step}: {error}"))
     }
 
     pub fn unexpected_user_id(raw: &str, error: &tollgate_core::IdError) -> Self {

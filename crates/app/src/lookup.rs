@@ -14,9 +14,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tollgate_appwrite::{Query, User};
 use tollgate_core::{desired_roles, managed_roles, Access, AppwriteId, Clock, Email};
+use tollgate_discord::DiscordError;
 
 /// Failures shown with a lookup.
 const RECENT_FAILURES: u32 = 10;
+/// A user's access report reads their Discord member at most this often (anyone can reload it in a loop;
+/// every read would spend the bot's rate limit); in between, the last answer is shown. A role change by
+/// role sync makes that answer stale at once.
+pub const MEMBER_READ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -145,9 +150,15 @@ impl<C: Clock> RoleSync<'_, C> {
                 let mappings = self.load_mappings().await?;
                 let managed = managed_roles(&mappings, self.guild);
                 let desired = desired_roles(&mappings, self.guild, access.plans.keys().map(String::as_str));
-                let current = match self.discord.get_member(self.guild, discord_user).await {
+                let read = self.discord.get_member_throttled(self.guild, discord_user, MEMBER_READ_INTERVAL).await;
+                let current = match read {
                     Ok(member) => {
                         Some(member.roles.iter().filter(|r| managed.contains(r)).map(|r| r.to_string()).collect())
+                    }
+                    // Fail closed: without the shared limiter Discord is not called at all, and the caller
+                    // says so (503) rather than showing roles as unknown for another reason.
+                    Err(e @ DiscordError::LimiterUnavailable(_)) => {
+                        return Err(StepError::discord_unavailable("reading the member's roles", &e))
                     }
                     Err(_) => None,
                 };

@@ -4,6 +4,7 @@
 use crate::client::{Auth, Body, Call, DiscordClient};
 use crate::error::DiscordError;
 use crate::models::{AddMemberOutcome, Guild, Member, Role};
+use crate::permit::{member_cache_key, CacheRead};
 use reqwest::Method;
 use serde_json::json;
 use tollgate_core::{DiscordUserId, GuildId, RoleId};
@@ -13,7 +14,18 @@ pub const GUILD_MEMBERS_PAGE_LIMIT: u16 = 1_000;
 
 impl DiscordClient {
     fn bot_call<'a>(method: Method, route: &'static str, major: &'a str, path: String) -> Call<'a> {
-        Call { method, route, major, path, query: &[], body: Body::Empty, auth: Auth::Bot, audit_reason: None }
+        Call {
+            method,
+            route,
+            major,
+            path,
+            query: &[],
+            body: Body::Empty,
+            auth: Auth::Bot,
+            audit_reason: None,
+            cache: None,
+            invalidate: None,
+        }
     }
 
     /// The bot's own user (`GET /users/@me` with the bot token): checks the token too.
@@ -39,13 +51,38 @@ impl DiscordClient {
 
     /// The member, or `UnknownMember` (10007) if the user is not in the guild.
     pub async fn get_member(&self, guild: GuildId, user: DiscordUserId) -> Result<Member, DiscordError> {
+        self.read_member(guild, user, None).await
+    }
+
+    /// [`Self::get_member`] for a read anyone can repeat at will (a customer's access page): Discord is
+    /// asked at most once per `interval` for this member; meanwhile the answer it gave is returned (or
+    /// `RateLimited` while that first read is in flight). A role change through this client makes the kept
+    /// answer stale at once.
+    pub async fn get_member_throttled(
+        &self,
+        guild: GuildId,
+        user: DiscordUserId,
+        interval: std::time::Duration,
+    ) -> Result<Member, DiscordError> {
+        let key = member_cache_key(&guild.to_string(), &user.to_string());
+        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self.read_member(guild, user, Some(CacheRead { key, interval_ms })).await
+    }
+
+    async fn read_member(
+        &self,
+        guild: GuildId,
+        user: DiscordUserId,
+        cache: Option<CacheRead>,
+    ) -> Result<Member, DiscordError> {
         let major = guild.to_string();
-        let call = Self::bot_call(
+        let mut call = Self::bot_call(
             Method::GET,
             "GET /guilds/{guild}/members/{user}",
             &major,
             format!("/guilds/{guild}/members/{user}"),
         );
+        call.cache = cache;
         let (status, text) = self.send(call).await?;
         Self::decode(status, &text)
     }
@@ -80,6 +117,7 @@ impl DiscordClient {
         let major = guild.to_string();
         let mut call = Self::bot_call(method, route, &major, format!("/guilds/{guild}/members/{user}/roles/{role}"));
         call.audit_reason = Some(reason);
+        call.invalidate = Some(member_cache_key(&major, &user.to_string()));
         self.send(call).await.map(drop)
     }
 
@@ -126,6 +164,7 @@ impl DiscordClient {
             format!("/guilds/{guild}/members/{user}"),
         );
         call.body = Body::Json(&body);
+        call.invalidate = Some(member_cache_key(&major, &user.to_string()));
         let (status, _) = self.send(call).await?;
         Ok(if status == 201 { AddMemberOutcome::Added } else { AddMemberOutcome::AlreadyMember })
     }

@@ -1,12 +1,19 @@
-//! The one HTTP path: admission by the rate limiter, auth, `User-Agent`, URL-encoded
-//! `X-Audit-Log-Reason`, then the response's limits recorded and errors decoded. Nothing here sleeps:
-//! a request the limiter holds back is not sent and comes back as [`DiscordError::RateLimited`].
+//! The one HTTP path: a permit from the shared limiter ([`LimiterStore`]), auth, `User-Agent`, URL-encoded
+//! `X-Audit-Log-Reason`, then the response's limits reported and errors decoded. Nothing here sleeps:
+//! a request the limiter holds back is not sent and comes back as [`DiscordError::RateLimited`]; a limiter
+//! that cannot be reached sends nothing either ([`DiscordError::LimiterUnavailable`]): an unthrottled call
+//! is never the fallback.
 
 use crate::error::DiscordError;
-use crate::ratelimit::{Admission, Observed, RateLimiter, RouteKey, Scope};
+use crate::permit::{
+    token_fingerprint, CacheRead, CachedAnswer, Exchange, ExchangeAnswer, Permit, PermitRequest, Report, SharedLimiter,
+};
+use crate::ratelimit::{Observed, RouteKey, Scope};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tollgate_core::subrequests::Subrequests;
@@ -27,11 +34,54 @@ pub struct DiscordConfig {
     pub bot_token: Secret,
 }
 
+/// Where the limiter's state lives: this process ([`LocalLimiter`]) or a Durable Object shared by every
+/// worker (`workers/common`). An error means the state could not be reached: the call is not made.
+pub trait LimiterStore: Send + Sync {
+    fn exchange<'a>(
+        &'a self,
+        exchange: &'a Exchange,
+    ) -> Pin<Box<dyn Future<Output = Result<ExchangeAnswer, String>> + Send + 'a>>;
+
+    /// Whether an exchange is a subrequest of the invocation (a Durable Object call is).
+    fn is_subrequest(&self) -> bool;
+}
+
+/// The limiter in this process (the CLI, native tests): shared by the clients that share it, forgotten on exit.
+pub struct LocalLimiter {
+    state: Mutex<SharedLimiter>,
+    clock: Arc<dyn Clock + Send + Sync>,
+}
+
+impl LocalLimiter {
+    pub fn new(clock: Arc<dyn Clock + Send + Sync>) -> Self {
+        Self { state: Mutex::new(SharedLimiter::default()), clock }
+    }
+}
+
+impl LimiterStore for LocalLimiter {
+    fn exchange<'a>(
+        &'a self,
+        exchange: &'a Exchange,
+    ) -> Pin<Box<dyn Future<Output = Result<ExchangeAnswer, String>> + Send + 'a>> {
+        let now_ms = u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0);
+        let answer = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).exchange(exchange, now_ms);
+        Box::pin(std::future::ready(Ok(answer)))
+    }
+
+    fn is_subrequest(&self) -> bool {
+        false
+    }
+}
+
 pub struct DiscordClient {
     http: reqwest::Client,
     api_base: String,
     bot_token: Secret,
-    limiter: Mutex<RateLimiter>,
+    /// [`token_fingerprint`] of `bot_token`, sent with every exchange.
+    token_fingerprint: String,
+    limiter: Arc<dyn LimiterStore>,
+    /// Plain successes not reported yet: they ride along with the next permit.
+    unreported: Mutex<Vec<Report>>,
     clock: Arc<dyn Clock + Send + Sync>,
     /// The invocation's subrequest counter (shared with its other clients), taken before each request.
     subrequests: Subrequests,
@@ -59,15 +109,32 @@ pub(crate) struct Call<'a> {
     pub body: Body<'a>,
     pub auth: Auth<'a>,
     pub audit_reason: Option<&'a str>,
+    /// A read the limiter may answer from its last answer (at most one call per key and interval).
+    pub cache: Option<CacheRead>,
+    /// The kept answer this call makes stale.
+    pub invalidate: Option<String>,
 }
 
 impl DiscordClient {
+    /// A client with its own in-process limiter (the CLI, native tests).
     pub fn new(config: DiscordConfig, clock: Arc<dyn Clock + Send + Sync>) -> Self {
+        Self::with_shared_limiter(config, clock.clone(), Arc::new(LocalLimiter::new(clock)))
+    }
+
+    /// A client that asks `limiter` for every permit (the workers: the Durable Object). Without [`Self::new`]
+    /// the in-process limiter is not linked into a worker at all.
+    pub fn with_shared_limiter(
+        config: DiscordConfig,
+        clock: Arc<dyn Clock + Send + Sync>,
+        limiter: Arc<dyn LimiterStore>,
+    ) -> Self {
         Self {
             http: reqwest::Client::new(),
             api_base: config.api_base.trim_end_matches('/').to_owned(),
+            token_fingerprint: token_fingerprint(config.bot_token.expose()),
             bot_token: config.bot_token,
-            limiter: Mutex::new(RateLimiter::default()),
+            limiter,
+            unreported: Mutex::new(Vec::new()),
             clock,
             subrequests: Subrequests::unlimited(),
         }
@@ -83,18 +150,70 @@ impl DiscordClient {
         u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0)
     }
 
-    fn limiter(&self) -> std::sync::MutexGuard<'_, RateLimiter> {
-        self.limiter.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn unreported(&self) -> std::sync::MutexGuard<'_, Vec<Report>> {
+        self.unreported.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One round trip to the limiter, with the reports not sent yet. Reports that did not arrive are kept
+    /// for the next exchange.
+    async fn exchange(&self, permit: Option<PermitRequest>) -> Result<ExchangeAnswer, DiscordError> {
+        let reports = std::mem::take(&mut *self.unreported());
+        let exchange = Exchange { token: self.token_fingerprint.clone(), reports, permit };
+        if self.limiter.is_subrequest() {
+            if let Err(spent) = self.subrequests.take() {
+                self.unreported().splice(0..0, exchange.reports);
+                return Err(DiscordError::Transport(spent.to_string()));
+            }
+        }
+        match self.limiter.exchange(&exchange).await {
+            Ok(answer) => Ok(answer),
+            Err(e) => {
+                self.unreported().splice(0..0, exchange.reports);
+                Err(DiscordError::LimiterUnavailable(e))
+            }
+        }
+    }
+
+    /// The permit for one call, or why it is not made. `Ok(Some(..))`: the limiter's kept answer.
+    async fn permit(&self, request: PermitRequest) -> Result<Option<(u16, String)>, DiscordError> {
+        let answer = self.exchange(Some(request)).await?;
+        match answer.permit {
+            Some(Permit::Go) => Ok(None),
+            Some(Permit::Wait { until_ms }) => Err(DiscordError::RateLimited { retry_at_ms: until_ms }),
+            Some(Permit::Halted { halt }) => Err(DiscordError::from_halt(halt)),
+            Some(Permit::Cached { status, body }) => Ok(Some((status, body))),
+            None => Err(DiscordError::LimiterUnavailable("the limiter answered without a permit".to_owned())),
+        }
     }
 
     /// Sends one request; `Ok((status, body))` for a 2xx.
-    pub(crate) async fn send(&self, call: Call<'_>) -> Result<(u16, String), DiscordError> {
-        let key = RouteKey { route: call.route, major: call.major.to_owned() };
-        match self.limiter().admit(&key, self.now_ms()) {
-            Admission::Go => {}
-            Admission::WaitUntil(retry_at_ms) => return Err(DiscordError::RateLimited { retry_at_ms }),
-            Admission::Halted(halt) => return Err(DiscordError::from_halt(halt)),
+    pub(crate) async fn send(&self, mut call: Call<'_>) -> Result<(u16, String), DiscordError> {
+        let key = RouteKey::new(call.route, call.major);
+        let cache = call.cache.take();
+        let cache_key = cache.as_ref().map(|read| read.key.clone());
+        let request = PermitRequest { key: key.clone(), cache, invalidate: call.invalidate.take() };
+        // The kept answer of a throttled read (a 2xx or a 404), or Discord's.
+        let (status, text, retry_after_ms) = match self.permit(request).await? {
+            Some((status, body)) => (status, body, None),
+            None => self.call_discord(call, key, cache_key).await?,
+        };
+        match status {
+            200..=299 => Ok((status, text)),
+            429 => Err(DiscordError::RateLimited {
+                retry_at_ms: self.now_ms() + retry_after_ms.unwrap_or(crate::ratelimit::CLOUDFLARE_BLOCK_BACKOFF_MS),
+            }),
+            _ => Err(DiscordError::from_response(status, &text)),
         }
+    }
+
+    /// The call itself, once permitted; its report goes to the limiter (now if urgent, else with the next
+    /// permit). `(status, body, retry_after_ms)`.
+    async fn call_discord(
+        &self,
+        call: Call<'_>,
+        key: RouteKey,
+        cache_key: Option<String>,
+    ) -> Result<(u16, String, Option<u64>), DiscordError> {
         self.subrequests.take().map_err(|spent| DiscordError::Transport(spent.to_string()))?;
         let mut request = self
             .http
@@ -124,15 +243,21 @@ impl DiscordClient {
         let observed_headers = response.headers().clone();
         let text = response.text().await.map_err(|e| DiscordError::Transport(describe(&e)))?;
         let observed = observe(status, &observed_headers, &text, bot);
-        let now = self.now_ms();
-        self.limiter().record(&key, &observed, now);
-        match status {
-            200..=299 => Ok((status, text)),
-            429 => Err(DiscordError::RateLimited {
-                retry_at_ms: now + observed.retry_after_ms.unwrap_or(crate::ratelimit::CLOUDFLARE_BLOCK_BACKOFF_MS),
-            }),
-            _ => Err(DiscordError::from_response(status, &text)),
+        let retry_after_ms = observed.retry_after_ms;
+        // Only answers worth keeping: the member, or that they are not one (a 404).
+        let cache = cache_key.filter(|_| (200..300).contains(&status) || status == 404).map(|key| CachedAnswer {
+            key,
+            status,
+            body: text.clone(),
+        });
+        let report = Report { key, observed, cache };
+        let urgent = report.is_urgent();
+        self.unreported().push(report);
+        if urgent {
+            // Not delivered: it stays queued for the next exchange, and this call's own answer stands.
+            let _ = self.exchange(None).await;
         }
+        Ok((status, text, retry_after_ms))
     }
 
     pub(crate) fn decode<T: serde::de::DeserializeOwned>(status: u16, text: &str) -> Result<T, DiscordError> {

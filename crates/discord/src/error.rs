@@ -31,6 +31,9 @@ pub enum DiscordError {
     /// The client stopped itself to stay clear of Discord's invalid-request ban.
     #[error("too many refused requests; paused until {until_ms} ms to avoid a Discord ban")]
     InvalidRequestBudget { until_ms: u64 },
+    /// The shared rate limiter could not be reached, so nothing was sent (never an unthrottled call).
+    #[error("the Discord rate limiter could not be reached: {0}")]
+    LimiterUnavailable(String),
     #[error("Discord could not be reached: {0}")]
     Transport(String),
     #[error("Discord answered {status} (code {code:?}): {message}")]
@@ -75,7 +78,10 @@ impl DiscordError {
     /// Worth trying again later without anyone changing anything.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::RateLimited { .. } | Self::Transport(_) | Self::InvalidRequestBudget { .. } => true,
+            Self::RateLimited { .. }
+            | Self::Transport(_)
+            | Self::LimiterUnavailable(_)
+            | Self::InvalidRequestBudget { .. } => true,
             Self::Http { status, .. } => *status >= 500,
             _ => false,
         }

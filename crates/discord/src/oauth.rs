@@ -31,6 +31,8 @@ impl DiscordClient {
             body: Body::Form(form),
             auth: Auth::None,
             audit_reason: None,
+            cache: None,
+            invalidate: None,
         })
         .await
     }
@@ -83,6 +85,8 @@ impl DiscordClient {
             body: Body::Empty,
             auth: Auth::Bearer(user_access_token),
             audit_reason: None,
+            cache: None,
+            invalidate: None,
         };
         let (status, text) = self.send(call).await?;
         Self::decode(status, &text)

@@ -12,7 +12,11 @@
 //!   window; at [`INVALID_REQUEST_BUDGET`] the client stops until the window drains, far below the 10,000
 //!   that gets the IP banned. A 401 stops the client for good: the token is wrong, and every further call
 //!   would only count towards the ban.
+//!
+//! The state is serializable: the workers keep one [`RateLimiter`] in a Durable Object (see [`crate::permit`])
+//! so that it outlives an invocation and is shared by every worker that calls Discord.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
 /// Discord bans an IP at 10,000 invalid requests per 10 minutes; Tollgate stops at a tenth of that.
@@ -22,13 +26,20 @@ pub const INVALID_REQUEST_WINDOW_MS: u64 = 10 * 60 * 1_000;
 pub const CLOUDFLARE_BLOCK_BACKOFF_MS: u64 = 5 * 60 * 1_000;
 
 /// A route and its major parameter: the unit Discord limits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RouteKey {
-    pub route: &'static str,
+    pub route: String,
     pub major: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl RouteKey {
+    pub fn new(route: &str, major: &str) -> Self {
+        Self { route: route.to_owned(), major: major.to_owned() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     User,
     Global,
@@ -47,7 +58,7 @@ impl Scope {
 }
 
 /// What a response said about limits.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     pub status: u16,
     pub bucket: Option<String>,
@@ -83,15 +94,15 @@ pub enum Admission {
     Halted(Halt),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Bucket {
     remaining: u32,
     reset_at_ms: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RateLimiter {
-    bucket_of_route: HashMap<&'static str, String>,
+    bucket_of_route: HashMap<String, String>,
     buckets: HashMap<String, Bucket>,
     global_until_ms: u64,
     invalid: VecDeque<u64>,
@@ -100,13 +111,32 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     fn bucket_key(&self, key: &RouteKey) -> Option<String> {
-        self.bucket_of_route.get(key.route).map(|bucket| format!("{bucket}:{}", key.major))
+        self.bucket_of_route.get(&key.route).map(|bucket| format!("{bucket}:{}", key.major))
     }
 
     fn drain_invalid(&mut self, now_ms: u64) {
         while self.invalid.front().is_some_and(|t| now_ms.saturating_sub(*t) >= INVALID_REQUEST_WINDOW_MS) {
             self.invalid.pop_front();
         }
+    }
+
+    /// What must outlive a restart of the state's owner: everything but the buckets that still have
+    /// requests left (their counts are refreshed by the next response anyway). Storing only this keeps a
+    /// plain success from costing a storage write.
+    pub fn durable_part(&self, now_ms: u64) -> Self {
+        let held = self.buckets.iter().filter(|(_, b)| b.remaining == 0 && b.reset_at_ms > now_ms);
+        Self {
+            bucket_of_route: self.bucket_of_route.clone(),
+            buckets: held.map(|(k, b)| (k.clone(), *b)).collect(),
+            global_until_ms: self.global_until_ms,
+            invalid: self.invalid.clone(),
+            unauthorized: self.unauthorized,
+        }
+    }
+
+    /// A new bot token lifts the 401 halt (the old one was refused; the new one has not been tried).
+    pub fn token_replaced(&mut self) {
+        self.unauthorized = false;
     }
 
     pub fn admit(&mut self, key: &RouteKey, now_ms: u64) -> Admission {
@@ -142,7 +172,7 @@ impl RateLimiter {
 
     pub fn record(&mut self, key: &RouteKey, observed: &Observed, now_ms: u64) {
         if let Some(bucket) = &observed.bucket {
-            self.bucket_of_route.insert(key.route, bucket.clone());
+            self.bucket_of_route.insert(key.route.clone(), bucket.clone());
         }
         if let (Some(k), Some(remaining), Some(reset_after)) =
             (self.bucket_key(key), observed.remaining, observed.reset_after_ms)
@@ -170,7 +200,7 @@ impl RateLimiter {
                     self.buckets.insert(k, Bucket { remaining: 0, reset_at_ms: now_ms + wait });
                 } else {
                     // No bucket known yet: hold this route alone under a bucket named after it.
-                    self.bucket_of_route.insert(key.route, format!("route:{}", key.route));
+                    self.bucket_of_route.insert(key.route.clone(), format!("route:{}", key.route));
                     if let Some(k) = self.bucket_key(key) {
                         self.buckets.insert(k, Bucket { remaining: 0, reset_at_ms: now_ms + wait });
                     }

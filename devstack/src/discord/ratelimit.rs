@@ -1,6 +1,9 @@
 //! Per-route buckets, keyed by route template and major parameter (the guild), each allowing `limit`
 //! requests per `window_ms`. Every API response carries Discord's `X-RateLimit-*` headers; a request over
 //! the limit gets 429 with `retry_after` (seconds, decimals), `Retry-After` and `X-RateLimit-Scope: user`.
+//! With `"global": true` the limit is the bot's global one instead: one window for every route, and a
+//! request over it gets Discord's global 429 (`"global": true`, `X-RateLimit-Global: true`,
+//! `X-RateLimit-Scope: global`).
 
 use super::{DiscordState, State};
 use axum::extract::{MatchedPath, Request};
@@ -21,6 +24,9 @@ pub struct Config {
     pub limit: u32,
     #[serde(default = "default_window")]
     pub window_ms: u64,
+    /// One window for all routes, answered with global 429s.
+    #[serde(default)]
+    pub global: bool,
 }
 
 fn default_window() -> u64 {
@@ -40,7 +46,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            config: Mutex::new(Config { limit: DEFAULT_LIMIT, window_ms: DEFAULT_WINDOW_MS }),
+            config: Mutex::new(Config { limit: DEFAULT_LIMIT, window_ms: DEFAULT_WINDOW_MS, global: false }),
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -53,7 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Limits {
     pub fn clear(&self) {
         lock(&self.windows).clear();
-        *lock(&self.config) = Config { limit: DEFAULT_LIMIT, window_ms: DEFAULT_WINDOW_MS };
+        *lock(&self.config) = Config { limit: DEFAULT_LIMIT, window_ms: DEFAULT_WINDOW_MS, global: false };
     }
 }
 
@@ -94,8 +100,8 @@ pub async fn enforce(
         .unwrap_or_default()
         .to_owned();
     let bucket = bucket_id(&template);
-    let key = format!("{} {template}:{major}", request.method());
     let config = *lock(&state.limits.config);
+    let key = if config.global { "global".to_owned() } else { format!("{} {template}:{major}", request.method()) };
     let now = now_ms();
     let (allowed, remaining, reset_at_ms) = {
         let mut windows = lock(&state.limits.windows);
@@ -113,11 +119,17 @@ pub async fn enforce(
     let mut response = if allowed {
         next.run(request).await
     } else {
-        let body = json!({ "message": "You are being rate limited.", "retry_after": reset_after, "global": false });
+        let body =
+            json!({ "message": "You are being rate limited.", "retry_after": reset_after, "global": config.global });
         let mut limited = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
         let headers = limited.headers_mut();
         headers.insert("retry-after", HeaderValue::from(reset_after.ceil() as u64));
-        headers.insert("x-ratelimit-scope", HeaderValue::from_static("user"));
+        if config.global {
+            headers.insert("x-ratelimit-global", HeaderValue::from_static("true"));
+            headers.insert("x-ratelimit-scope", HeaderValue::from_static("global"));
+        } else {
+            headers.insert("x-ratelimit-scope", HeaderValue::from_static("user"));
+        }
         limited
     };
     let headers = response.headers_mut();

@@ -271,6 +271,22 @@ impl TestApp {
         body["jwt"].as_str().expect("a jwt").to_owned()
     }
 
+    /// Stops the role-sync worker and starts it again on the same port, env file and state (its Durable
+    /// Objects' storage included): what a deploy or an eviction does to its in-memory state.
+    pub async fn restart_role_sync(&mut self) {
+        let port: u16 = self.role_sync.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("its port");
+        self.role_sync.stop();
+        let state = self._state.0.clone();
+        self.role_sync = xtask::wrangler::start(WorkerLaunch {
+            worker: ROLE_SYNC_WORKER,
+            port,
+            env_file: &state.join("dev.env"),
+            state_dir: &state.join("role-sync"),
+        })
+        .await
+        .expect("restarting the role-sync worker");
+    }
+
     /// This test's own temporary directory (screenshots go here).
     pub fn state_dir(&self) -> &std::path::Path {
         &self._state.0

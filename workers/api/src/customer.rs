@@ -1,5 +1,6 @@
-//! The customer's routes: link, callback, unlink, access. Authenticated by the web app's Appwrite JWT,
-//! except the callback, which Discord's redirect reaches and which the single-use state authenticates.
+//! The customer's routes: link, callback, unlink (their access view is the console worker's).
+//! Authenticated by the web app's Appwrite JWT, except the callback, which Discord's redirect reaches and
+//! which the single-use state authenticates.
 
 use serde_json::json;
 use tollgate_app::link_discord::{callback_location, clear_link_cookie, link_cookie, link_cookie_value};
@@ -96,17 +97,4 @@ pub async fn unlink(req: &Request, env: &Env, inv: &Invocation) -> Result<Respon
         sync_now(env, inv, &user_id).await;
     }
     Ok(Response::from_json(&json!({ "ok": true, "unlinked": unlinked }))?)
-}
-
-pub async fn access(req: &Request, env: &Env, inv: &Invocation) -> Result<Response, ApiError> {
-    let ctx = Ctx::from_env(env, inv)?;
-    let user = ctx.user(req).await?;
-    inv.note("userId", user.id.as_str());
-    let report = ctx.sync().access_report(&user, false).await?;
-    if report.claimed_now > 0 {
-        if let Ok(user_id) = AppwriteId::parse(&user.id) {
-            sync_now(env, inv, &user_id).await;
-        }
-    }
-    Ok(Response::from_json(&report)?)
 }

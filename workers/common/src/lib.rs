@@ -3,6 +3,7 @@
 //! [`Subrequests`]), and the invocation's log line ([`observe`]).
 #![cfg(target_arch = "wasm32")]
 
+pub mod limiter;
 pub mod observe;
 pub mod role_sync;
 
@@ -76,9 +77,12 @@ impl AppParts {
         App::new(&self.appwrite, &self.settings, &self.clock).with_stripe(self.stripe.as_ref())
     }
 
-    /// The Discord client (`DISCORD_BOT_TOKEN`, `DISCORD_API_BASE`).
+    /// The Discord client (`DISCORD_BOT_TOKEN`, `DISCORD_API_BASE`), asking the shared limiter
+    /// ([`limiter::DurableLimiter`]) before every call.
     pub fn discord(&self, env: &Env) -> Result<DiscordClient, SettingsError> {
-        Ok(DiscordClient::new(discord_config(|name| setting(env, name))?, Arc::new(JsClock))
+        let config = discord_config(|name| setting(env, name))?;
+        let limiter = Arc::new(limiter::DurableLimiter::from_env(env));
+        Ok(DiscordClient::with_shared_limiter(config, Arc::new(JsClock), limiter)
             .with_subrequests(self.subrequests.clone()))
     }
 }

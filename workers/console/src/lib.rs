@@ -1,7 +1,9 @@
-//! workers/console: the pages and the admin routes, reached through the api worker (a service binding for
-//! `/admin`, `/access` and `/assets/`; see workers/api/src/console.rs), so it answers on the api's origin.
+//! workers/console: the pages, the admin routes and the customer's access view, reached through the api
+//! worker (a service binding for `/admin`, `/access`, `/assets/` and `/me/access`; see
+//! workers/api/src/console.rs), so it answers on the api's origin.
 //!
 //! - Pages: `GET /admin` (the console), `GET /access` (the customer's page), `GET /assets/{name}`.
+//! - `GET /me/access`: the customer's access (Appwrite JWT; CORS for `APP_BASE_URL`).
 //! - `GET /admin/users?email=|id=|discord=`, `GET /admin/failures`, `GET /admin/failures/{id}`,
 //!   `POST /admin/failures/{id}/replay` (forwarded to the webhook worker, `WEBHOOK_URL`),
 //!   `POST /admin/users/{id}/sync` (forwarded to the role-sync worker, `ROLE_SYNC_URL`), `GET /admin/plans`,
@@ -9,9 +11,11 @@
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
 
+mod access;
 mod admin;
 mod pages;
 
+use tollgate_web::cors::with_cors;
 use tollgate_web::error::ApiError;
 use tollgate_worker_common::observe::Invocation;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -36,6 +40,7 @@ async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
         (Method::Get, ["admin"]) => pages::page(env, pages::Page::Admin),
         (Method::Get, ["access"]) => pages::page(env, pages::Page::Access),
         (Method::Get, ["assets", name]) => pages::asset(&req, name),
+        (Method::Get, ["me", "access"]) => access::access(&req, env, inv).await,
         (Method::Get, ["admin", "me"]) => admin::me(&req, env, inv).await,
         (Method::Get, ["admin", "users"]) => admin::lookup(&req, env, inv).await,
         (Method::Get, ["admin", "failures"]) => admin::failures(&req, env, inv).await,
@@ -48,6 +53,7 @@ async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
             _,
             ["health"]
             | ["admin" | "access"]
+            | ["me", "access"]
             | ["admin", "users" | "failures" | "me" | "plans" | "health"]
             | ["admin", "failures", _]
             | ["admin", "failures", _, "replay"]
@@ -55,8 +61,13 @@ async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };
-    result.or_else(|e| {
+    let response = result.or_else(|e| {
         inv.note("outcome", e.code());
         e.into_response()
-    })
+    })?;
+    if segments == ["me", "access"] {
+        with_cors(response, env)
+    } else {
+        Ok(response)
+    }
 }

@@ -4,7 +4,10 @@
 //!   worker calls it after every access change.
 //! - cron: every due `role_sync_jobs` entry, then a bounded slice of the whole guild (reconciliation).
 //! - `GET /health`.
+//! - the `DiscordLimiter` Durable Object ([`limiter`]), the Discord rate limiter shared with the api worker.
 #![cfg(target_arch = "wasm32")]
+
+pub mod limiter;
 
 use serde_json::json;
 use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_PAGES_PER_RUN};

@@ -23,6 +23,9 @@ pub enum ApiError {
     Misconfigured(String),
     #[error("an upstream service failed")]
     Upstream(String),
+    /// Discord is not called right now (its shared rate limiter cannot be reached); logged, try again.
+    #[error("Discord cannot be reached right now; try again shortly")]
+    DiscordUnavailable(String),
     /// The request cannot be done in the state things are in (e.g. nothing to cancel).
     #[error("{reason}")]
     Conflict { code: &'static str, reason: String },
@@ -43,6 +46,7 @@ impl ApiError {
             Self::MethodNotAllowed => (405, "method_not_allowed"),
             Self::Misconfigured(_) => (503, "not_configured"),
             Self::Upstream(_) => (502, "upstream_error"),
+            Self::DiscordUnavailable(_) => (503, "discord_unavailable"),
             Self::Conflict { code, .. } => (409, code),
             Self::StripeNotConfigured => (501, "stripe_not_configured"),
             Self::Stripe { code, .. } => (502, code),
@@ -61,7 +65,7 @@ impl ApiError {
     pub fn into_response(self) -> worker::Result<Response> {
         let (status, code) = self.parts();
         let message = match &self {
-            Self::Stripe { detail, .. } => {
+            Self::Stripe { detail, .. } | Self::DiscordUnavailable(detail) => {
                 worker::console_error!("api: {code}: {detail}");
                 self.to_string()
             }
@@ -80,7 +84,11 @@ impl ApiError {
 
 impl From<tollgate_app::StepError> for ApiError {
     fn from(e: tollgate_app::StepError) -> Self {
-        Self::Upstream(e.to_string())
+        if e.code == tollgate_app::error::DISCORD_UNAVAILABLE {
+            Self::DiscordUnavailable(e.to_string())
+        } else {
+            Self::Upstream(e.to_string())
+        }
     }
 }
 

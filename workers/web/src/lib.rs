@@ -6,4 +6,5 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod context;
+pub mod cors;
 pub mod error;

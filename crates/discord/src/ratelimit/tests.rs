@@ -1,7 +1,7 @@
 use super::*;
 
-fn key(route: &'static str, major: &str) -> RouteKey {
-    RouteKey { route, major: major.to_owned() }
+fn key(route: &str, major: &str) -> RouteKey {
+    RouteKey::new(route, major)
 }
 
 fn ok(bucket: &str, remaining: u32, reset_after_ms: u64) -> Observed {

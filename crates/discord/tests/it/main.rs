@@ -1,4 +1,5 @@
 mod bot;
 mod oauth;
 mod rate_limits;
+mod shared_limiter;
 mod support;
