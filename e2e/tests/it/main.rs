@@ -2,6 +2,7 @@ mod api;
 mod bad_input;
 mod billing;
 mod failures;
+mod inbox;
 mod ledger;
 mod observability;
 mod pages;
