@@ -1,7 +1,7 @@
 //! The durable inbox: a delivery cut after its claim is finished by the cron's sweep, from the body the
 //! claim stores; a delivery that could not even be claimed is answered 503 with nothing written.
 
-use crate::ledger::entitlements;
+use crate::ledger::{clear_calls, entitlements, total_calls};
 use crate::support::{applied, context, order, TestContext};
 use chrono::Duration;
 use serde_json::{json, Value};
@@ -54,8 +54,12 @@ async fn a_delivery_cut_after_its_claim_is_finished_by_the_sweep_and_the_buyer_g
     assert!(entitlements(&ctx).await.is_empty(), "cut before any side effect");
 
     ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    clear_calls(&ctx).await;
     let report = ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep");
     assert_eq!((report.found, report.finished, report.failed, report.unrecoverable), (1, 1, 0, 0));
+    // The list, the lease, the delivery's own steps (claim found, buyer, catalogue, ledger, outbox, complete).
+    let calls = total_calls(&ctx).await;
+    assert!(calls <= 10, "one swept delivery costs {calls} Appwrite calls: {}", ctx.calls().await);
     assert_eq!(report.users, vec![AppwriteId::parse("cut1").unwrap()], "the user to prompt role-sync for");
     assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
     ctx.project("cut1").await;
