@@ -1,5 +1,6 @@
-//! The durable inbox: every claim stores its verified body ([`App::claim`]), and the webhook cron sweeps
-//! claims left `processing` past [`STALE_CLAIM_AFTER_SECS`] and processes them from that body.
+//! The durable inbox: every claim stores its verified body ([`App::claim`]) until it completes (the
+//! completing write drops it: only unfinished deliveries keep a body), and the webhook cron sweeps claims
+//! left `processing` past [`STALE_CLAIM_AFTER_SECS`] and processes them from that body.
 //!
 //! ## Why
 //! A delivery runs several sequential Appwrite calls. When it is cut between its claim and its end (the

@@ -374,7 +374,8 @@ impl<C: Clock> App<'_, C> {
     }
 
     pub(crate) async fn complete(&self, claim_id: &AppwriteId) -> Result<(), StepError> {
-        let data = json!({ "status": EVENT_COMPLETED, "processedAt": timestamp(self.clock.now()) });
+        // The body is dropped with the same write: the inbox keeps bodies of unfinished deliveries only.
+        let data = json!({ "status": EVENT_COMPLETED, "processedAt": timestamp(self.clock.now()), "bodyText": null });
         self.appwrite
             .update_document(
                 &self.settings.database_id,

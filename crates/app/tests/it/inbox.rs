@@ -61,7 +61,9 @@ async fn a_delivery_cut_after_its_claim_is_finished_by_the_sweep_and_the_buyer_g
     let calls = total_calls(&ctx).await;
     assert!(calls <= 10, "one swept delivery costs {calls} Appwrite calls: {}", ctx.calls().await);
     assert_eq!(report.users, vec![AppwriteId::parse("cut1").unwrap()], "the user to prompt role-sync for");
-    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
+    let claim = ctx.document("webhook_events", &id).await.expect("claim");
+    assert_eq!(claim["status"], "completed");
+    assert!(claim["bodyText"].is_null(), "a finished delivery's body is not kept: {claim}");
     ctx.project("cut1").await;
     assert!(ctx.is_paid("cut1").await);
     granted_once(&ctx, 41).await;
