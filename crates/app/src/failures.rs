@@ -5,7 +5,7 @@
 
 use crate::error::StepError;
 use crate::inbox::StoredDelivery;
-use crate::ingest_webhook::Processed;
+use crate::ingest_webhook::{Processed, Progress};
 use crate::records::{body_text, fit, timestamp, FailureRecord, FailureState};
 use crate::schema::{EMAIL_SIZE, MESSAGE_SIZE, NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
@@ -217,18 +217,28 @@ impl<C: Clock> App<'_, C> {
         doc_id: &str,
         record: &FailureRecord,
     ) -> Result<(RetryOutcome, Option<AppwriteId>), StepError> {
-        let result = match record.body_text.clone() {
-            Some(body) => match StoredDelivery::read(record.provider.as_deref(), body) {
-                Ok(stored) => self.reprocess(&stored).await,
-                Err(e) => Err(e),
-            },
+        let progress = Progress::default();
+        let stored = match record.body_text.clone() {
+            Some(body) => StoredDelivery::read(record.provider.as_deref(), body),
             None => Err(StepError::permanent("no_body", "the failure record keeps no body to retry".to_owned())),
+        };
+        let result = match &stored {
+            Ok(stored) => self.reprocess(stored, &progress).await,
+            Err(e) => Err(e.clone()),
         };
         let applied_to = match &result {
             Ok(Processed::Applied(user)) => Some(user.clone()),
             _ => None,
         };
-        Ok((self.finish_retry(doc_id, record, result).await?, applied_to))
+        let outcome = self.finish_retry(doc_id, record, result).await?;
+        match &stored {
+            // The retry made (or found) the claim `processing` and failed: this record owns it, not the sweep.
+            Ok(stored) if outcome != RetryOutcome::Settled && progress.leaves_claim_processing() => {
+                self.hand_claim_to_failure(stored.facts().key.document_id()).await
+            }
+            _ => {}
+        }
+        Ok((outcome, applied_to))
     }
 
     async fn finish_retry(

@@ -97,13 +97,14 @@ pub struct SweepReport {
 }
 
 impl<C: Clock> App<'_, C> {
-    /// A stored body through the same steps as its delivery (no deadline, no provider API for Sell.app).
-    pub(crate) async fn reprocess(&self, stored: &StoredDelivery) -> Result<Processed, StepError> {
+    /// A stored body through the same steps as its delivery (no deadline). `progress` says whether a
+    /// failure left the claim `processing`: the caller hands it to its failure record once that record is
+    /// written ([`App::hand_claim_to_failure`]), else the sweep would process it again while the retry
+    /// schedule owns it.
+    pub(crate) async fn reprocess(&self, stored: &StoredDelivery, progress: &Progress) -> Result<Processed, StepError> {
         match &stored.kind {
-            Kind::Sellapp(delivery) => {
-                self.process_sellapp(delivery, stored.body(), Attempt::Retry, &Progress::default()).await
-            }
-            Kind::Stripe(delivery) => self.reprocess_stripe(delivery, stored.body()).await,
+            Kind::Sellapp(delivery) => self.process_sellapp(delivery, stored.body(), Attempt::Retry, progress).await,
+            Kind::Stripe(delivery) => self.reprocess_stripe(delivery, stored.body(), progress).await,
         }
     }
 
@@ -150,7 +151,8 @@ impl<C: Clock> App<'_, C> {
         // The lease: a sweep of the next run finds it fresh while this one works on it.
         self.update_claim(&doc.id, &json!({ "claimedAt": timestamp(self.clock.now()) })).await?;
         let facts = stored.facts();
-        match self.reprocess(&stored).await {
+        let progress = Progress::default();
+        match self.reprocess(&stored, &progress).await {
             Ok(processed) => {
                 if processed == Processed::Ignored {
                     // Ignored events are answered before they are claimed; a claim of one is done all the same.
@@ -162,6 +164,7 @@ impl<C: Clock> App<'_, C> {
                 report.finished += 1;
             }
             Err(failure) => {
+                // The record first: a claim handed to a record that was never written would be lost.
                 self.record_delivery_failure(&facts, stored.body(), &failure).await?;
                 self.hand_claim_to_failure(facts.key.document_id()).await;
                 report.failed += 1;

@@ -84,15 +84,22 @@ pub(crate) struct Progress(std::cell::Cell<Option<Claimed>>);
 pub(crate) struct Claimed {
     /// The claim holds the body (written now, or by an earlier delivery of this version).
     pub durable: bool,
+    /// The claim is `processing` (written now, or found so): a failure must hand it to its record.
+    pub processing: bool,
 }
 
 impl Progress {
-    fn claimed(&self, durable: bool) {
-        self.0.set(Some(Claimed { durable }));
+    fn claimed(&self, durable: bool, processing: bool) {
+        self.0.set(Some(Claimed { durable, processing }));
     }
 
-    fn get(&self) -> Option<Claimed> {
+    pub(crate) fn get(&self) -> Option<Claimed> {
         self.0.get()
+    }
+
+    /// A failure of this attempt must hand the claim to its failure record (see [`EVENT_FAILED`]).
+    pub(crate) fn leaves_claim_processing(&self) -> bool {
+        self.get().is_some_and(|claimed| claimed.processing)
     }
 }
 
@@ -184,7 +191,7 @@ impl<C: Clock> App<'_, C> {
                 let (code, retryable) = (failure.code, failure.retryable);
                 match self.record_delivery_failure(delivery, body, &failure).await {
                     Ok(()) => {
-                        if claimed.is_some() {
+                        if claimed.is_some_and(|c| c.processing) {
                             self.hand_claim_to_failure(delivery.key.document_id()).await;
                         }
                         Ok(IngestOutcome::FailureRecorded { code, retryable })
@@ -328,7 +335,7 @@ impl<C: Clock> App<'_, C> {
         });
         match self.appwrite.create_document(db, collection, id, &data, None).await {
             Ok(_) => {
-                progress.claimed(true);
+                progress.claimed(true, true);
                 Ok(Claim::New)
             }
             Err(e) if e.is_conflict() => {
@@ -339,11 +346,11 @@ impl<C: Clock> App<'_, C> {
                     .map_err(|e| StepError::appwrite("reading the event claim", &e))?;
                 let claim = match existing.decode::<EventClaim>() {
                     Ok(claim) => {
-                        progress.claimed(claim.body_text.is_some());
+                        progress.claimed(claim.body_text.is_some(), claim.status.as_deref() == Some(EVENT_PROCESSING));
                         claim
                     }
                     Err(e) => {
-                        progress.claimed(false);
+                        progress.claimed(false, false);
                         // Unreadable is not "done": processing again is safe, every step is idempotent.
                         tracing::error!(claim = id, error = %e, "an event claim does not decode; processing again");
                         return Ok(Claim::Unfinished);

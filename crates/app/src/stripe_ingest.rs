@@ -123,11 +123,11 @@ impl<C: Clock> App<'_, C> {
         &self,
         delivery: &StripeDelivery,
         body: &[u8],
+        progress: &Progress,
     ) -> Result<Processed, StepError> {
-        let progress = Progress::default();
         match self.stripe {
-            Some(api) => self.process_stripe(delivery, body, Attempt::Retry, Some(api), &progress).await,
-            None => self.process_stripe(delivery, body, Attempt::Retry, None::<&NoStripeApi>, &progress).await,
+            Some(api) => self.process_stripe(delivery, body, Attempt::Retry, Some(api), progress).await,
+            None => self.process_stripe(delivery, body, Attempt::Retry, None::<&NoStripeApi>, progress).await,
         }
     }
 

@@ -166,3 +166,31 @@ async fn a_stale_claim_without_a_body_is_marked_unrecoverable_not_left_processin
     assert_eq!(ctx.document("webhook_events", "old-claim").await.expect("claim")["status"], "unrecoverable");
     assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0);
 }
+
+#[tokio::test]
+async fn a_claim_first_written_by_a_failing_retry_is_left_to_the_retry_not_swept() {
+    let ctx = context().await;
+    ctx.create_user("cut5", "cut5@example.com").await;
+    // The delivery's claim cannot be written: a failure record (with the body) is, and there is no claim.
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases/crypto/collections/webhook_events"]}))
+        .await;
+    let outcome = ctx.app().ingest_sellapp(&order("order.completed", 48, "cut5@example.com")).await;
+    assert_eq!(outcome, Ok(IngestOutcome::FailureRecorded { code: "appwrite_error", retryable: true }));
+    ctx.set_faults(json!({"rate": 0})).await;
+    let id = claim_id("order.completed", "48");
+    assert!(ctx.document("webhook_events", &id).await.is_none());
+
+    // The retry claims it, then fails on the buyer: the claim is handed to the record, not left `processing`.
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").rescheduled, 1);
+    ctx.set_faults(json!({"rate": 0})).await;
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "failed");
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0);
+
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[1]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 48).await;
+}
