@@ -26,6 +26,8 @@ use crate::records::{
 use crate::schema::{NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use serde_json::json;
+use std::future::Future;
+use std::pin::{pin, Pin};
 use tollgate_core::{
     payload_hash, plan_for_purchase, AppwriteId, Clock, Grant, LedgerEvent, LineItem, PlanMatch, Revocation,
     RevokeReason,
@@ -116,12 +118,13 @@ fn deadline_passed() -> NotRecorded {
     }
 }
 
+/// A future pinned behind a reference, without its type: the deadline machinery is compiled once, not once
+/// per provider and deadline type (the webhook worker's size budget).
+type Pinned<'a, T> = Pin<&'a mut dyn Future<Output = T>>;
+
 /// Runs `work` unless `deadline` comes first (`None`). `work` is polled first: work that is ready wins.
-async fn within<T>(
-    deadline: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-    work: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    match futures::future::select(std::pin::pin!(work), deadline).await {
+async fn within<T>(deadline: Pinned<'_, ()>, work: Pinned<'_, T>) -> Option<T> {
+    match futures::future::select(work, deadline).await {
         futures::future::Either::Left((done, _)) => Some(done),
         futures::future::Either::Right(_) => None,
     }
@@ -138,12 +141,12 @@ impl<C: Clock> App<'_, C> {
     pub async fn ingest_sellapp_within(
         &self,
         event: &VerifiedEvent,
-        deadline: impl std::future::Future<Output = ()>,
+        deadline: impl Future<Output = ()>,
     ) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
         let progress = Progress::default();
-        let processing = self.process_sellapp(&delivery, event.body(), Attempt::Delivery, &progress);
-        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), deadline).await
+        let processing = pin!(self.process_sellapp(&delivery, event.body(), Attempt::Delivery, &progress));
+        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), pin!(deadline)).await
     }
 
     /// Runs a delivery's `processing` and answers it, whatever the provider: a failure is recorded for
@@ -151,18 +154,18 @@ impl<C: Clock> App<'_, C> {
     /// written is `Accepted` (the sweep finishes it); `Err` (503) only when nothing durable was stored.
     pub(crate) async fn deliver_within(
         &self,
-        processing: impl std::future::Future<Output = Result<Processed, StepError>>,
+        processing: Pinned<'_, Result<Processed, StepError>>,
         progress: &Progress,
         delivery: &DeliveryFacts<'_>,
         body: &[u8],
-        deadline: impl std::future::Future<Output = ()>,
+        mut deadline: Pinned<'_, ()>,
     ) -> Result<IngestOutcome, NotRecorded> {
-        let mut deadline = std::pin::pin!(deadline);
         // Cut by the deadline: answered `Accepted` once the claim holds the body, else 503.
         let Some(processed) = within(deadline.as_mut(), processing).await else {
             return if durable(progress) { Ok(IngestOutcome::Accepted) } else { Err(deadline_passed()) };
         };
-        match within(deadline.as_mut(), self.delivery_outcome(processed, delivery, body, progress.get())).await {
+        let outcome = pin!(self.delivery_outcome(processed, delivery, body, progress.get()));
+        match within(deadline.as_mut(), outcome).await {
             None if durable(progress) => Ok(IngestOutcome::Accepted),
             None => Err(deadline_passed()),
             Some(Err(not_recorded)) if durable(progress) => {

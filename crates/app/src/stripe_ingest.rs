@@ -113,22 +113,21 @@ impl<C: Clock> App<'_, C> {
     ) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
         let progress = Progress::default();
-        let processing = self.process_stripe(&delivery, event.body(), Attempt::Delivery, api, &progress);
-        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), deadline).await
+        let processing =
+            std::pin::pin!(self.process_stripe(&delivery, event.body(), Attempt::Delivery, api, &progress));
+        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), std::pin::pin!(deadline)).await
     }
 
     /// A stored body, again (the cron's retry or inbox sweep, an admin's replay): Stripe's API is read as
-    /// the delivery did when `App::stripe` is set.
+    /// the delivery did when `App::stripe` is set. One instantiation (`StripeApi`) whether or not it is: the
+    /// webhook worker's size budget.
     pub(crate) async fn reprocess_stripe(
         &self,
         delivery: &StripeDelivery,
         body: &[u8],
         progress: &Progress,
     ) -> Result<Processed, StepError> {
-        match self.stripe {
-            Some(api) => self.process_stripe(delivery, body, Attempt::Retry, Some(api), progress).await,
-            None => self.process_stripe(delivery, body, Attempt::Retry, None::<&NoStripeApi>, progress).await,
-        }
+        self.process_stripe(delivery, body, Attempt::Retry, self.stripe, progress).await
     }
 
     async fn process_stripe<R: StripeReader>(
