@@ -4,8 +4,9 @@
 //! secret: only the body the provider sent, the error and where it came from.
 
 use crate::error::StepError;
-use crate::ingest_webhook::{Attempt, Processed};
-use crate::records::{fit, timestamp, FailureRecord, FailureState};
+use crate::inbox::StoredDelivery;
+use crate::ingest_webhook::{Processed, Progress};
+use crate::records::{body_text, fit, timestamp, FailureRecord, FailureState};
 use crate::schema::{EMAIL_SIZE, MESSAGE_SIZE, NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use chrono::Duration;
@@ -14,9 +15,9 @@ use tollgate_appwrite::{Deletion, Query};
 use tollgate_core::retry_schedule::next_attempt_at;
 use tollgate_core::IdempotencyKey;
 use tollgate_core::{payload_hash, AppwriteId, Clock};
-use tollgate_providers::sellapp_payload::{interpret, SellappDelivery};
+use tollgate_providers::sellapp_payload::SellappDelivery;
 use tollgate_providers::stripe_payload::StripeDelivery;
-use tollgate_providers::{Provider, VerifiedEvent};
+use tollgate_providers::Provider;
 
 /// Settled failures are kept this long for admins to see, then deleted (docs/compatibility.md).
 pub const FAILURE_RETENTION_DAYS: i64 = 7;
@@ -132,7 +133,7 @@ impl<C: Clock> App<'_, C> {
             "email": normalised_email(delivery),
             "emailRaw": delivery.email_raw.map(|v| fit(v, EMAIL_SIZE)),
             "payloadHash": payload_hash(body),
-            "bodyText": String::from_utf8_lossy(body),
+            "bodyText": body_text(body),
             "errorCode": failure.code,
             "errorMessage": fit(&failure.message, MESSAGE_SIZE),
             "errorStatus": failure.status,
@@ -216,40 +217,28 @@ impl<C: Clock> App<'_, C> {
         doc_id: &str,
         record: &FailureRecord,
     ) -> Result<(RetryOutcome, Option<AppwriteId>), StepError> {
-        let result = match record.provider.as_deref().unwrap_or(Provider::Sellapp.as_str()) {
-            provider if provider == Provider::Sellapp.as_str() => {
-                let Some(body) = record.body_text.clone().map(String::into_bytes) else {
-                    return self
-                        .finish_retry(
-                            doc_id,
-                            record,
-                            Err(StepError::permanent(
-                                "no_body",
-                                "the failure record keeps no body to retry".to_owned(),
-                            )),
-                        )
-                        .await
-                        .map(|outcome| (outcome, None));
-                };
-                let event = VerifiedEvent::from_recorded_failure(Provider::Sellapp, body);
-                let delivery = interpret(&event);
-                self.process_sellapp(&delivery, event.body(), Attempt::Retry).await
-            }
-            provider if provider == Provider::Stripe.as_str() => match record.body_text.clone() {
-                // With `App::stripe` (STRIPE_API_KEY) the retry reads Stripe's API as the delivery did.
-                Some(body) => self.retry_stripe(body.into_bytes()).await,
-                None => Err(StepError::permanent("no_body", "the failure record keeps no body to retry".to_owned())),
-            },
-            other => Err(StepError::permanent(
-                "unsupported_provider",
-                format!("failures from provider `{other}` cannot be retried by this version"),
-            )),
+        let progress = Progress::default();
+        let stored = match record.body_text.clone() {
+            Some(body) => StoredDelivery::read(record.provider.as_deref(), body),
+            None => Err(StepError::permanent("no_body", "the failure record keeps no body to retry".to_owned())),
+        };
+        let result = match &stored {
+            Ok(stored) => self.reprocess(stored, &progress).await,
+            Err(e) => Err(e.clone()),
         };
         let applied_to = match &result {
             Ok(Processed::Applied(user)) => Some(user.clone()),
             _ => None,
         };
-        Ok((self.finish_retry(doc_id, record, result).await?, applied_to))
+        let outcome = self.finish_retry(doc_id, record, result).await?;
+        match &stored {
+            // The retry made (or found) the claim `processing` and failed: this record owns it, not the sweep.
+            Ok(stored) if outcome != RetryOutcome::Settled && progress.leaves_claim_processing() => {
+                self.hand_claim_to_failure(stored.facts().key.document_id()).await
+            }
+            _ => {}
+        }
+        Ok((outcome, applied_to))
     }
 
     async fn finish_retry(

@@ -10,14 +10,24 @@
 //! Anything that fails after the signature was verified becomes a `webhook_failures` record (see
 //! [`crate::failures`]); only when even that record cannot be written does the caller answer 503, so the
 //! provider retries. A buyer with no account yet gets a pending entitlement, never a dropped purchase.
+//!
+//! ## The inbox
+//! The claim stores the verified body (`bodyText`) before any side effect, so a delivery cut after it
+//! (the provider gave up, the isolate was stopped, the deadline of [`App::ingest_sellapp_within`] passed)
+//! is finished by the cron's inbox sweep ([`crate::inbox`]). Such a claim is durable: the delivery is then
+//! answered 2xx ([`IngestOutcome::Accepted`]) even when its processing or its failure record was cut.
 
 use crate::error::StepError;
 use crate::failures::DeliveryFacts;
 use crate::ledger::{sellapp_order_source, sellapp_subscription_source, LedgerChange, PROVIDER_SELLAPP};
-use crate::records::{fit, timestamp, ClaimStatus, EventClaim, EVENT_COMPLETED, EVENT_PROCESSING};
+use crate::records::{
+    body_text, fit, timestamp, ClaimStatus, EventClaim, EVENT_COMPLETED, EVENT_FAILED, EVENT_PROCESSING,
+};
 use crate::schema::{NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
 use serde_json::json;
+use std::future::Future;
+use std::pin::{pin, Pin};
 use tollgate_core::{
     payload_hash, plan_for_purchase, AppwriteId, Clock, Grant, LedgerEvent, LineItem, PlanMatch, Revocation,
     RevokeReason,
@@ -38,6 +48,9 @@ pub enum IngestOutcome {
     Ignored { event: Option<String> },
     /// Could not be applied now; a failure record will retry it (or an admin replays it).
     FailureRecorded { code: &'static str, retryable: bool },
+    /// Stored with its body, not finished in time (deadline) or not recordable as a failure: the cron's
+    /// inbox sweep finishes it ([`crate::inbox`]).
+    Accepted,
 }
 
 /// Not even the failure record could be written: the caller must answer 503 so the provider retries.
@@ -64,21 +77,113 @@ pub(crate) enum Attempt {
     Retry,
 }
 
+/// How far a delivery got, as seen by [`App::deliver_within`] when its deadline cuts it: was its claim
+/// stored, and with a body the inbox sweep can finish it from?
+#[derive(Debug, Default)]
+pub(crate) struct Progress(std::cell::Cell<Option<Claimed>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claimed {
+    /// The claim holds the body (written now, or by an earlier delivery of this version).
+    pub durable: bool,
+    /// The claim is `processing` (written now, or found so): a failure must hand it to its record.
+    pub processing: bool,
+}
+
+impl Progress {
+    fn claimed(&self, durable: bool, processing: bool) {
+        self.0.set(Some(Claimed { durable, processing }));
+    }
+
+    pub(crate) fn get(&self) -> Option<Claimed> {
+        self.0.get()
+    }
+
+    /// A failure of this attempt must hand the claim to its failure record (see [`EVENT_FAILED`]).
+    pub(crate) fn leaves_claim_processing(&self) -> bool {
+        self.get().is_some_and(|claimed| claimed.processing)
+    }
+}
+
+/// Does the delivery's claim hold its body (so that the inbox sweep will finish it)?
+fn durable(progress: &Progress) -> bool {
+    progress.get().is_some_and(|claimed| claimed.durable)
+}
+
+/// A delivery cut by its deadline before anything durable was stored: 503.
+fn deadline_passed() -> NotRecorded {
+    NotRecorded {
+        failure: StepError::transient("deadline", "the delivery's deadline passed"),
+        recording: StepError::transient("deadline", "the claim and its body were not stored in time"),
+    }
+}
+
+/// A future pinned behind a reference, without its type: the deadline machinery is compiled once, not once
+/// per provider and deadline type (the webhook worker's size budget).
+type Pinned<'a, T> = Pin<&'a mut dyn Future<Output = T>>;
+
+/// Runs `work` unless `deadline` comes first (`None`). `work` is polled first: work that is ready wins.
+async fn within<T>(deadline: Pinned<'_, ()>, work: Pinned<'_, T>) -> Option<T> {
+    match futures::future::select(work, deadline).await {
+        futures::future::Either::Left((done, _)) => Some(done),
+        futures::future::Either::Right(_) => None,
+    }
+}
+
 impl<C: Clock> App<'_, C> {
     /// Applies a verified Sell.app delivery. `Ok` means answer 2xx; `Err` means answer 503.
     pub async fn ingest_sellapp(&self, event: &VerifiedEvent) -> Result<IngestOutcome, NotRecorded> {
+        self.ingest_sellapp_within(event, std::future::pending()).await
+    }
+
+    /// [`Self::ingest_sellapp`], answered when `deadline` comes at the latest: `Accepted` once the claim
+    /// holds the body (the sweep finishes it), `Err` (503) when not even that was stored by then.
+    pub async fn ingest_sellapp_within(
+        &self,
+        event: &VerifiedEvent,
+        deadline: impl Future<Output = ()>,
+    ) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
-        let processed = self.process_sellapp(&delivery, event.body(), Attempt::Delivery).await;
-        self.delivery_outcome(processed, &(&delivery).into(), event.body()).await
+        let progress = Progress::default();
+        let processing = pin!(self.process_sellapp(&delivery, event.body(), Attempt::Delivery, &progress));
+        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), pin!(deadline)).await
+    }
+
+    /// Runs a delivery's `processing` and answers it, whatever the provider: a failure is recorded for
+    /// retry; once the claim holds the body, a cut (the `deadline`) or a failure record that cannot be
+    /// written is `Accepted` (the sweep finishes it); `Err` (503) only when nothing durable was stored.
+    pub(crate) async fn deliver_within(
+        &self,
+        processing: Pinned<'_, Result<Processed, StepError>>,
+        progress: &Progress,
+        delivery: &DeliveryFacts<'_>,
+        body: &[u8],
+        mut deadline: Pinned<'_, ()>,
+    ) -> Result<IngestOutcome, NotRecorded> {
+        // Cut by the deadline: answered `Accepted` once the claim holds the body, else 503.
+        let Some(processed) = within(deadline.as_mut(), processing).await else {
+            return if durable(progress) { Ok(IngestOutcome::Accepted) } else { Err(deadline_passed()) };
+        };
+        let outcome = pin!(self.delivery_outcome(processed, delivery, body, progress.get()));
+        match within(deadline.as_mut(), outcome).await {
+            None if durable(progress) => Ok(IngestOutcome::Accepted),
+            None => Err(deadline_passed()),
+            Some(Err(not_recorded)) if durable(progress) => {
+                tracing::warn!(error = %not_recorded, "the failure record was not written; the inbox sweep finishes the delivery");
+                Ok(IngestOutcome::Accepted)
+            }
+            Some(answer) => answer,
+        }
     }
 
     /// How a delivery's processing is answered: a failure is recorded for retry (`Err` only when even that
-    /// record cannot be written). The same for every provider.
-    pub(crate) async fn delivery_outcome(
+    /// record cannot be written), and its claim (if one was stored) handed to that record.
+    async fn delivery_outcome(
         &self,
         processed: Result<Processed, StepError>,
         delivery: &DeliveryFacts<'_>,
         body: &[u8],
+        claimed: Option<Claimed>,
     ) -> Result<IngestOutcome, NotRecorded> {
         match processed {
             Ok(Processed::Applied(user_id)) => Ok(IngestOutcome::Applied { user_id }),
@@ -88,7 +193,12 @@ impl<C: Clock> App<'_, C> {
             Err(failure) => {
                 let (code, retryable) = (failure.code, failure.retryable);
                 match self.record_delivery_failure(delivery, body, &failure).await {
-                    Ok(()) => Ok(IngestOutcome::FailureRecorded { code, retryable }),
+                    Ok(()) => {
+                        if claimed.is_some_and(|c| c.processing) {
+                            self.hand_claim_to_failure(delivery.key.document_id()).await;
+                        }
+                        Ok(IngestOutcome::FailureRecorded { code, retryable })
+                    }
                     Err(recording) => Err(NotRecorded { failure, recording }),
                 }
             }
@@ -107,6 +217,7 @@ impl<C: Clock> App<'_, C> {
         delivery: &SellappDelivery,
         body: &[u8],
         attempt: Attempt,
+        progress: &Progress,
     ) -> Result<Processed, StepError> {
         let now = self.clock.now();
         let email = match &delivery.outcome {
@@ -118,7 +229,7 @@ impl<C: Clock> App<'_, C> {
         };
         let is_revocation = matches!(delivery.outcome, Ok(SellappAction::Revoke { .. }));
         let claim_id = delivery.key.document_id();
-        let resumed = match self.claim(&delivery.into(), body, attempt).await? {
+        let resumed = match self.claim(&delivery.into(), body, attempt, progress).await? {
             Claim::New => false,
             Claim::Completed => return Ok(Processed::Duplicate),
             Claim::Unfinished => true,
@@ -203,11 +314,15 @@ impl<C: Clock> App<'_, C> {
         Ok(processed)
     }
 
+    /// Claims the event, storing its verified body with the claim (the inbox): before any side effect.
+    /// Nothing but the provider and the body is needed to process it again (no header is read after
+    /// verification), and neither holds a secret or the signature.
     pub(crate) async fn claim(
         &self,
         delivery: &DeliveryFacts<'_>,
         body: &[u8],
         attempt: Attempt,
+        progress: &Progress,
     ) -> Result<Claim, StepError> {
         let db = &self.settings.database_id;
         let collection = &self.settings.collections.webhook_events;
@@ -219,9 +334,13 @@ impl<C: Clock> App<'_, C> {
             "payloadHash": payload_hash(body),
             "status": EVENT_PROCESSING,
             "claimedAt": timestamp(self.clock.now()),
+            "bodyText": body_text(body),
         });
         match self.appwrite.create_document(db, collection, id, &data, None).await {
-            Ok(_) => Ok(Claim::New),
+            Ok(_) => {
+                progress.claimed(true, true);
+                Ok(Claim::New)
+            }
             Err(e) if e.is_conflict() => {
                 let existing = self
                     .appwrite
@@ -229,8 +348,12 @@ impl<C: Clock> App<'_, C> {
                     .await
                     .map_err(|e| StepError::appwrite("reading the event claim", &e))?;
                 let claim = match existing.decode::<EventClaim>() {
-                    Ok(claim) => claim,
+                    Ok(claim) => {
+                        progress.claimed(claim.body_text.is_some(), claim.status.as_deref() == Some(EVENT_PROCESSING));
+                        claim
+                    }
                     Err(e) => {
+                        progress.claimed(false, false);
                         // Unreadable is not "done": processing again is safe, every step is idempotent.
                         tracing::error!(claim = id, error = %e, "an event claim does not decode; processing again");
                         return Ok(Claim::Unfinished);
@@ -250,8 +373,19 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
+    /// A failure record now owns the claim: the retry cron finishes it, the inbox sweep leaves it. Best
+    /// effort: a claim left `processing` is swept later, which is idempotent.
+    pub(crate) async fn hand_claim_to_failure(&self, claim_id: &AppwriteId) {
+        let data = json!({ "status": EVENT_FAILED });
+        let (db, collection) = (&self.settings.database_id, &self.settings.collections.webhook_events);
+        if let Err(e) = self.appwrite.update_document(db, collection, claim_id.as_str(), &data).await {
+            tracing::warn!(claim = %claim_id, error = %e, "could not hand the claim to its failure record; the sweep will");
+        }
+    }
+
     pub(crate) async fn complete(&self, claim_id: &AppwriteId) -> Result<(), StepError> {
-        let data = json!({ "status": EVENT_COMPLETED, "processedAt": timestamp(self.clock.now()) });
+        // The body is dropped with the same write: the inbox keeps bodies of unfinished deliveries only.
+        let data = json!({ "status": EVENT_COMPLETED, "processedAt": timestamp(self.clock.now()), "bodyText": null });
         self.appwrite
             .update_document(
                 &self.settings.database_id,

@@ -14,6 +14,7 @@
 //! - [`ledger`]: the entitlement ledger (`entitlements`): one document per source of access.
 //! - [`projection`]: a user's `subscriptions` document and `paid` membership made equal to their access.
 //! - [`failures`]: failure records, their retry on a schedule, replay, and pruning.
+//! - [`inbox`]: claims keep their body; the cron finishes a delivery that was cut after its claim.
 //! - [`pending_entitlements`]: purchases no account may claim yet, claimed once an account verifies the email.
 //! - [`link_discord`]: linking a Discord account by OAuth2 (single-use state, PKCE), unlinking.
 //! - [`billing`]: a customer's own Stripe billing actions (checkout or tier change, cancel, billing portal).
@@ -31,6 +32,7 @@ pub mod catalogue_report;
 pub mod doctor;
 pub mod error;
 pub mod failures;
+pub mod inbox;
 pub mod ingest_webhook;
 pub mod ledger;
 pub mod link_discord;

@@ -17,6 +17,18 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
 /// `webhook_events.status`.
 pub const EVENT_PROCESSING: &str = "processing";
 pub const EVENT_COMPLETED: &str = "completed";
+/// Not completed, and a `webhook_failures` record (same id) owns it: the retry cron finishes it, so the
+/// inbox sweep leaves it alone. Read as [`ClaimStatus::Processing`] (a redelivery still applies it).
+pub const EVENT_FAILED: &str = "failed";
+/// Not completed, and the inbox sweep found no body to finish it with (a claim written before claims kept
+/// their body): only the provider's redelivery or an admin can apply it. Read as [`ClaimStatus::Processing`].
+pub const EVENT_UNRECOVERABLE: &str = "unrecoverable";
+
+/// A verified body as Tollgate stores it (`bodyText` of claims and failure records): the raw text, exactly
+/// (a body that is not UTF-8 cannot be a JSON payload either; it is kept lossily, for an admin to see).
+pub fn body_text(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(body)
+}
 
 /// A `webhook_events` document: the claim on an idempotency key.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -26,6 +38,10 @@ pub struct EventClaim {
     pub event_id: Option<String>,
     pub status: Option<String>,
     pub processed_at: Option<String>,
+    pub claimed_at: Option<String>,
+    /// The verified body, stored with the claim (absent on claims written before the inbox): what the
+    /// inbox sweep processes a cut delivery from.
+    pub body_text: Option<String>,
 }
 
 /// What a claim says about its event.

@@ -129,8 +129,11 @@ pub fn collections(settings: &Settings) -> Vec<CollectionSpec> {
                 datetime("processedAt"),
                 string("status", SHORT_TEXT_SIZE),
                 datetime("claimedAt"),
+                // The verified body, stored with the claim: the inbox sweep finishes a cut delivery from it.
+                string("bodyText", BODY_TEXT_SIZE),
             ],
-            indexes: vec![],
+            // What the inbox sweep finds stale `processing` claims by.
+            indexes: vec![index("status_claimed_idx", IndexKind::Key, &["status", "claimedAt"])],
         },
         CollectionSpec {
             id: c.webhook_failures.clone(),

@@ -23,7 +23,7 @@
 
 use crate::error::StepError;
 use crate::failures::DeliveryFacts;
-use crate::ingest_webhook::{Attempt, Claim, IngestOutcome, NotRecorded, Processed};
+use crate::ingest_webhook::{Attempt, Claim, IngestOutcome, NotRecorded, Processed, Progress};
 use crate::ledger::{
     entitlement_document_id, patch_data, stripe_payment_source, stripe_subscription_source, with_key, LedgerEntry,
     LEDGER_PAGE, PROVIDER_STRIPE,
@@ -43,7 +43,7 @@ use tollgate_providers::stripe_payload::{
     interpret, CheckoutMode, CheckoutSession, Invoice, Payment, StripeAction, StripeDelivery, Subscription,
     SubscriptionChange,
 };
-use tollgate_providers::{Provider, VerifiedEvent};
+use tollgate_providers::VerifiedEvent;
 
 pub use crate::stripe_reader::{NoStripeApi, StripeReader};
 
@@ -100,18 +100,34 @@ impl<C: Clock> App<'_, C> {
         event: &VerifiedEvent,
         api: Option<&R>,
     ) -> Result<IngestOutcome, NotRecorded> {
-        let delivery = interpret(event);
-        let processed = self.process_stripe(&delivery, event.body(), Attempt::Delivery, api).await;
-        self.delivery_outcome(processed, &(&delivery).into(), event.body()).await
+        self.ingest_stripe_within(event, api, std::future::pending()).await
     }
 
-    /// A recorded failure's body, again (the cron's retry, an admin's replay).
-    pub(crate) async fn retry_stripe(&self, body: Vec<u8>) -> Result<Processed, StepError> {
-        let event = VerifiedEvent::from_recorded_failure(Provider::Stripe, body);
-        match self.stripe {
-            Some(api) => self.process_stripe(&interpret(&event), event.body(), Attempt::Retry, Some(api)).await,
-            None => self.process_stripe(&interpret(&event), event.body(), Attempt::Retry, None::<&NoStripeApi>).await,
-        }
+    /// [`Self::ingest_stripe`], answered when `deadline` comes at the latest (as
+    /// [`App::ingest_sellapp_within`]).
+    pub async fn ingest_stripe_within<R: StripeReader>(
+        &self,
+        event: &VerifiedEvent,
+        api: Option<&R>,
+        deadline: impl std::future::Future<Output = ()>,
+    ) -> Result<IngestOutcome, NotRecorded> {
+        let delivery = interpret(event);
+        let progress = Progress::default();
+        let processing =
+            std::pin::pin!(self.process_stripe(&delivery, event.body(), Attempt::Delivery, api, &progress));
+        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), std::pin::pin!(deadline)).await
+    }
+
+    /// A stored body, again (the cron's retry or inbox sweep, an admin's replay): Stripe's API is read as
+    /// the delivery did when `App::stripe` is set. One instantiation (`StripeApi`) whether or not it is: the
+    /// webhook worker's size budget.
+    pub(crate) async fn reprocess_stripe(
+        &self,
+        delivery: &StripeDelivery,
+        body: &[u8],
+        progress: &Progress,
+    ) -> Result<Processed, StepError> {
+        self.process_stripe(delivery, body, Attempt::Retry, self.stripe, progress).await
     }
 
     async fn process_stripe<R: StripeReader>(
@@ -120,6 +136,7 @@ impl<C: Clock> App<'_, C> {
         body: &[u8],
         attempt: Attempt,
         api: Option<&R>,
+        progress: &Progress,
     ) -> Result<Processed, StepError> {
         let action = delivery.outcome.as_ref().map_err(StepError::stripe_payload)?;
         if !acts_on(action) {
@@ -130,7 +147,7 @@ impl<C: Clock> App<'_, C> {
             return Err(StepError::permanent("invalid_json", "a Stripe event without id or created"));
         };
         let claim_id = delivery.key.document_id();
-        let resumed = match self.claim(&DeliveryFacts::from(delivery), body, attempt).await? {
+        let resumed = match self.claim(&DeliveryFacts::from(delivery), body, attempt, progress).await? {
             Claim::New => false,
             Claim::Completed => return Ok(Processed::Duplicate),
             Claim::Unfinished => true,

@@ -35,7 +35,7 @@ async fn a_failed_step_is_recorded_and_the_cron_applies_it_later() {
     assert_eq!(failure["email"], "buyer4@example.com");
     assert!(!failure.to_string().contains(crate::support::SECRET), "no secret in the record");
     let claim = app.document("webhook_events", &failure_id).await.expect("claim");
-    assert_eq!(claim["status"], "processing", "not completed while a side effect is missing");
+    assert_eq!(claim["status"], "failed", "not completed while a side effect is missing; the failure record owns it");
     assert!(app.memberships("buyer4").await.is_empty());
 
     // Still failing: the cron reschedules it with one more attempt.

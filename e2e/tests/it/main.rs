@@ -3,6 +3,7 @@ mod bad_input;
 mod billing;
 mod discord_limiter;
 mod failures;
+mod inbox;
 mod ledger;
 mod observability;
 mod pages;

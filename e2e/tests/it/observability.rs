@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// The JSON lines of a worker's log: wrangler prints `console.log` as it is and wraps `console.warn` in a
 /// coloured `WARNING` frame, so each line's object is read from its first `{`, up to where it ends.
-fn json_lines(log: &std::path::Path) -> Vec<Value> {
+pub(crate) fn json_lines(log: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
         .filter_map(|line| {

@@ -5,8 +5,8 @@
 //! - `POST /stripe/webhook`: Stripe (`STRIPE_WEBHOOK_SECRET`, several secrets while one is rotated).
 //! - `POST /admin/failures/{id}/replay` (`ADMIN_TOKEN`): an admin's replay, forwarded by the api worker.
 //! - `GET /health`.
-//! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning, and refund
-//!   reconciliation when `SELLAPP_API_KEY` is set).
+//! - cron: [`tollgate_app::App::run_scheduled`] (the inbox sweep of cut deliveries, retries, pending
+//!   entitlements, pruning, and refund reconciliation when `SELLAPP_API_KEY` is set).
 #![cfg(target_arch = "wasm32")]
 
 mod admin;
@@ -78,6 +78,15 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let report = parts.app().run_scheduled(sellapp.as_ref()).await;
     invocation.note(
+        "inbox",
+        serde_json::json!({
+            "found": report.inbox.found,
+            "finished": report.inbox.finished,
+            "failed": report.inbox.failed,
+            "unrecoverable": report.inbox.unrecoverable,
+        }),
+    );
+    invocation.note(
         "retries",
         serde_json::json!({
             "settled": report.retries.settled,
@@ -128,7 +137,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     for error in &report.errors {
         worker::console_error!("scheduled: {error}");
     }
-    let changed: Vec<_> = report.retries.users.iter().chain(&report.claims.users).cloned().collect();
+    let changed: Vec<_> =
+        report.inbox.users.iter().chain(&report.retries.users).chain(&report.claims.users).cloned().collect();
     trigger::prompt_after_cron(&env, &changed, invocation.subrequests()).await;
     invocation.finish_cron(if report.errors.is_empty() { "ok" } else { "errors" });
 }

@@ -1,15 +1,23 @@
 //! `POST /sell/webhook`: size limit, signature, then the use case; its outcome as an HTTP answer.
-//! 2xx only once the delivery is applied or durably recorded for retry.
+//! 2xx only once the delivery is applied or durably recorded for retry (a failure record, or its claim
+//! with the body, which the cron's inbox sweep finishes). The answer comes by [`DELIVERY_DEADLINE`].
 
 use crate::error::{json, WebhookError};
 use serde_json::json;
+use std::time::Duration;
 use tollgate_app::settings::sellapp_webhook_secret;
 use tollgate_app::IngestOutcome;
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{setting, AppParts, JsClock};
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Delay, Env, Request, Response};
+
+/// A delivery still running this long after verification is answered: 202 `accepted` when its claim holds
+/// the body (the cron's inbox sweep finishes it), 503 when not even that was stored. Below the shortest
+/// response timeout of common webhook senders (10 s) and far above a normal delivery (p99 about 1 s):
+/// docs/plans/2026-12-01-durable-inbox.md.
+pub const DELIVERY_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Bodies larger than this are refused (413) before anything is verified or written.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 1 << 20;
@@ -40,8 +48,11 @@ pub async fn handle(
     let event = tollgate_providers::sellapp::verify(&body, &headers, &secret, JsClock.now())?;
     let parts =
         AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
-    let outcome =
-        parts.app().ingest_sellapp(&event).await.map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    let outcome = parts
+        .app()
+        .ingest_sellapp_within(&event, Delay::from(DELIVERY_DEADLINE))
+        .await
+        .map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
     answer(outcome, env, ctx, invocation, |_| json!(true))
 }
 
@@ -80,6 +91,10 @@ pub fn answer(
             invocation.note("outcome", "failure_recorded");
             invocation.note("failureCode", code);
             (202, json!({ "ok": true, "recorded": true }))
+        }
+        IngestOutcome::Accepted => {
+            invocation.note("outcome", "accepted");
+            (202, json!({ "ok": true, "accepted": true }))
         }
     };
     json(status, &body).map_err(|e| WebhookError::Internal(e.to_string()))

@@ -1,5 +1,6 @@
 mod billing;
 mod failures;
+mod inbox;
 mod ingest;
 mod ledger;
 mod linking;

@@ -576,3 +576,34 @@ async fn a_dispute_of_a_subscription_payment_is_traced_to_its_customer_through_t
     assert_eq!(ctx.app().ingest_stripe(&won, Some(&api)).await, Ok(applied("traced")));
     assert!(has_access(&ctx, "traced").await, "a won dispute restores");
 }
+
+#[tokio::test]
+async fn a_stripe_delivery_cut_after_its_claim_is_finished_by_the_inbox_sweep() {
+    let ctx = with_buyer("swept").await;
+    let now = ctx.clock.now();
+    let sub = subscription("sub_s", "cus_s", "active", "price_pro", now, now + Duration::days(30));
+    assert_eq!(
+        deliver(&ctx, &event("evt_s1", "customer.subscription.created", now, sub)).await,
+        IngestOutcome::Pending
+    );
+    // Reading the account the checkout names hangs past the deadline: cut after the claim.
+    ctx.set_faults(json!({"rate": 1.0, "paths": ["/v1/users"], "delay_ms": 3000})).await;
+    let cs = event(
+        "evt_s2",
+        "checkout.session.completed",
+        now,
+        checkout("cs_s", "sub_s", "cus_s", Some("swept"), "swept@example.com"),
+    );
+    let deadline = tokio::time::sleep(std::time::Duration::from_millis(300));
+    let cut = ctx.app().ingest_stripe_within(&cs, None::<&NoStripeApi>, deadline).await;
+    assert_eq!(cut, Ok(IngestOutcome::Accepted));
+    ctx.set_faults(json!({"rate": 0})).await;
+    assert!(!has_access(&ctx, "swept").await);
+
+    ctx.clock.advance(Duration::seconds(tollgate_app::inbox::STALE_CLAIM_AFTER_SECS + 1));
+    let report = ctx.app().sweep_stale_claims(tollgate_app::scheduled::SWEEPS_PER_RUN).await.expect("sweep");
+    assert_eq!((report.found, report.finished, report.failed), (1, 1, 0));
+    assert_eq!(report.users, [tollgate_core::AppwriteId::parse("swept").unwrap()]);
+    assert_eq!(plans_of(&ctx, "swept").await, ["pro"]);
+    assert_eq!(deliver(&ctx, &cs).await, IngestOutcome::Duplicate);
+}

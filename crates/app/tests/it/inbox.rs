@@ -1,0 +1,196 @@
+//! The durable inbox: a delivery cut after its claim is finished by the cron's sweep, from the body the
+//! claim stores; a delivery that could not even be claimed is answered 503 with nothing written.
+
+use crate::ledger::{clear_calls, entitlements, total_calls};
+use crate::support::{applied, context, order, TestContext};
+use chrono::Duration;
+use serde_json::{json, Value};
+use std::time::Duration as Wait;
+use tollgate_app::inbox::STALE_CLAIM_AFTER_SECS;
+use tollgate_app::scheduled::SWEEPS_PER_RUN;
+use tollgate_app::IngestOutcome;
+use tollgate_appwrite::Query;
+use tollgate_core::retry_schedule::RETRY_SCHEDULE_SECS;
+use tollgate_core::{AppwriteId, IdempotencyKey};
+
+fn claim_id(event: &str, order_id: &str) -> String {
+    IdempotencyKey::sellapp(Some(event), Some(order_id), Some("7"), b"").document_id().as_str().to_owned()
+}
+
+/// A deadline that passes while the delivery waits on Appwrite.
+fn short_deadline() -> tokio::time::Sleep {
+    tokio::time::sleep(Wait::from_millis(300))
+}
+
+/// Delivers `order.completed` of `order_id` while finding the buyer hangs (slower than the deadline): the
+/// claim is stored, the delivery is cut after it.
+async fn deliver_cut(ctx: &TestContext, order_id: u64, email: &str) -> tollgate_providers::VerifiedEvent {
+    ctx.set_faults(json!({"rate": 1.0, "paths": ["/v1/users"], "delay_ms": 3000})).await;
+    let event = order("order.completed", order_id, email);
+    let outcome = ctx.app().ingest_sellapp_within(&event, short_deadline()).await;
+    assert_eq!(outcome, Ok(IngestOutcome::Accepted), "the claim holds the body: 2xx, the sweep finishes it");
+    ctx.set_faults(json!({"rate": 0})).await;
+    event
+}
+
+/// The entitlement of `order_id` records its event once, and it is the only one.
+async fn granted_once(ctx: &TestContext, order_id: u64) {
+    let all = entitlements(ctx).await;
+    assert_eq!(all.len(), 1, "one entitlement: {all:?}");
+    assert_eq!(all[0]["orderId"], order_id.to_string());
+    let keys: Vec<Value> = serde_json::from_str(all[0]["eventKeysJson"].as_str().expect("keys")).expect("json");
+    assert_eq!(keys.len(), 1, "the event is recorded once: {keys:?}");
+}
+
+#[tokio::test]
+async fn a_delivery_cut_after_its_claim_is_finished_by_the_sweep_and_the_buyer_gets_access_once() {
+    let ctx = context().await;
+    ctx.create_user("cut1", "cut1@example.com").await;
+    let event = deliver_cut(&ctx, 41, "cut1@example.com").await;
+    let id = claim_id("order.completed", "41");
+    let claim = ctx.document("webhook_events", &id).await.expect("claim");
+    assert_eq!(claim["status"], "processing");
+    assert_eq!(claim["bodyText"], std::str::from_utf8(event.body()).unwrap(), "the exact body, with the claim");
+    assert!(entitlements(&ctx).await.is_empty(), "cut before any side effect");
+
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    clear_calls(&ctx).await;
+    let report = ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep");
+    assert_eq!((report.found, report.finished, report.failed, report.unrecoverable), (1, 1, 0, 0));
+    // The list, the lease, the delivery's own steps (claim found, buyer, catalogue, ledger, outbox, complete).
+    let calls = total_calls(&ctx).await;
+    assert!(calls <= 10, "one swept delivery costs {calls} Appwrite calls: {}", ctx.calls().await);
+    assert_eq!(report.users, vec![AppwriteId::parse("cut1").unwrap()], "the user to prompt role-sync for");
+    let claim = ctx.document("webhook_events", &id).await.expect("claim");
+    assert_eq!(claim["status"], "completed");
+    assert!(claim["bodyText"].is_null(), "a finished delivery's body is not kept: {claim}");
+    ctx.project("cut1").await;
+    assert!(ctx.is_paid("cut1").await);
+    granted_once(&ctx, 41).await;
+
+    // Nothing is left for the next run, and the provider's redelivery is a duplicate.
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0);
+    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(IngestOutcome::Duplicate));
+    granted_once(&ctx, 41).await;
+}
+
+#[tokio::test]
+async fn the_sweep_does_not_touch_a_fresh_processing_claim() {
+    let ctx = context().await;
+    ctx.create_user("cut2", "cut2@example.com").await;
+    deliver_cut(&ctx, 42, "cut2@example.com").await;
+    let id = claim_id("order.completed", "42");
+    let before = ctx.document("webhook_events", &id).await.expect("claim");
+
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS - 1));
+    let report = ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep");
+    assert_eq!(report.found, 0, "its delivery may still be running");
+    let after = ctx.document("webhook_events", &id).await.expect("claim");
+    assert_eq!((&after["status"], &after["claimedAt"]), (&before["status"], &before["claimedAt"]));
+    assert!(entitlements(&ctx).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_delivery_still_processing_is_not_applied_twice() {
+    let ctx = context().await;
+    ctx.create_user("cut3", "cut3@example.com").await;
+    let event = deliver_cut(&ctx, 43, "cut3@example.com").await;
+    // The provider gave up on the cut request and delivers again while the claim is fresh.
+    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(applied("cut3")));
+    granted_once(&ctx, 43).await;
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0, "completed by then");
+    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(IngestOutcome::Duplicate));
+    granted_once(&ctx, 43).await;
+    ctx.project("cut3").await;
+    assert!(ctx.is_paid("cut3").await);
+}
+
+#[tokio::test]
+async fn a_delivery_whose_claim_cannot_be_stored_is_answered_503_and_nothing_is_written() {
+    let ctx = context().await;
+    ctx.create_user("down", "down@example.com").await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases"]})).await;
+    let outcome = ctx.app().ingest_sellapp(&order("order.completed", 44, "down@example.com")).await;
+    assert!(matches!(outcome, Err(tollgate_app::NotRecorded { .. })), "{outcome:?}");
+    ctx.set_faults(json!({"rate": 0})).await;
+    for collection in ["webhook_events", "webhook_failures", "entitlements", "role_sync_jobs"] {
+        assert_eq!(ctx.count(collection, &[Query::limit(10)]).await, 0, "{collection} is untouched");
+    }
+
+    // A claim that does not land before the deadline is not durable either: 503.
+    ctx.set_faults(
+        json!({"rate": 1.0, "paths": ["/v1/databases/crypto/collections/webhook_events"], "delay_ms": 3000}),
+    )
+    .await;
+    let event = order("order.completed", 45, "down@example.com");
+    let outcome = ctx.app().ingest_sellapp_within(&event, short_deadline()).await;
+    assert!(matches!(outcome, Err(tollgate_app::NotRecorded { .. })), "{outcome:?}");
+    ctx.set_faults(json!({"rate": 0})).await;
+}
+
+#[tokio::test]
+async fn a_swept_delivery_that_fails_again_becomes_a_failure_record_the_retry_cron_settles() {
+    let ctx = context().await;
+    ctx.create_user("cut4", "cut4@example.com").await;
+    deliver_cut(&ctx, 46, "cut4@example.com").await;
+    let id = claim_id("order.completed", "46");
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    let report = ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep");
+    assert_eq!((report.found, report.finished, report.failed), (1, 0, 1));
+    ctx.set_faults(json!({"rate": 0})).await;
+    let failure = ctx.document("webhook_failures", &id).await.expect("failure record");
+    assert_eq!((failure["state"].as_str(), failure["errorCode"].as_str()), (Some("due"), Some("appwrite_error")));
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "failed");
+
+    // The failure record owns it now: the sweep leaves it, the retry settles it.
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0].max(STALE_CLAIM_AFTER_SECS + 1)));
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0);
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 46).await;
+}
+
+#[tokio::test]
+async fn a_stale_claim_without_a_body_is_marked_unrecoverable_not_left_processing() {
+    let ctx = context().await;
+    // As a claim written before claims kept their body, by a delivery that was cut.
+    let claimed_at = tollgate_app::records::timestamp(crate::support::start_time());
+    let data = json!({"provider": "sellapp", "eventId": "order.completed:47:7", "status": "processing", "claimedAt": claimed_at});
+    ctx.client.create_document(&ctx.settings.database_id, "webhook_events", "old-claim", &data, None).await.unwrap();
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    let report = ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep");
+    assert_eq!((report.found, report.unrecoverable), (1, 1));
+    assert_eq!(ctx.document("webhook_events", "old-claim").await.expect("claim")["status"], "unrecoverable");
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0);
+}
+
+#[tokio::test]
+async fn a_claim_first_written_by_a_failing_retry_is_left_to_the_retry_not_swept() {
+    let ctx = context().await;
+    ctx.create_user("cut5", "cut5@example.com").await;
+    // The delivery's claim cannot be written: a failure record (with the body) is, and there is no claim.
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases/crypto/collections/webhook_events"]}))
+        .await;
+    let outcome = ctx.app().ingest_sellapp(&order("order.completed", 48, "cut5@example.com")).await;
+    assert_eq!(outcome, Ok(IngestOutcome::FailureRecorded { code: "appwrite_error", retryable: true }));
+    ctx.set_faults(json!({"rate": 0})).await;
+    let id = claim_id("order.completed", "48");
+    assert!(ctx.document("webhook_events", &id).await.is_none());
+
+    // The retry claims it, then fails on the buyer: the claim is handed to the record, not left `processing`.
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").rescheduled, 1);
+    ctx.set_faults(json!({"rate": 0})).await;
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "failed");
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").found, 0);
+
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[1]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 48).await;
+}
