@@ -1,24 +1,76 @@
 //! Everything the webhook worker's cron does, whatever expression fired it: retry due failures, claim
 //! pending entitlements whose account has verified its email (and move pre-ledger ones into the
-//! ledger), prune settled failures and expired Discord link states, and (with `SELLAPP_API_KEY`) re-read recent Sell.app orders for
-//! refunds ([`crate::refunds`]). Each part runs even if another
-//! failed, and each is bounded so that one run stays within a Worker invocation's limits.
+//! ledger), prune settled failures and expired Discord link states, and (with `SELLAPP_API_KEY`) re-read
+//! recent Sell.app orders for refunds ([`crate::refunds`]). Each part runs even if another failed.
+//!
+//! ## Within one invocation's subrequest budget
+//! [`STEPS`] is the one place that orders the steps; each runs with what the steps before it left of the
+//! invocation's budget (`CRON_SUBREQUEST_BUDGET`, the meter every client counts into). A step asks the
+//! budget before each unit of work whether the unit's worst case fits (`Subrequests::fits`, `units`),
+//! and stops cleanly when it does not; what it did not reach is still in its queue (due failures, the
+//! pending-claims cursor, matching documents to prune, orders due for a refund check), so the next run
+//! resumes there. Retries go first: they are what a buyer is waiting for.
+//!
+//! A new step is one variant of [`Step`], its place in [`STEPS`] and its arm in [`App::run_step`].
 
 use crate::error::StepError;
 use crate::failures::RetryReport;
 use crate::pending_entitlements::ClaimReport;
-use crate::refunds::RefundReport;
+use crate::refunds::{RefundPolicy, RefundReport};
 use crate::App;
 use tollgate_appwrite::Deletion;
 use tollgate_core::Clock;
 
-/// Failures retried per cron run (each costs up to ~7 Appwrite calls).
-pub const RETRIES_PER_RUN: u32 = 5;
+/// Due failures listed per cron run at most; the budget decides how many of them are retried
+/// ([`crate::failures::RETRY_COST`] each).
+pub const RETRIES_PER_RUN: u32 = 100;
 /// Pages of unclaimed pending entitlements read per cron run.
 pub const PENDING_PAGES_PER_RUN: u32 = 2;
 /// Documents of each pruned collection deleted per cron run where Appwrite has no bulk delete (1.5/1.6):
-/// each costs one call (plus one list per collection). Appwrite 1.7+ deletes every match in one call.
+/// each costs one call (plus the bulk probe and one list per collection). Appwrite 1.7+ deletes every
+/// match in one call.
 pub const PRUNES_PER_RUN: u32 = 20;
+/// A prune on 1.5/1.6 before its deletions: the bulk probe and the listing of ids.
+const PRUNE_FIXED_COST: u32 = 2;
+/// Refund reconciliation's two listings (never-checked, overdue orders).
+const REFUND_LISTINGS: u32 = 2;
+/// One order's refund check at most: Sell.app's read, the check's note, and for a refund the revocation
+/// (the ledger entry's read and update), the legacy-import check and the role-sync request (up to 3).
+pub const REFUND_COST: u32 = 9;
+
+/// One step of the webhook cron.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    RetryFailures,
+    ClaimPending,
+    MigrateOldPending,
+    PruneFailures,
+    PruneLinkStates,
+    CheckRefunds,
+}
+
+/// The steps, in the order they run (each gets what the ones before left of the budget).
+pub const STEPS: &[Step] = &[
+    Step::RetryFailures,
+    Step::ClaimPending,
+    Step::MigrateOldPending,
+    Step::PruneFailures,
+    Step::PruneLinkStates,
+    Step::CheckRefunds,
+];
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RetryFailures => "retryFailures",
+            Self::ClaimPending => "claimPending",
+            Self::MigrateOldPending => "migrateOldPending",
+            Self::PruneFailures => "pruneFailures",
+            Self::PruneLinkStates => "pruneLinkStates",
+            Self::CheckRefunds => "checkRefunds",
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct ScheduledReport {
@@ -28,6 +80,8 @@ pub struct ScheduledReport {
     pub pruned_oauth_states: Deletion,
     /// `None`: no `SELLAPP_API_KEY`, refunds are not caught.
     pub refunds: Option<RefundReport>,
+    /// Steps that stopped (or did not start) because their next unit did not fit the budget.
+    pub out_of_budget: Vec<&'static str>,
     pub errors: Vec<StepError>,
 }
 
@@ -35,31 +89,59 @@ impl<C: Clock> App<'_, C> {
     /// `sellapp`: the Sell.app API client when `SELLAPP_API_KEY` is set.
     pub async fn run_scheduled(&self, sellapp: Option<&tollgate_sellapp::SellappApi>) -> ScheduledReport {
         let mut report = ScheduledReport::default();
-        match self.retry_due_failures(RETRIES_PER_RUN).await {
-            Ok(retries) => report.retries = retries,
-            Err(e) => report.errors.push(e),
-        }
-        match self.claim_pending_entitlements(PENDING_PAGES_PER_RUN).await {
-            Ok(claims) => report.claims = claims,
-            Err(e) => report.errors.push(e),
-        }
-        if let Err(e) = self.migrate_old_pending(&mut report.claims).await {
-            report.errors.push(e);
-        }
-        match self.prune_settled_failures(PRUNES_PER_RUN).await {
-            Ok(pruned) => report.pruned_failures = pruned,
-            Err(e) => report.errors.push(e),
-        }
-        match self.prune_expired_oauth_states(PRUNES_PER_RUN).await {
-            Ok(pruned) => report.pruned_oauth_states = pruned,
-            Err(e) => report.errors.push(e),
-        }
-        if let Some(api) = sellapp {
-            match self.reconcile_refunds(api, &self.settings.refund_policy).await {
-                Ok(refunds) => report.refunds = Some(refunds),
+        for &step in STEPS {
+            match self.run_step(step, sellapp, &mut report).await {
+                Ok(true) => {}
+                Ok(false) => report.out_of_budget.push(step.name()),
                 Err(e) => report.errors.push(e),
             }
         }
         report
+    }
+
+    /// Runs one step into `report`; `false` when it stopped for the budget.
+    async fn run_step(
+        &self,
+        step: Step,
+        sellapp: Option<&tollgate_sellapp::SellappApi>,
+        report: &mut ScheduledReport,
+    ) -> Result<bool, StepError> {
+        let budget = self.appwrite.subrequests();
+        match step {
+            Step::RetryFailures => {
+                report.retries = self.retry_due_failures(RETRIES_PER_RUN).await?;
+                Ok(!report.retries.budget_spent)
+            }
+            Step::ClaimPending => {
+                let migrated = report.claims.migrated;
+                report.claims =
+                    ClaimReport { migrated, ..self.claim_pending_entitlements(PENDING_PAGES_PER_RUN).await? };
+                Ok(!report.claims.budget_spent)
+            }
+            Step::MigrateOldPending => self.migrate_old_pending(&mut report.claims).await,
+            Step::PruneFailures | Step::PruneLinkStates => {
+                let max = budget.units(PRUNE_FIXED_COST, 1, PRUNES_PER_RUN);
+                if max == 0 {
+                    return Ok(false);
+                }
+                if step == Step::PruneFailures {
+                    report.pruned_failures = self.prune_settled_failures(max).await?;
+                } else {
+                    report.pruned_oauth_states = self.prune_expired_oauth_states(max).await?;
+                }
+                Ok(true)
+            }
+            Step::CheckRefunds => {
+                let Some(api) = sellapp else { return Ok(true) };
+                let policy = self.settings.refund_policy;
+                let per_run = budget.units(REFUND_LISTINGS, REFUND_COST, policy.per_run);
+                if per_run == 0 {
+                    return Ok(false);
+                }
+                let refunds = self.reconcile_refunds(api, &RefundPolicy { per_run, ..policy }).await?;
+                report.refunds = Some(refunds);
+                Ok(per_run == policy.per_run)
+            }
+        }
     }
 }

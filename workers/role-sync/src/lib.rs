@@ -14,7 +14,8 @@ use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{bearer_matches, setting, AppParts};
 use worker::{event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-/// Due jobs run per cron invocation.
+/// Due jobs listed per cron invocation at most; `CRON_SUBREQUEST_BUDGET` decides how many run
+/// (`tollgate_app::role_sync::SYNC_COST` each), and reconciliation gets what they leave.
 pub const JOBS_PER_RUN: u32 = 20;
 
 #[event(start)]
@@ -71,7 +72,12 @@ async fn route(mut req: Request, env: &Env, invocation: &Invocation) -> Result<R
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let invocation = Invocation::cron("role-sync", &event.cron());
+    let budget = tollgate_app::settings::cron_subrequest_budget(|name| setting(&env, name));
+    let invocation = Invocation::cron("role-sync", &event.cron(), *budget.as_ref().unwrap_or(&0));
+    if let Err(e) = budget {
+        worker::console_error!("role-sync: not configured: {e}");
+        return invocation.finish_cron("not_configured");
+    }
     let outcome = run_cron(&env, &invocation).await;
     invocation.finish_cron(outcome);
 }
@@ -102,6 +108,7 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
                     "membersSeen": report.members_seen,
                     "roleChanges": report.role_changes,
                     "passFinished": report.pass_finished,
+                    "budgetSpent": report.budget_spent,
                     "stopped": report.stopped.as_ref().map(|s| format!("{s:?}")),
                     "skipped": report.skipped.len(),
                     "unreadableMappings": report.unreadable_mappings.len(),
