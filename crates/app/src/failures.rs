@@ -201,6 +201,23 @@ impl<C: Clock> App<'_, C> {
         Ok(report)
     }
 
+    /// The ids of up to `limit` due failures, oldest first (one call; ids only, not the bodies).
+    pub async fn due_failure_ids(&self, limit: u32) -> Result<Vec<String>, StepError> {
+        let queries = [
+            Query::equal("state", [FailureState::Due.as_str()]),
+            Query::less_than_equal("nextAttemptAt", timestamp(self.clock.now())),
+            Query::order_asc("nextAttemptAt"),
+            Query::select(["$id"]),
+            Query::limit(limit.clamp(1, tollgate_appwrite::MAX_PAGE_SIZE)),
+        ];
+        let due = self
+            .appwrite
+            .list_documents(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries)
+            .await
+            .map_err(|e| StepError::appwrite("listing due failures", &e))?;
+        Ok(due.documents.into_iter().map(|d| d.id).collect())
+    }
+
     /// An admin's replay: the exact `bodyText` through the same processing path, whatever the state.
     pub async fn replay_failure(&self, failure_id: &AppwriteId) -> Result<RetryOutcome, StepError> {
         let doc = self

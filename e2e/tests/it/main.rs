@@ -1,6 +1,7 @@
 mod api;
 mod bad_input;
 mod billing;
+mod budget;
 mod failures;
 mod ledger;
 mod observability;

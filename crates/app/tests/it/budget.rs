@@ -8,6 +8,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use tollgate_app::failures::RETRY_COST;
 use tollgate_app::role_sync::RoleSync;
+use tollgate_app::scheduled::{FanOut, NoFanOut, FANOUT_SLICE};
 use tollgate_app::App;
 use tollgate_appwrite::{AppwriteClient, Query};
 use tollgate_core::retry_schedule::RETRY_SCHEDULE_SECS;
@@ -76,7 +77,7 @@ async fn every_webhook_cron_run_stays_within_its_budget_and_the_runs_drain_a_bac
         assert!(per_run.len() < 9, "the backlog does not drain: {per_run:?}");
         clear_calls(&base).await;
         let (client, meter) = invocation_client(&ctx, FREE_BUDGET);
-        let report = app(&ctx, &client).run_scheduled(None).await;
+        let report = app(&ctx, &client).run_scheduled(None, &NoFanOut).await;
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         let counted = total_calls(&base).await;
         assert_eq!(counted, u64::from(meter.used()), "the meter counts what devstack saw");
@@ -102,7 +103,7 @@ async fn with_a_paid_budget_one_run_retries_the_whole_backlog() {
     let ctx = context().await;
     due_failures(&ctx, 9).await;
     let (client, meter) = invocation_client(&ctx, 1_000);
-    let report = app(&ctx, &client).run_scheduled(None).await;
+    let report = app(&ctx, &client).run_scheduled(None, &NoFanOut).await;
     assert_eq!((report.retries.settled, meter.refused()), (9, 0));
     assert!(report.out_of_budget.is_empty(), "{:?}", report.out_of_budget);
     assert_eq!(still_due(&ctx).await, 0);
@@ -113,7 +114,7 @@ async fn a_budget_too_small_for_a_step_skips_it_cleanly_and_says_so() {
     let ctx = context().await;
     due_failures(&ctx, 1).await;
     let (client, meter) = invocation_client(&ctx, RETRY_COST);
-    let report = app(&ctx, &client).run_scheduled(None).await;
+    let report = app(&ctx, &client).run_scheduled(None, &NoFanOut).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!((report.retries.settled, meter.refused()), (0, 0));
     assert!(report.out_of_budget.contains(&"retryFailures"), "{:?}", report.out_of_budget);
@@ -161,4 +162,50 @@ async fn role_sync_cron_runs_stay_within_the_budget_and_every_queued_user_gets_t
         let roles = w.member_roles(&(6_000_000 + i).to_string()).await;
         assert!(roles.iter().any(|r| r.to_string() == seed::MEMBER_ROLE_ID), "q{i}: {roles:?}");
     }
+}
+
+/// The webhook worker's fan-out, played in process: each slice is an invocation with a budget of its own
+/// that spends one call per id to hand it on, and each id's retry (the replay route) is one more.
+struct Invocations<'a> {
+    ctx: &'a TestContext,
+    slices: std::sync::Mutex<Vec<usize>>,
+}
+
+impl FanOut for Invocations<'_> {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    async fn hand(&self, ids: Vec<String>) -> bool {
+        assert!(ids.len() as u32 <= FANOUT_SLICE);
+        let slice = Subrequests::with_limit(FREE_BUDGET);
+        for id in &ids {
+            assert!(slice.fits(1));
+            slice.take().unwrap();
+            let (client, meter) = invocation_client(self.ctx, FREE_BUDGET);
+            let id = tollgate_core::AppwriteId::parse(id).unwrap();
+            app(self.ctx, &client).replay_failure(&id).await.unwrap();
+            assert!(meter.refused() == 0 && meter.used() <= RETRY_COST, "a replay made {} calls", meter.used());
+        }
+        self.slices.lock().unwrap().push(ids.len());
+        true
+    }
+}
+
+#[tokio::test]
+async fn with_fan_out_one_run_hands_the_whole_backlog_out_in_slices_each_invocation_within_its_budget() {
+    let ctx = context().await;
+    let backlog = 65;
+    due_failures(&ctx, backlog).await;
+    let fan_out = Invocations { ctx: &ctx, slices: std::sync::Mutex::new(Vec::new()) };
+    let (client, meter) = invocation_client(&ctx, FREE_BUDGET);
+    let report = app(&ctx, &client).run_scheduled(None, &fan_out).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.handed_out, report.hand_offs_failed), (backlog as u32, 0));
+    assert_eq!(report.retries.settled, 0, "not retried twice");
+    assert!(meter.used() <= FREE_BUDGET && meter.refused() == 0, "{} used", meter.used());
+    let mut slices = fan_out.slices.lock().unwrap().clone();
+    slices.sort_unstable();
+    assert_eq!(slices, vec![5, 30, 30]);
+    assert_eq!(still_due(&ctx).await, 0, "every due failure was retried in this one cron run");
 }

@@ -1,0 +1,57 @@
+//! Crons within their subrequest budget, through workerd: a backlog of due failures is handed out by one
+//! cron run (the cron → `/cron/retries` → the replay route), and every invocation's line stays within
+//! `CRON_SUBREQUEST_BUDGET` with nothing refused.
+
+use crate::observability::json_lines;
+use crate::support::{event_document_id, order_body, spawn_app};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cron_run_hands_a_backlog_of_due_failures_out_and_every_invocation_stays_within_its_budget() {
+    let app = spawn_app().await;
+    // More than one invocation could retry itself (about two on Workers Free's budget).
+    let backlog: u64 = 12;
+    for i in 0..backlog {
+        app.create_user(&format!("fan{i}"), &format!("fan{i}@example.com")).await;
+    }
+    app.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases/crypto/collections/entitlements"]}))
+        .await;
+    let ids: Vec<String> =
+        (0..backlog).map(|i| event_document_id("order.completed", &(900 + i).to_string(), "1")).collect();
+    for i in 0..backlog {
+        let body = order_body("order.completed", 900 + i, &format!("fan{i}@example.com"));
+        app.deliver(&body, 202).await;
+    }
+    app.clear_faults().await;
+    for id in &ids {
+        app.let_backoff_pass(id).await;
+    }
+
+    app.trigger_scheduled().await;
+
+    for id in &ids {
+        let failure = app.document("webhook_failures", id).await.expect("failure record");
+        assert_eq!(failure["state"], "settled", "{id} was retried by the one cron run: {failure}");
+    }
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        lines = json_lines(app.worker.log_path());
+        if lines.iter().any(|l| l["kind"] == "cron") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cron = lines.iter().find(|l| l["kind"] == "cron").expect("the cron's line");
+    assert_eq!(cron["handedOut"], json!({"failures": backlog, "failedSlices": 0}), "{cron}");
+    assert!(cron["subrequests"].as_u64() <= cron["budget"].as_u64(), "{cron}");
+    let slices: Vec<&Value> = lines.iter().filter(|l| l["route"] == "POST /cron/retries").collect();
+    assert_eq!(slices.len(), 1, "twelve ids are one slice");
+    assert_eq!(slices[0]["handedOut"], backlog, "{}", slices[0]);
+    let replays = lines.iter().filter(|l| l["route"].as_str().is_some_and(|r| r.ends_with("/replay"))).count();
+    assert_eq!(replays as u64, backlog);
+    for line in &lines {
+        assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
+        assert!(line.get("refusedSubrequests").is_none(), "a call was refused: {line}");
+    }
+}
