@@ -120,3 +120,18 @@ async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
     assert_eq!(ctx.document("subscriptions", "r3").await.expect("subscription")["status"], "inactive");
     assert!(!ctx.is_paid("r3").await);
 }
+
+#[tokio::test]
+async fn the_admin_list_of_failures_reads_their_summaries_not_their_bodies() {
+    let ctx = context().await;
+    ctx.create_user("r9", "r9@example.com").await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    ctx.app().ingest_sellapp(&order("order.completed", 29, "r9@example.com")).await.expect("recorded");
+    ctx.set_faults(json!({"rate": 0})).await;
+    let (queries, _) = tollgate_app::admin_console::failure_queries([("state", "due")]).expect("queries");
+    let list = ctx.client.list_documents("crypto", "webhook_failures", &queries).await.expect("list");
+    let doc = list.documents.first().expect("the failure");
+    assert!(!doc.data.contains_key("bodyText") && !doc.data.contains_key("payloadHash"), "{:?}", doc.data);
+    let item = tollgate_app::admin_console::failure_item(doc);
+    assert_eq!((item["state"].as_str(), item["email"].as_str()), (Some("due"), Some("r9@example.com")), "{item}");
+}
