@@ -3,9 +3,9 @@
 //! devstack's `/_devstack/calls`.
 
 use crate::role_sync::World;
-use crate::support::{context, order, TestContext};
+use crate::support::{context, TestContext};
 use chrono::Duration;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tollgate_app::failures::RETRY_COST;
 use tollgate_app::role_sync::RoleSync;
 use tollgate_app::scheduled::{FanOut, NoFanOut, FANOUT_SLICE};
@@ -42,13 +42,8 @@ async fn clear_calls(base: &str) {
 /// `n` purchases whose processing failed (Appwrite's users API down), due for their first retry.
 async fn due_failures(ctx: &TestContext, n: u64) {
     for i in 0..n {
-        ctx.create_user(&format!("b{i}"), &format!("b{i}@example.com")).await;
+        ctx.failed_purchase(&format!("b{i}"), 700 + i).await;
     }
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
-    for i in 0..n {
-        ctx.app().ingest_sellapp(&order("order.completed", 700 + i, &format!("b{i}@example.com"))).await.unwrap();
-    }
-    ctx.set_faults(json!({"rate": 0})).await;
     ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
 }
 

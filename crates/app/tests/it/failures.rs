@@ -105,10 +105,7 @@ async fn without_bulk_delete_a_run_prunes_at_most_its_bound_and_the_next_run_con
 #[tokio::test]
 async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
     let ctx = context().await;
-    ctx.create_user("r3", "r3@example.com").await;
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
-    ctx.app().ingest_sellapp(&order("order.completed", 23, "r3@example.com")).await.expect("recorded");
-    ctx.set_faults(json!({"rate": 0})).await;
+    ctx.failed_purchase("r3", 23).await;
     assert_eq!(
         ctx.app().ingest_sellapp(&order("order.disputed", 23, "r3@example.com")).await,
         Ok(crate::support::applied("r3"))
@@ -124,10 +121,7 @@ async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
 #[tokio::test]
 async fn the_admin_list_of_failures_reads_their_summaries_not_their_bodies() {
     let ctx = context().await;
-    ctx.create_user("r9", "r9@example.com").await;
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
-    ctx.app().ingest_sellapp(&order("order.completed", 29, "r9@example.com")).await.expect("recorded");
-    ctx.set_faults(json!({"rate": 0})).await;
+    ctx.failed_purchase("r9", 29).await;
     let (queries, _) = tollgate_app::admin_console::failure_queries([("state", "due")]).expect("queries");
     let list = ctx.client.list_documents("crypto", "webhook_failures", &queries).await.expect("list");
     let doc = list.documents.first().expect("the failure");
