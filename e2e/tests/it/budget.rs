@@ -55,3 +55,32 @@ async fn one_cron_run_hands_a_backlog_of_due_failures_out_and_every_invocation_s
         assert!(line.get("refusedSubrequests").is_none(), "a call was refused: {line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_sync_cron_hands_due_jobs_to_its_own_sync_route_and_stays_within_its_budget() {
+    let app = spawn_app().await;
+    let jobs = 8;
+    for i in 0..jobs {
+        let data = json!({"userId": format!("job{i}"), "status": "pending", "nextAttemptAt": "2000-01-01T00:00:00.000+00:00",
+            "requestId": format!("r{i}")});
+        app.put_document("role_sync_jobs", &format!("job{i}"), data).await;
+    }
+
+    app.trigger_role_sync_cron().await;
+
+    for i in 0..jobs {
+        let job = app.document("role_sync_jobs", &format!("job{i}")).await.expect("job");
+        assert_eq!(job["status"], "done", "job{i} ran in the one cron run: {job}");
+    }
+    let lines: Vec<Value> =
+        json_lines(app.role_sync.log_path()).into_iter().filter(|l| l["log"] == "invocation").collect();
+    let cron = lines.iter().find(|l| l["kind"] == "cron").expect("the cron's line");
+    assert_eq!(cron["handedOut"], jobs, "{cron}");
+    assert!(cron.get("dueJobs").is_none(), "not run twice: {cron}");
+    assert!(cron["subrequests"].as_u64() <= cron["budget"].as_u64() && cron.get("refusedSubrequests").is_none());
+    let syncs = lines.iter().filter(|l| l["route"] == "POST /sync").count();
+    assert_eq!(syncs, jobs);
+    for line in &lines {
+        assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
+    }
+}

@@ -2,17 +2,61 @@
 //!
 //! - `POST /sync` `{"userId"}` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): sync one user now; the webhook
 //!   worker calls it after every access change.
-//! - cron: every due `role_sync_jobs` entry, then a bounded slice of the whole guild (reconciliation).
+//! - cron: every due `role_sync_jobs` entry (handed to `/sync` on this worker, one invocation each, when
+//!   `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of the whole guild
+//!   (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
 //! - `GET /health`.
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
-use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_PAGES_PER_RUN};
+use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_FIXED_COST, RECONCILE_PAGES_PER_RUN};
 use tollgate_app::settings::customer_guild_id;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::AppwriteId;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{bearer_matches, setting, AppParts};
 use worker::{event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+/// Due jobs handed to `POST /sync` per cron run at most (one subrequest each; each sync is an invocation
+/// with a budget of its own).
+pub const HAND_OFFS_PER_RUN: u32 = 30;
+
+/// Fan-out: with `ROLE_SYNC_URL` (this worker's own URL) and `ROLE_SYNC_TOKEN` set, the due jobs are handed
+/// to `POST /sync`, one user per invocation, all at once, leaving room for reconciliation. How many were
+/// accepted; 0 without the settings (the cron then runs what fits itself). A hand-off that fails leaves
+/// its job pending for the next run.
+async fn hand_out_due_jobs(
+    env: &Env,
+    sync: &RoleSync<'_, tollgate_worker_common::JsClock>,
+    subrequests: &Subrequests,
+) -> std::result::Result<usize, tollgate_app::StepError> {
+    let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
+        return Ok(0);
+    };
+    let slots = subrequests.units(2 + RECONCILE_FIXED_COST + 2, 1, HAND_OFFS_PER_RUN);
+    if slots == 0 {
+        return Ok(0);
+    }
+    let url = format!("{}/sync", base.trim().trim_end_matches('/'));
+    let ids = sync.due_job_ids(slots).await?;
+    let hand_offs = ids.iter().map(|id| {
+        let (url, token) = (&url, &token);
+        async move {
+            if !subrequests.fits(1) || subrequests.take().is_err() {
+                return false;
+            }
+            let sent = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "userId": id }))
+                .timeout(std::time::Duration::from_secs(60))
+                .send()
+                .await;
+            matches!(sent, Ok(response) if response.status().is_success())
+        }
+    });
+    Ok(futures::future::join_all(hand_offs).await.into_iter().filter(|ok| *ok).count())
+}
 
 /// Due jobs listed per cron invocation at most; `CRON_SUBREQUEST_BUDGET` decides how many run
 /// (`tollgate_app::role_sync::SYNC_COST` each), and reconciliation gets what they leave.
@@ -93,11 +137,23 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
     };
     let sync = RoleSync::new(parts.app(), &discord, guild);
     let mut outcome = "ok";
-    match sync.run_due_jobs(JOBS_PER_RUN).await {
-        Ok(ran) => invocation.note("dueJobs", ran.len()),
+    let handed = match hand_out_due_jobs(env, &sync, invocation.subrequests()).await {
+        Ok(handed) => handed,
         Err(e) => {
             worker::console_error!("role-sync: due jobs: {e}");
             outcome = "errors";
+            0
+        }
+    };
+    invocation.note("handedOut", handed);
+    // Jobs handed out are still pending until their syncs finish: not run here too.
+    if handed == 0 {
+        match sync.run_due_jobs(JOBS_PER_RUN).await {
+            Ok(ran) => invocation.note("dueJobs", ran.len()),
+            Err(e) => {
+                worker::console_error!("role-sync: due jobs: {e}");
+                outcome = "errors";
+            }
         }
     }
     match sync.reconcile_once(RECONCILE_PAGES_PER_RUN).await {
