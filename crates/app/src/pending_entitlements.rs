@@ -146,8 +146,8 @@ impl<C: Clock> App<'_, C> {
             let users = self.accounts_of(entries.iter().filter_map(|(_, e)| e.as_ref())).await?;
             for (id, entry) in entries {
                 match entry {
-                    // No account with that email yet: examined, nothing to do.
                     Some(entry) => match claimant(&entry, &users) {
+                        // No account with that email yet: examined, nothing to do.
                         None => {}
                         Some(user) if !self.may_claim(user) => report.awaiting_verification += 1,
                         Some(_) if !budget.fits(CLAIM_COST + CURSOR_SAVE) => {

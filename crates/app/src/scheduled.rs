@@ -14,14 +14,15 @@
 //! A new step is one variant of [`Step`], its place in [`STEPS`] and its arm in [`App::run_step`].
 //!
 //! ## Fan-out: backlogs not capped by one invocation's budget
-//! One invocation on Workers Free retries about two failures (a retry costs up to [`crate::failures::RETRY_COST`]). With a
-//! [`FanOut`] (the webhook worker's, when `WEBHOOK_URL` and `ADMIN_TOKEN` are set), [`Step::FanOutRetries`]
-//! lists the due failures' ids instead (one call, `select $id`) and hands them out in slices of
-//! [`FANOUT_SLICE`], one call per slice; each slice is a further invocation of the worker with a budget
-//! of its own, which hands every id of its slice to one more invocation (the replay route), where the retry
-//! runs. So one cron run on Free starts up to [`MAX_SLICES`] × [`FANOUT_SLICE`] retries, every invocation
-//! within its budget, and the direct retries are skipped for that run (they would race the handed-out
-//! ones). Nothing is lost if a hand-off fails: a failure stays due until its retry records an outcome.
+//! One invocation on Workers Free retries about two failures (a retry costs up to
+//! [`crate::failures::RETRY_COST`]). [`App::hand_out_due_failures`] lifts that: it lists the due failures'
+//! ids (one call, `select $id`) and hands them out in slices of [`FANOUT_SLICE`] through a [`FanOut`], one
+//! call per slice, to a relay (an invocation with a budget of its own) which hands every id of its slice to
+//! one more invocation (the webhook worker's replay route), where the retry runs. The role-sync cron runs
+//! it, relaying through its own `POST /replays`: the webhook worker's size budget has no room for the
+//! fan-out, and the role-sync worker needs none of the processing code to relay. Nothing is lost if a
+//! hand-off fails: a failure stays due until its retry records an outcome. A failure the webhook cron
+//! retries while it is also being relayed is processed twice at once, which the claims make harmless.
 
 use crate::error::StepError;
 use crate::failures::RetryReport;
@@ -33,10 +34,11 @@ use tollgate_core::Clock;
 
 /// Due failure ids per hand-off slice: the receiving invocation spends one call per id (Free's 50 with room).
 pub const FANOUT_SLICE: u32 = 30;
-/// Slices per cron run at most (each a further invocation; 900 retries a minute with the cron every minute).
+/// Slices per cron run at most (each a further invocation; 900 retries a minute with the cron every minute,
+/// fewer when the budget decides: 19 slices, 570 retries, at the default 40).
 pub const MAX_SLICES: u32 = 30;
-/// Calls the fan-out leaves to the steps after it.
-const FANOUT_RESERVE: u32 = 10;
+/// Calls the fan-out of failures leaves to the rest of the role-sync cron (its due jobs and reconciliation).
+pub const FANOUT_RESERVE: u32 = 20;
 
 /// Hands slices of due failure ids to further invocations.
 pub trait FanOut {
@@ -79,7 +81,6 @@ pub const REFUND_COST: u32 = 9;
 /// One step of the webhook cron.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    FanOutRetries,
     RetryFailures,
     ClaimPending,
     MigrateOldPending,
@@ -90,7 +91,6 @@ pub enum Step {
 
 /// The steps, in the order they run (each gets what the ones before left of the budget).
 pub const STEPS: &[Step] = &[
-    Step::FanOutRetries,
     Step::RetryFailures,
     Step::ClaimPending,
     Step::MigrateOldPending,
@@ -102,7 +102,6 @@ pub const STEPS: &[Step] = &[
 impl Step {
     pub fn name(self) -> &'static str {
         match self {
-            Self::FanOutRetries => "fanOutRetries",
             Self::RetryFailures => "retryFailures",
             Self::ClaimPending => "claimPending",
             Self::MigrateOldPending => "migrateOldPending",
@@ -115,10 +114,6 @@ impl Step {
 
 #[derive(Debug, Default)]
 pub struct ScheduledReport {
-    /// Due failures handed to further invocations (their outcomes are in those invocations' lines).
-    pub handed_out: u32,
-    /// Slices a further invocation did not accept (their failures stay due).
-    pub hand_offs_failed: u32,
     pub retries: RetryReport,
     pub claims: ClaimReport,
     pub pruned_failures: Deletion,
@@ -132,15 +127,10 @@ pub struct ScheduledReport {
 
 impl<C: Clock> App<'_, C> {
     /// `sellapp`: the Sell.app API client when `SELLAPP_API_KEY` is set.
-    /// `fan_out`: where slices of due failures go ([`NoFanOut`]: retried here, as many as fit).
-    pub async fn run_scheduled(
-        &self,
-        sellapp: Option<&tollgate_sellapp::SellappApi>,
-        fan_out: &impl FanOut,
-    ) -> ScheduledReport {
+    pub async fn run_scheduled(&self, sellapp: Option<&tollgate_sellapp::SellappApi>) -> ScheduledReport {
         let mut report = ScheduledReport::default();
         for &step in STEPS {
-            match self.run_step(step, sellapp, fan_out, &mut report).await {
+            match self.run_step(step, sellapp, &mut report).await {
                 Ok(true) => {}
                 Ok(false) => report.out_of_budget.push(step.name()),
                 Err(e) => report.errors.push(e),
@@ -154,33 +144,10 @@ impl<C: Clock> App<'_, C> {
         &self,
         step: Step,
         sellapp: Option<&tollgate_sellapp::SellappApi>,
-        fan_out: &impl FanOut,
         report: &mut ScheduledReport,
     ) -> Result<bool, StepError> {
         let budget = self.appwrite.subrequests();
         match step {
-            Step::FanOutRetries if !fan_out.enabled() => Ok(true),
-            Step::FanOutRetries => {
-                let slices = budget.units(1 + FANOUT_RESERVE, 1, MAX_SLICES);
-                if slices == 0 {
-                    return Ok(false);
-                }
-                let ids = self.due_failure_ids(slices * FANOUT_SLICE).await?;
-                // All at once: each slice is its own invocation, and the cron waits for the slowest.
-                let handed = ids
-                    .chunks(FANOUT_SLICE as usize)
-                    .map(|slice| async move { (slice.len() as u32, fan_out.hand(slice.to_vec()).await) });
-                for (size, accepted) in futures::future::join_all(handed).await {
-                    if accepted {
-                        report.handed_out += size;
-                    } else {
-                        report.hand_offs_failed += 1;
-                    }
-                }
-                Ok(true)
-            }
-            // The handed-out failures are still due until their retries finish: not retried here too.
-            Step::RetryFailures if report.handed_out > 0 => Ok(true),
             Step::RetryFailures => {
                 report.retries = self.retry_due_failures(RETRIES_PER_RUN).await?;
                 Ok(!report.retries.budget_spent)
@@ -216,5 +183,29 @@ impl<C: Clock> App<'_, C> {
                 Ok(per_run == policy.per_run)
             }
         }
+    }
+
+    /// Hands the due failures out in slices ([`FanOut`]), as many slices as fit the invocation's budget
+    /// after [`FANOUT_RESERVE`]: `(failures handed out, slices not accepted)`. Run by the role-sync cron
+    /// (see the module doc: "Fan-out").
+    pub async fn hand_out_due_failures(&self, fan_out: &impl FanOut) -> Result<(u32, u32), StepError> {
+        let slices = self.appwrite.subrequests().units(1 + FANOUT_RESERVE, 1, MAX_SLICES);
+        if slices == 0 {
+            return Ok((0, 0));
+        }
+        let ids = self.due_failure_ids(slices * FANOUT_SLICE).await?;
+        // All at once: each slice is its own invocation, and the cron waits for the slowest.
+        let handed = ids
+            .chunks(FANOUT_SLICE as usize)
+            .map(|slice| async move { (slice.len() as u32, fan_out.hand(slice.to_vec()).await) });
+        let (mut handed_out, mut failed) = (0, 0);
+        for (size, accepted) in crate::concurrent::join_all(handed).await {
+            if accepted {
+                handed_out += size;
+            } else {
+                failed += 1;
+            }
+        }
+        Ok((handed_out, failed))
     }
 }

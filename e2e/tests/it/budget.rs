@@ -1,6 +1,6 @@
 //! Crons within their subrequest budget, through workerd: a backlog of due failures is handed out by one
-//! cron run (the cron → `/cron/retries` → the replay route), and every invocation's line stays within
-//! `CRON_SUBREQUEST_BUDGET` with nothing refused.
+//! role-sync cron run (the cron → its `POST /replays` → the webhook's replay route), and every invocation's
+//! line stays within `CRON_SUBREQUEST_BUDGET` with nothing refused.
 
 use crate::observability::json_lines;
 use crate::support::{event_document_id, order_body, spawn_app};
@@ -28,29 +28,30 @@ async fn one_cron_run_hands_a_backlog_of_due_failures_out_and_every_invocation_s
         app.let_backoff_pass(id).await;
     }
 
-    app.trigger_scheduled().await;
+    app.trigger_role_sync_cron().await;
 
     for id in &ids {
         let failure = app.document("webhook_failures", id).await.expect("failure record");
         assert_eq!(failure["state"], "settled", "{id} was retried by the one cron run: {failure}");
     }
-    let mut lines: Vec<Value> = Vec::new();
+    let mut relay_log: Vec<Value> = Vec::new();
     for _ in 0..50 {
-        lines = json_lines(app.worker.log_path());
-        if lines.iter().any(|l| l["kind"] == "cron") {
+        relay_log = json_lines(app.role_sync.log_path()).into_iter().filter(|l| l["log"] == "invocation").collect();
+        if relay_log.iter().any(|l| l["kind"] == "cron") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cron = lines.iter().find(|l| l["kind"] == "cron").expect("the cron's line");
-    assert_eq!(cron["handedOut"], json!({"failures": backlog, "failedSlices": 0}), "{cron}");
+    let cron = relay_log.iter().find(|l| l["kind"] == "cron").expect("the role-sync cron's line");
+    assert_eq!(cron["handedOutFailures"], json!({"failures": backlog, "failedSlices": 0}), "{cron}");
     assert!(cron["subrequests"].as_u64() <= cron["budget"].as_u64(), "{cron}");
-    let slices: Vec<&Value> = lines.iter().filter(|l| l["route"] == "POST /cron/retries").collect();
-    assert_eq!(slices.len(), 1, "twelve ids are one slice");
-    assert_eq!(slices[0]["handedOut"], backlog, "{}", slices[0]);
+    let relay: Vec<&Value> = relay_log.iter().filter(|l| l["route"] == "POST /replays").collect();
+    assert_eq!(relay.len(), 1, "twelve ids are one slice");
+    assert_eq!(relay[0]["handedOut"], backlog, "{}", relay[0]);
+    let lines: Vec<Value> = json_lines(app.worker.log_path());
     let replays = lines.iter().filter(|l| l["route"].as_str().is_some_and(|r| r.ends_with("/replay"))).count();
     assert_eq!(replays as u64, backlog);
-    for line in lines.iter().filter(|l| l["log"] == "invocation") {
+    for line in lines.iter().chain(&relay_log).filter(|l| l["log"] == "invocation") {
         assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
         assert!(line.get("refusedSubrequests").is_none(), "a call was refused: {line}");
     }

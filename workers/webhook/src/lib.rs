@@ -4,7 +4,6 @@
 //! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
 //! - `POST /stripe/webhook`: Stripe (`STRIPE_WEBHOOK_SECRET`, several secrets while one is rotated).
 //! - `POST /admin/failures/{id}/replay` (`ADMIN_TOKEN`): an admin's replay, forwarded by the api worker.
-//! - `POST /cron/retries` (`ADMIN_TOKEN`): a slice of due failures handed out by the cron ([`fanout`]).
 //! - `GET /health`.
 //! - cron: [`tollgate_app::App::run_scheduled`] (retries, pending entitlements, pruning, and refund
 //!   reconciliation when `SELLAPP_API_KEY` is set).
@@ -12,7 +11,6 @@
 
 mod admin;
 mod error;
-mod fanout;
 mod sellapp;
 mod stripe;
 mod trigger;
@@ -55,11 +53,8 @@ async fn route(
             .map_err(|e| error::WebhookError::Internal(e.to_string())),
         (worker::Method::Post, "/sell/webhook") => sellapp::handle(req, env, ctx, invocation).await,
         (worker::Method::Post, "/stripe/webhook") => stripe::handle(req, env, ctx, invocation).await,
-        (worker::Method::Post, fanout::SLICE_PATH) => fanout::retries(req, env, invocation).await,
         (_, "/health") => Err(error::WebhookError::MethodNotAllowed { allow: "GET" }),
-        (_, "/sell/webhook" | "/stripe/webhook" | fanout::SLICE_PATH) => {
-            Err(error::WebhookError::MethodNotAllowed { allow: "POST" })
-        }
+        (_, "/sell/webhook" | "/stripe/webhook") => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
         _ => Err(error::WebhookError::NotFound),
     }
 }
@@ -86,12 +81,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             None
         }
     };
-    let fan_out = fanout::HttpFanOut::from_env(&env, invocation.subrequests());
-    let report = parts.app().run_scheduled(sellapp.as_ref(), &fan_out).await;
-    invocation.note(
-        "handedOut",
-        serde_json::json!({ "failures": report.handed_out, "failedSlices": report.hand_offs_failed }),
-    );
+    let report = parts.app().run_scheduled(sellapp.as_ref()).await;
     invocation.note(
         "retries",
         serde_json::json!({

@@ -3,7 +3,6 @@ use chrono::Duration;
 use serde_json::Value;
 use tollgate_app::link_discord::{LinkError, LINK_STATE_TTL_MINUTES, STATE_PRUNE_MARGIN_MINUTES};
 use tollgate_app::role_sync::RoleSync;
-use tollgate_app::scheduled::NoFanOut;
 use tollgate_core::{AppwriteId, DiscordUserId, GuildId, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
 use tollgate_discord::{DiscordClient, DiscordConfig, OAuthApp};
@@ -273,10 +272,10 @@ async fn the_webhook_cron_prunes_expired_link_states_and_keeps_live_ones() {
     // Expired 10 minutes ago: still within the margin.
     l.ctx.clock.advance(Duration::minutes(LINK_STATE_TTL_MINUTES + STATE_PRUNE_MARGIN_MINUTES));
     let (code, state, browser) = l.approve(&user, seed::TEST_USERS[0].0).await;
-    assert_eq!(l.ctx.app().run_scheduled(None, &NoFanOut).await.pruned_oauth_states.deleted, 0);
+    assert_eq!(l.ctx.app().run_scheduled(None).await.pruned_oauth_states.deleted, 0);
     assert_eq!(link_states(&l).await, 2);
     l.ctx.clock.advance(Duration::minutes(1));
-    let report = l.ctx.app().run_scheduled(None, &NoFanOut).await;
+    let report = l.ctx.app().run_scheduled(None).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.pruned_oauth_states.deleted, 1);
     assert_eq!(link_states(&l).await, 1);
