@@ -54,6 +54,7 @@ pub fn failure_queries<'a>(
         }
     }
     queries.push(Query::order_desc("$createdAt"));
+    queries.push(failure_summary_select());
     queries.push(Query::limit(limit));
     if let Some(cursor) = cursor {
         queries.push(Query::cursor_after(cursor));
@@ -62,6 +63,23 @@ pub fn failure_queries<'a>(
 }
 
 /// A failure in a list: the summary, and when it was recorded and last changed.
+/// The attributes a failure's summary shows: lists never read the raw bodies (up to 1 MiB each).
+pub fn failure_summary_select() -> Query {
+    Query::select([
+        "provider",
+        "event",
+        "eventId",
+        "orderId",
+        "email",
+        "emailRaw",
+        "errorCode",
+        "errorMessage",
+        "attempts",
+        "state",
+        "nextAttemptAt",
+    ])
+}
+
 pub fn failure_item(doc: &Document) -> Value {
     let mut item = failure_summary_of(doc);
     item["createdAt"] = json!(timestamp(doc.created_at));
@@ -154,7 +172,7 @@ mod tests {
         .unwrap();
         assert_eq!(limit, 10);
         let all = queries.join(" ");
-        for part in ["\"state\"", "\"sellapp\"", "greaterThanEqual", "lessThan", "orderDesc", "cursorAfter"] {
+        for part in ["\"state\"", "\"sellapp\"", "greaterThanEqual", "lessThan", "orderDesc", "cursorAfter", "select"] {
             assert!(all.contains(part), "{part} in {all}");
         }
         assert_eq!(rendered(&[]).unwrap().1, FAILURES_PAGE_DEFAULT);

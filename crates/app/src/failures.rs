@@ -19,6 +19,12 @@ use tollgate_providers::sellapp_payload::SellappDelivery;
 use tollgate_providers::stripe_payload::StripeDelivery;
 use tollgate_providers::Provider;
 
+/// The most subrequests one retry (or replay) makes: the claim (read, create or update), the user and
+/// ledger reads and writes, the role-sync request, the claim's completion and the failure record's
+/// update; with `STRIPE_API_KEY`, Stripe's reads of the event's objects. Measured by
+/// `a_retry_costs_no_more_than_its_estimate` (app tests).
+pub const RETRY_COST: u32 = 14;
+
 /// Settled failures are kept this long for admins to see, then deleted (docs/compatibility.md).
 pub const FAILURE_RETENTION_DAYS: i64 = 7;
 
@@ -88,6 +94,9 @@ pub struct RetryReport {
     pub dead: u32,
     /// Users whose entitlements a retry changed: their projection is queued; the caller may prompt it.
     pub users: Vec<AppwriteId>,
+    /// The run stopped because the next retry did not fit the invocation's subrequest budget; what is
+    /// left is still due and is listed first next run.
+    pub budget_spent: bool,
 }
 
 impl RetryReport {
@@ -151,8 +160,18 @@ impl<C: Clock> App<'_, C> {
             .map_err(|e| StepError::appwrite("writing the failure record", &e))
     }
 
-    /// Retries the failures that are due, oldest first, at most `limit` of them.
+    /// Retries the failures that are due, oldest first, at most `limit` of them and no more than fit the
+    /// invocation's subrequest budget ([`RETRY_COST`] each, after the listing). The due failures are their
+    /// own queue (a retry moves `nextAttemptAt` or settles the record), so a run cut anywhere loses
+    /// nothing and the next run lists what is still due.
     pub async fn retry_due_failures(&self, limit: u32) -> Result<RetryReport, StepError> {
+        let mut report = RetryReport::default();
+        let budget = self.appwrite.subrequests();
+        let limit = budget.units(1, RETRY_COST, limit);
+        if limit == 0 {
+            report.budget_spent = true;
+            return Ok(report);
+        }
         let now = timestamp(self.clock.now());
         let queries = [
             Query::equal("state", [FailureState::Due.as_str()]),
@@ -165,8 +184,11 @@ impl<C: Clock> App<'_, C> {
             .list_documents(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries)
             .await
             .map_err(|e| StepError::appwrite("listing due failures", &e))?;
-        let mut report = RetryReport::default();
         for doc in due.documents {
+            if !budget.fits(RETRY_COST) {
+                report.budget_spent = true;
+                break;
+            }
             let outcome = match doc.decode::<FailureRecord>() {
                 Ok(record) => {
                     let (outcome, user) = self.retry_record(&doc.id, &record).await?;
@@ -178,6 +200,23 @@ impl<C: Clock> App<'_, C> {
             report.count(&outcome);
         }
         Ok(report)
+    }
+
+    /// The ids of up to `limit` due failures, oldest first (one call; ids only, not the bodies).
+    pub async fn due_failure_ids(&self, limit: u32) -> Result<Vec<String>, StepError> {
+        let queries = [
+            Query::equal("state", [FailureState::Due.as_str()]),
+            Query::less_than_equal("nextAttemptAt", timestamp(self.clock.now())),
+            Query::order_asc("nextAttemptAt"),
+            Query::select(["$id"]),
+            Query::limit(limit.clamp(1, tollgate_appwrite::MAX_PAGE_SIZE)),
+        ];
+        let due = self
+            .appwrite
+            .list_documents(&self.settings.database_id, &self.settings.collections.webhook_failures, &queries)
+            .await
+            .map_err(|e| StepError::appwrite("listing due failures", &e))?;
+        Ok(due.documents.into_iter().map(|d| d.id).collect())
     }
 
     /// An admin's replay: the exact `bodyText` through the same processing path, whatever the state.

@@ -23,12 +23,14 @@
 //! - [`role_sync`]: Discord roles as a projection of Appwrite (sync one user, the outbox, reconciliation).
 //! - [`sync_state`]: where bounded walks resume (reconciliation, pending claims).
 //! - [`scheduled`]: everything a cron run does.
+//! - [`concurrent`]: awaiting several calls at once (the crons' fan-out).
 
 pub mod admin_console;
 pub mod admin_grants;
 pub mod billing;
 pub mod bootstrap;
 pub mod catalogue_report;
+pub mod concurrent;
 pub mod doctor;
 pub mod error;
 pub mod failures;

@@ -193,7 +193,12 @@ impl<C: Clock> RoleSync<'_, C> {
 
     async fn failures_for(&self, email: &str) -> Result<Vec<Value>, StepError> {
         let settings = self.app.settings;
-        let queries = [Query::equal("email", [email]), Query::order_desc("$updatedAt"), Query::limit(RECENT_FAILURES)];
+        let queries = [
+            Query::equal("email", [email]),
+            Query::order_desc("$updatedAt"),
+            crate::admin_console::failure_summary_select(),
+            Query::limit(RECENT_FAILURES),
+        ];
         let list = self
             .app
             .appwrite

@@ -26,6 +26,16 @@ use tollgate_core::{AppwriteId, Clock, Email, Grant, LedgerEvent, Revocation, Re
 pub const PENDING_PAGE_SIZE: u32 = 100;
 /// The `sync_state` document holding the cron's place among pending entitlements.
 const CURSOR_ID: &str = "pending-claims";
+/// A page: the pending entitlements and the accounts of their emails.
+const PAGE_COST: u32 = 2;
+/// Saving the cursor.
+const CURSOR_SAVE: u32 = 1;
+/// The most subrequests one claim makes: the entitlement's owner (1) and the role-sync request (up to 3;
+/// role-sync projects the user).
+pub const CLAIM_COST: u32 = 1 + 3;
+/// Moving one pre-ledger document: the ledger entry's read and create (read, create, read again and
+/// update when another writer created it meanwhile), and marking the document migrated.
+const MIGRATE_COST: u32 = 5;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClaimReport {
@@ -43,6 +53,14 @@ pub struct ClaimReport {
     pub wrapped: bool,
     /// Accounts that claimed something: projected, and their role sync queued (the caller may prompt it).
     pub users: Vec<AppwriteId>,
+    /// The run stopped where the next claim did not fit the subrequest budget (the cursor is saved there).
+    pub budget_spent: bool,
+}
+
+/// The account a pending entitlement's email belongs to, among those looked up.
+fn claimant<'u>(entry: &LedgerEntry, users: &'u [User]) -> Option<&'u User> {
+    let email = entry.email.as_deref()?;
+    users.iter().find(|u| u.email.eq_ignore_ascii_case(email))
 }
 
 /// A document of the collection used before the ledger.
@@ -84,14 +102,29 @@ impl<C: Clock> App<'_, C> {
     }
 
     /// Examines up to `max_pages` pages of pending entitlements from where the last run stopped and gives
-    /// each to its account if that account may claim it, queueing the role sync (and so the projection) of
-    /// each account that received something.
+    /// each to its account if that account may claim it, within the invocation's subrequest budget, and
+    /// queues the role sync (and so the projection) of each account that received something.
+    ///
+    /// The cursor (in `sync_state`) only ever moves past an entitlement that was dealt with: when the next
+    /// claim ([`CLAIM_COST`]) does not fit, the run saves the entitlement before it and stops, so the next
+    /// run starts with the one it could not afford. A run cut before it saves repeats claims it made,
+    /// which is harmless (a claimed entitlement has a `userId` and no longer matches the listing).
     pub async fn claim_pending_entitlements(&self, max_pages: u32) -> Result<ClaimReport, StepError> {
         let mut report = ClaimReport::default();
+        let budget = self.appwrite.subrequests();
+        // The cursor's read and save, and a page's two listings (entitlements, their accounts).
+        if !budget.fits(2 + PAGE_COST) {
+            report.budget_spent = true;
+            return Ok(report);
+        }
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.entitlements);
         let mut cursor = self.load_cursor(CURSOR_ID).await?;
         let mut owners: BTreeSet<AppwriteId> = BTreeSet::new();
-        for _ in 0..max_pages {
+        'pages: for _ in 0..max_pages {
+            if !budget.fits(PAGE_COST + CURSOR_SAVE) {
+                report.budget_spent = true;
+                break;
+            }
             let mut queries = vec![Query::is_null("userId"), Query::limit(PENDING_PAGE_SIZE)];
             if let Some(after) = &cursor {
                 queries.push(Query::cursor_after(after.as_str()));
@@ -108,16 +141,35 @@ impl<C: Clock> App<'_, C> {
                 Err(e) => return Err(StepError::appwrite("listing pending entitlements", &e)),
             };
             let full = page.documents.len() as u32 >= PENDING_PAGE_SIZE;
-            cursor = page.documents.last().map(|d| d.id.clone());
-            report.checked += page.documents.len() as u32;
-            let mut entries = Vec::new();
-            for doc in &page.documents {
-                match LedgerEntry::decode(doc) {
-                    Ok(entry) => entries.push(entry),
-                    Err(_) => report.unreadable += 1, // logged by decode; the walk goes on
+            // Decoded once (a document that does not decode is logged by `decode`).
+            let entries: Vec<(String, Option<LedgerEntry>)> =
+                page.documents.iter().map(|d| (d.id.clone(), LedgerEntry::decode(d).ok())).collect();
+            let users = self.accounts_of(entries.iter().filter_map(|(_, e)| e.as_ref())).await?;
+            for (id, entry) in entries {
+                match entry {
+                    Some(entry) => match claimant(&entry, &users) {
+                        // No account with that email yet: examined, nothing to do.
+                        None => {}
+                        Some(user) if !self.may_claim(user) => report.awaiting_verification += 1,
+                        Some(_) if !budget.fits(CLAIM_COST + CURSOR_SAVE) => {
+                            // Not past this one: the next run starts with it.
+                            report.budget_spent = true;
+                            break 'pages;
+                        }
+                        Some(user) => {
+                            let user_id =
+                                AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
+                            self.assign_owner(&entry, &user_id).await?;
+                            self.request_role_sync(&user_id).await?;
+                            report.claimed += 1;
+                            owners.insert(user_id);
+                        }
+                    },
+                    None => report.unreadable += 1, // the walk goes on
                 }
+                report.checked += 1;
+                cursor = Some(id);
             }
-            self.claim_page(&entries, &mut report, &mut owners).await?;
             if !full {
                 cursor = None;
                 report.wrapped = true;
@@ -125,55 +177,44 @@ impl<C: Clock> App<'_, C> {
             }
         }
         self.save_cursor(CURSOR_ID, cursor.as_deref(), false).await?;
-        for user_id in &owners {
-            self.request_role_sync(user_id).await?;
-        }
         report.users = owners.into_iter().collect();
         Ok(report)
     }
 
-    async fn claim_page(
-        &self,
-        entries: &[LedgerEntry],
-        report: &mut ClaimReport,
-        owners: &mut BTreeSet<AppwriteId>,
-    ) -> Result<(), StepError> {
-        let emails: BTreeSet<String> = entries.iter().filter_map(|e| e.email.clone()).collect();
+    /// The accounts of a page's emails (one users query; none when the page has no email).
+    async fn accounts_of(&self, entries: impl Iterator<Item = &LedgerEntry>) -> Result<Vec<User>, StepError> {
+        let emails: BTreeSet<String> = entries.filter_map(|e| e.email.clone()).collect();
         if emails.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let users = self
-            .appwrite
+        self.appwrite
             .list_users(&[Query::equal("email", emails), Query::limit(PENDING_PAGE_SIZE)], None)
             .await
-            .map_err(|e| StepError::appwrite("looking up users by email", &e))?;
-        for entry in entries {
-            let Some(email) = entry.email.as_deref() else { continue };
-            let Some(user) = users.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)) else { continue };
-            if !self.may_claim(user) {
-                report.awaiting_verification += 1;
-                continue;
-            }
-            let user_id = AppwriteId::parse(&user.id).map_err(|e| StepError::unexpected_user_id(&user.id, &e))?;
-            self.assign_owner(entry, &user_id).await?;
-            report.claimed += 1;
-            owners.insert(user_id);
-        }
-        Ok(())
+            .map(|list| list.users)
+            .map_err(|e| StepError::appwrite("looking up users by email", &e))
     }
 
     /// Moves up to one page of unclaimed documents of the pre-ledger `pending_entitlements` collection
     /// into the ledger (as pending entitlements), marking each `claimOutcome: migrated`.
-    pub async fn migrate_old_pending(&self, report: &mut ClaimReport) -> Result<(), StepError> {
+    /// `false` when the budget stopped it before the page's end (the rest is moved next run).
+    pub async fn migrate_old_pending(&self, report: &mut ClaimReport) -> Result<bool, StepError> {
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.pending_entitlements);
-        let queries = [Query::is_null("claimedAt"), Query::limit(PENDING_PAGE_SIZE)];
+        let limit = self.appwrite.subrequests().units(1, MIGRATE_COST, PENDING_PAGE_SIZE);
+        if limit == 0 {
+            return Ok(false);
+        }
+        let queries = [Query::is_null("claimedAt"), Query::limit(limit)];
         let page = match self.appwrite.list_documents(db, collection, &queries).await {
             Ok(page) => page,
             // A project bootstrapped without the old collection has nothing to migrate.
-            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(true),
             Err(e) => return Err(StepError::appwrite("listing pre-ledger pending entitlements", &e)),
         };
         for doc in page.documents {
+            // The rest stays unclaimed (`claimedAt` null) and is listed again next run.
+            if !self.appwrite.subrequests().fits(MIGRATE_COST) {
+                return Ok(false);
+            }
             let Ok(old) = doc.decode::<OldPendingRecord>() else {
                 report.unreadable += 1;
                 tracing::error!(document = %doc.id, "a pre-ledger pending entitlement does not decode; left as it is");
@@ -217,6 +258,6 @@ impl<C: Clock> App<'_, C> {
                 .map_err(|e| StepError::appwrite("marking a pre-ledger pending entitlement migrated", &e))?;
             report.migrated += 1;
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -25,10 +25,18 @@ use tollgate_core::{
     derive_access, Access, AppwriteId, Clock, Email, Entitlement, Grant, LedgerEvent, SubscriptionStatus,
 };
 
+/// The subrequests of one projection pass with nothing to import and no contention: the entitlements,
+/// the `subscriptions` document, its write, the membership (find + delete, or create) and the ledger's
+/// re-read, plus one of margin. An import or a contention retry costs more; past the invocation's budget
+/// it is refused, and the projection (idempotent) runs again from the outbox.
+pub const PROJECTION_COST: u32 = 7;
 /// Projections retried when the ledger changed while one was written.
 const PROJECTION_ATTEMPTS: u32 = 3;
 /// Users whose projection reconciliation queues per run (each costs one or two writes).
 pub const ACCESS_DRIFT_PER_RUN: usize = 25;
+/// Calls kept for what reconciliation does after queueing drifted users (the profiles' listing, a member
+/// page, the cursor's save).
+const DRIFT_RESERVE: u32 = 3;
 /// Memberships and subscriptions read per page.
 const LISTING_PAGE: u32 = tollgate_appwrite::MAX_PAGE_SIZE;
 
@@ -268,7 +276,8 @@ impl<C: Clock> App<'_, C> {
             .collect();
         let mut report = AccessDrift { with_access: with_access.len(), ..AccessDrift::default() };
         for user in &drifted {
-            if report.queued.len() >= limit {
+            // A queue write is up to 3 calls; what does not fit waits for the next run (still drifted).
+            if report.queued.len() >= limit || !self.appwrite.subrequests().fits(3 + DRIFT_RESERVE) {
                 report.deferred += 1;
                 continue;
             }
@@ -313,7 +322,7 @@ impl<C: Clock> App<'_, C> {
             .list_all_documents(
                 db,
                 collection,
-                &[Query::equal("status", [SubscriptionStatus::Active.as_str()])],
+                &[Query::equal("status", [SubscriptionStatus::Active.as_str()]), Query::select(["$id"])],
                 LISTING_PAGE,
             )
             .await

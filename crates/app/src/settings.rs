@@ -89,6 +89,7 @@ pub const SETTINGS: &[SettingSpec] = &[
     entry("REFUND_CHECK_DAYS", Some("60"), crate::refunds::check_days, "days after purchase an order is re-read for refunds"),
     entry("REFUND_CHECK_INTERVAL_HOURS", Some("24"), crate::refunds::check_hours, "hours between two reads of one order"),
     entry("REFUND_CHECKS_PER_RUN", Some("5"), crate::refunds::check_per_run, "Sell.app orders read per webhook cron run"),
+    entry("CRON_SUBREQUEST_BUDGET", Some("40"), check_cron_budget, "outbound calls one cron invocation may make (Workers Free allows 50, Paid 1,000)"),
 ];
 
 /// The registry entry of a setting.
@@ -120,6 +121,36 @@ pub fn with_default(lookup: impl Fn(&str) -> Option<String>, name: &'static str)
         Some(set) => Ok(set),
         None => spec(name).and_then(|s| s.default).map(str::to_owned).ok_or(SettingsError::Missing(name)),
     }
+}
+
+/// The largest `CRON_SUBREQUEST_BUDGET`: Workers Paid's 1,000 per invocation.
+pub const MAX_CRON_SUBREQUEST_BUDGET: u32 = 1_000;
+/// The smallest: one unit of the costliest cron step (a role sync) plus its listing and cursor.
+pub const MIN_CRON_SUBREQUEST_BUDGET: u32 = 20;
+
+fn check_cron_budget(value: &str) -> Result<(), String> {
+    parse_cron_budget(value).map(drop)
+}
+
+fn parse_cron_budget(value: &str) -> Result<u32, String> {
+    value.trim().parse::<u32>().ok().filter(|n| (MIN_CRON_SUBREQUEST_BUDGET..=MAX_CRON_SUBREQUEST_BUDGET).contains(n)).ok_or_else(
+        || {
+            format!(
+                "expected a whole number of subrequests from {MIN_CRON_SUBREQUEST_BUDGET} to {MAX_CRON_SUBREQUEST_BUDGET}, got `{value}`"
+            )
+        },
+    )
+}
+
+/// `CRON_SUBREQUEST_BUDGET`: how many outbound calls one cron invocation of the webhook or role-sync worker
+/// may make. Every cron step asks it before each unit of work and stops when the next unit does not fit
+/// (resuming next run); the same number is the invocation's hard limit, so a wrong estimate is a refused
+/// call, never a silent overrun of Cloudflare's own limit. The default (40) is Workers Free's 50 less 10:
+/// room for what a unit's estimate may miss before the hard limit, and for calls made outside the counted
+/// clients.
+pub fn cron_subrequest_budget(lookup: impl Fn(&str) -> Option<String>) -> Result<u32, SettingsError> {
+    parse_cron_budget(&with_default(lookup, "CRON_SUBREQUEST_BUDGET")?)
+        .map_err(|reason| SettingsError::Invalid { name: "CRON_SUBREQUEST_BUDGET", reason })
 }
 
 fn appwrite_id(value: &str) -> Result<(), String> {

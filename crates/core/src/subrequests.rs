@@ -23,6 +23,8 @@ pub struct Subrequests(Arc<Counter>);
 #[derive(Debug, Default)]
 struct Counter {
     used: AtomicU32,
+    /// Calls refused by the limit: each is a pacing mistake (a unit cost more than its estimate).
+    refused: AtomicU32,
     /// 0: no limit.
     limit: u32,
 }
@@ -42,7 +44,7 @@ impl Subrequests {
 
     /// Counts and refuses the `limit + 1`-th subrequest. A limit of 0 means none.
     pub fn with_limit(limit: u32) -> Self {
-        Self(Arc::new(Counter { used: AtomicU32::new(0), limit }))
+        Self(Arc::new(Counter { used: AtomicU32::new(0), refused: AtomicU32::new(0), limit }))
     }
 
     /// Takes one subrequest, or refuses when the limit is reached (nothing is counted then).
@@ -52,7 +54,15 @@ impl Subrequests {
             .used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| (limit == 0 || used < limit).then_some(used + 1))
             .map(drop)
-            .map_err(|_| BudgetSpent { limit })
+            .map_err(|_| {
+                self.0.refused.fetch_add(1, Ordering::SeqCst);
+                BudgetSpent { limit }
+            })
+    }
+
+    /// Calls refused by the limit so far (0 when every step paced itself correctly).
+    pub fn refused(&self) -> u32 {
+        self.0.refused.load(Ordering::SeqCst)
     }
 
     /// Subrequests taken so far.
@@ -68,6 +78,15 @@ impl Subrequests {
     /// Whether `n` more subrequests fit (always, without a limit).
     pub fn fits(&self, n: u32) -> bool {
         self.remaining().is_none_or(|left| left >= n)
+    }
+
+    /// How many units of work costing at most `per_unit` calls each fit after `fixed` calls, at most `cap`
+    /// (`cap` without a limit). The answer to "how many should this step list?".
+    pub fn units(&self, fixed: u32, per_unit: u32, cap: u32) -> u32 {
+        match self.remaining() {
+            None => cap,
+            Some(left) => (left.saturating_sub(fixed) / per_unit.max(1)).min(cap),
+        }
     }
 
     pub fn limit(&self) -> Option<u32> {
@@ -97,9 +116,20 @@ mod tests {
         }
         assert_eq!(meter.take(), Err(BudgetSpent { limit: 3 }));
         assert_eq!(meter.take(), Err(BudgetSpent { limit: 3 }));
-        assert_eq!((meter.used(), meter.remaining()), (3, Some(0)));
+        assert_eq!((meter.used(), meter.remaining(), meter.refused()), (3, Some(0), 2));
         assert!(!meter.fits(1));
         assert!(meter.fits(0));
+    }
+
+    #[test]
+    fn units_are_what_fits_after_the_fixed_calls_capped() {
+        let meter = Subrequests::with_limit(40);
+        meter.take().unwrap();
+        assert_eq!(meter.units(1, 14, 100), 2, "39 left: 1 listing + 2 units of 14");
+        assert_eq!(meter.units(1, 14, 1), 1);
+        assert_eq!(meter.units(39, 14, 100), 0);
+        assert_eq!(meter.units(50, 14, 100), 0);
+        assert_eq!(Subrequests::unlimited().units(1, 14, 7), 7);
     }
 
     #[test]

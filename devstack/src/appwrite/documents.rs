@@ -308,6 +308,7 @@ pub async fn list(
     require_collection(&connection, &db, &col)?;
     check_query_attributes(&connection, &db, &col, &query)?;
     let (total, page) = apply(&query, candidates(&connection, &db, &col, &query)?)?;
+    let page: Vec<Value> = page.into_iter().map(|doc| query.project(doc)).collect();
     Ok(Json(json!({ "total": total, "documents": page })))
 }
 

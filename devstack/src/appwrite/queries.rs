@@ -38,7 +38,13 @@ pub struct ListQuery {
     cursor_after: Option<String>,
     cursor_before: Option<String>,
     search: Option<String>,
+    /// `select`: the attributes each returned document keeps (`None`: all).
+    select: Option<Vec<String>>,
 }
+
+/// What a document keeps whatever `select` names (Appwrite 1.5+: the database layer adds its internal
+/// attributes to every selection; `$collectionId` and `$databaseId` are only kept when selected).
+const ALWAYS_SELECTED: &[&str] = &["$id", "$sequence", "$createdAt", "$updatedAt", "$permissions"];
 
 const COMPARISONS: &[&str] = &[
     "equal",
@@ -101,7 +107,14 @@ impl ListQuery {
                 let attribute = raw.attribute.filter(|a| !a.is_empty()).unwrap_or_else(|| "$sequence".to_owned());
                 self.order.push((attribute, raw.method == "orderDesc"));
             }
-            "select" => {}
+            "select" => {
+                let names: Option<Vec<String>> =
+                    raw.values.iter().map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)).collect();
+                let names = names
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| ApiError::query("select queries require at least one attribute name.".to_owned()))?;
+                self.select.get_or_insert_with(Vec::new).extend(names);
+            }
             _ => self.filters.push(Self::filter(raw)?),
         }
         Ok(())
@@ -146,7 +159,23 @@ impl ListQuery {
         let mut out = Vec::new();
         self.filters.iter().for_each(|f| walk(f, &mut out));
         out.extend(self.order.iter().map(|(a, _)| a.clone()));
+        out.extend(self.select.iter().flatten().filter(|a| a.as_str() != "*").cloned());
         out
+    }
+
+    /// The document as `select` shapes it: the selected attributes and the internal ones (all with
+    /// no `select`, or with `*`).
+    pub fn project(&self, document: Value) -> Value {
+        let Some(selected) = self.select.as_ref().filter(|s| !s.iter().any(|a| a == "*")) else { return document };
+        match document {
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .filter(|(key, _)| ALWAYS_SELECTED.contains(&key.as_str()) || selected.contains(key))
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 
     /// For lists whose filterable attributes are fixed (users): every attribute named must be one of
@@ -355,6 +384,22 @@ mod tests {
     fn q(queries: &[Value]) -> ListQuery {
         let strings: Vec<String> = queries.iter().map(Value::to_string).collect();
         ListQuery::from_strings(&strings.iter().map(String::as_str).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn select_keeps_the_named_attributes_and_the_internal_ones_as_appwrite_does() {
+        let doc = json!({"$id": "a", "$collectionId": "c", "$databaseId": "d", "$createdAt": "t", "$updatedAt": "t",
+            "$permissions": [], "email": "x", "bodyText": "big"});
+        let selected = q(&[json!({"method": "select", "values": ["email"]})]).project(doc.clone());
+        assert_eq!(
+            selected,
+            json!({"$id": "a", "$createdAt": "t", "$updatedAt": "t", "$permissions": [], "email": "x"})
+        );
+        assert_eq!(q(&[json!({"method": "select", "values": ["*"]})]).project(doc.clone()), doc);
+        assert_eq!(q(&[]).project(doc.clone()), doc);
+        assert!(q(&[json!({"method": "select", "values": ["email"]})]).attributes().contains(&"email".to_owned()));
+        let empty = ListQuery::from_strings(&[&json!({"method": "select", "values": []}).to_string()]);
+        assert!(empty.is_err(), "a select without attributes is refused");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 mod api;
 mod bad_input;
 mod billing;
+mod budget;
 mod discord_limiter;
 mod failures;
 mod inbox;

@@ -121,6 +121,8 @@ async fn every_cron_run_has_one_line_with_its_counts_and_subrequests() {
     assert_eq!((line["worker"].as_str(), line["outcome"].as_str()), (Some("webhook"), Some("ok")), "{line}");
     assert!(line["subrequests"].as_u64().is_some_and(|n| n >= 1), "{line}");
     assert!(line["retries"]["settled"].is_u64() && line["pendingClaims"]["checked"].is_u64(), "{line}");
+    assert_eq!(line["budget"], 40, "CRON_SUBREQUEST_BUDGET's default is the run's limit: {line}");
+    assert!(line["subrequests"].as_u64() <= line["budget"].as_u64() && line.get("refusedSubrequests").is_none());
 
     let mut role_sync_cron = None;
     for _ in 0..50 {
@@ -134,4 +136,5 @@ async fn every_cron_run_has_one_line_with_its_counts_and_subrequests() {
     assert_eq!(line["outcome"], "ok", "{line}");
     assert!(line["subrequests"].as_u64().is_some_and(|n| n >= 2), "{line}");
     assert!(line["reconciliation"]["membersSeen"].is_u64(), "{line}");
+    assert!(line["subrequests"].as_u64() <= line["budget"].as_u64() && line.get("refusedSubrequests").is_none());
 }

@@ -426,6 +426,14 @@ impl TestApp {
         assert!(status.is_success(), "linking: {body}");
     }
 
+    /// Creates or replaces a document (Appwrite's upsert).
+    pub async fn put_document(&self, collection: &str, id: &str, data: Value) {
+        let path = format!("/databases/{DB}/collections/{collection}/documents/{id}");
+        let (status, body) =
+            self.appwrite_json(self.appwrite(reqwest::Method::PUT, &path).json(&json!({ "data": data }))).await;
+        assert!(status.is_success(), "writing {collection}/{id}: {body}");
+    }
+
     pub async fn trigger_role_sync_cron(&self) {
         let response = self
             .http

@@ -46,9 +46,13 @@ impl Invocation {
         Self::new(worker, "request", route, request_id)
     }
 
-    /// A cron run (`cron` is its schedule, e.g. `*/1 * * * *`).
-    pub fn cron(worker: &'static str, cron: &str) -> Self {
-        Self::new(worker, "cron", format!("cron {cron}"), random_id())
+    /// A cron run (`cron` is its schedule, e.g. `*/1 * * * *`) held to `budget` subrequests
+    /// (`CRON_SUBREQUEST_BUDGET`): its steps pace themselves by it, and a call past it is refused.
+    pub fn cron(worker: &'static str, cron: &str, budget: u32) -> Self {
+        let mut invocation = Self::new(worker, "cron", format!("cron {cron}"), random_id());
+        invocation.subrequests = Subrequests::with_limit(budget);
+        invocation.note("budget", budget);
+        invocation
     }
 
     fn new(worker: &'static str, kind: &'static str, route: String, request_id: String) -> Self {
@@ -106,12 +110,16 @@ impl Invocation {
         if let (Some(status), Some(map)) = (status, line.as_object_mut()) {
             map.insert("status".into(), status.into());
         }
+        let refused = self.subrequests.refused();
         if let Some(map) = line.as_object_mut() {
             map.extend(self.notes.into_inner());
+            if refused > 0 {
+                map.insert("refusedSubrequests".into(), refused.into());
+            }
         }
         let text = line.to_string();
         match status {
-            _ if used > FREE_PLAN_SUBREQUESTS => worker::console_error!("{text}"),
+            _ if used > FREE_PLAN_SUBREQUESTS || refused > 0 => worker::console_error!("{text}"),
             Some(s) if s >= 500 => worker::console_error!("{text}"),
             Some(s) if s >= 400 => worker::console_warn!("{text}"),
             _ => worker::console_log!("{text}"),

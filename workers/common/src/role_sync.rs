@@ -25,7 +25,8 @@ pub fn prompt(
     let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
         return None;
     };
-    if subrequests.take().is_err() {
+    // Asked first, so that a spent budget is a skipped prompt, not a refused call.
+    if !subrequests.fits(1) || subrequests.take().is_err() {
         worker::console_warn!(
             "role-sync prompt skipped: the subrequest budget is spent; the cron will pick the job up"
         );

@@ -2,7 +2,13 @@
 //!
 //! - `POST /sync` `{"userId"}` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): sync one user now; the webhook
 //!   worker calls it after every access change.
-//! - cron: every due `role_sync_jobs` entry, then a bounded slice of the whole guild (reconciliation).
+//! - cron: the webhook's due failures handed out through `/replays` (when `ROLE_SYNC_URL` is set), then
+//!   every due `role_sync_jobs` entry (handed to `/sync` on this worker, one invocation each, when
+//!   `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of the whole guild
+//!   (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
+//! - `POST /replays` `{"ids": [...]}` (`ROLE_SYNC_TOKEN`): a slice of the webhook's due failures, handed out
+//!   by this worker's cron; each id goes to the webhook worker's replay route (`WEBHOOK_URL`,
+//!   `ADMIN_TOKEN`), one invocation each.
 //! - `GET /health`.
 //! - the `DiscordLimiter` Durable Object ([`limiter`]), the Discord rate limiter shared with the api worker.
 #![cfg(target_arch = "wasm32")]
@@ -10,14 +16,47 @@
 pub mod limiter;
 
 use serde_json::json;
-use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_PAGES_PER_RUN};
+use tollgate_app::concurrent::join_all;
+use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_FIXED_COST, RECONCILE_PAGES_PER_RUN};
+use tollgate_app::scheduled::{FanOut, FANOUT_SLICE};
 use tollgate_app::settings::customer_guild_id;
+use tollgate_core::subrequests::Subrequests;
 use tollgate_core::AppwriteId;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{bearer_matches, setting, AppParts};
 use worker::{event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-/// Due jobs run per cron invocation.
+/// Due jobs handed to `POST /sync` per cron run at most (one subrequest each; each sync is an invocation
+/// with a budget of its own).
+pub const HAND_OFFS_PER_RUN: u32 = 30;
+
+/// Fan-out: with `ROLE_SYNC_URL` (this worker's own URL) and `ROLE_SYNC_TOKEN` set, the due jobs are handed
+/// to `POST /sync`, one user per invocation, all at once, leaving room for reconciliation. How many were
+/// accepted; 0 without the settings (the cron then runs what fits itself). A hand-off that fails leaves
+/// its job pending for the next run.
+async fn hand_out_due_jobs(
+    env: &Env,
+    sync: &RoleSync<'_, tollgate_worker_common::JsClock>,
+    subrequests: &Subrequests,
+) -> std::result::Result<usize, tollgate_app::StepError> {
+    let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
+        return Ok(0);
+    };
+    let slots = subrequests.units(2 + RECONCILE_FIXED_COST + 2, 1, HAND_OFFS_PER_RUN);
+    if slots == 0 {
+        return Ok(0);
+    }
+    let url = format!("{}/sync", base.trim().trim_end_matches('/'));
+    let ids = sync.due_job_ids(slots).await?;
+    let hand_offs = ids.iter().map(|id| {
+        let (url, token) = (&url, &token);
+        async move { post_json(url, token, &json!({ "userId": id }), subrequests).await }
+    });
+    Ok(join_all(hand_offs).await.into_iter().filter(|ok| *ok).count())
+}
+
+/// Due jobs listed per cron invocation at most; `CRON_SUBREQUEST_BUDGET` decides how many run
+/// (`tollgate_app::role_sync::SYNC_COST` each), and reconciliation gets what they leave.
 pub const JOBS_PER_RUN: u32 = 20;
 
 #[event(start)]
@@ -67,14 +106,99 @@ async fn route(mut req: Request, env: &Env, invocation: &Invocation) -> Result<R
                 }
             }
         }
-        (_, "/health" | "/sync") => error(405, "method_not_allowed"),
+        (Method::Post, "/replays") => relay_replays(req, env, invocation).await,
+        (_, "/health" | "/sync" | "/replays") => error(405, "method_not_allowed"),
         _ => error(404, "not_found"),
     }
 }
 
+/// The relay of the fan-out of due failures (`tollgate_app::scheduled`, "Fan-out"): up to
+/// `FANOUT_SLICE` due failure ids, each handed to the webhook worker's `POST /admin/failures/{id}/replay`
+/// (one subrequest each, all at once), where its retry runs in an invocation of its own. It lives here
+/// because it needs none of the processing code, and the webhook worker's size budget has no room for it;
+/// this worker's cron hands the slices out ([`Relay`]).
+async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> Result<Response> {
+    if !bearer_matches(&req, env, "ROLE_SYNC_TOKEN") {
+        return error(401, "unauthorized");
+    }
+    let Ok(body) = req.json::<serde_json::Value>().await else { return error(400, "invalid_body") };
+    let Some(raw) = body.get("ids").and_then(|ids| ids.as_array()) else { return error(400, "invalid_body") };
+    if raw.is_empty() || raw.len() > FANOUT_SLICE as usize {
+        return error(400, "invalid_slice");
+    }
+    let ids: Option<Vec<AppwriteId>> =
+        raw.iter().map(|id| id.as_str().and_then(|id| AppwriteId::parse(id).ok())).collect();
+    let Some(ids) = ids else { return error(400, "invalid_id") };
+    let (Some(base), Some(token)) = (setting(env, "WEBHOOK_URL"), setting(env, "ADMIN_TOKEN")) else {
+        return error(503, "not_configured");
+    };
+    let base = base.trim().trim_end_matches('/').to_owned();
+    let subrequests = invocation.subrequests();
+    let replays = ids.iter().map(|id| {
+        let url = format!("{base}/admin/failures/{}/replay", id.as_str());
+        let token = &token;
+        async move { post_json(&url, token, &json!({}), subrequests).await }
+    });
+    let handed = join_all(replays).await.into_iter().filter(|ok| *ok).count();
+    invocation.note("handedOut", handed);
+    answer(200, json!({ "ok": true, "handedOut": handed }))
+}
+
+/// The fan-out of the webhook's due failures: slices go to this worker's own `POST /replays`
+/// (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
+struct Relay<'a> {
+    target: Option<(String, String)>,
+    subrequests: &'a Subrequests,
+}
+
+impl<'a> Relay<'a> {
+    fn from_env(env: &Env, subrequests: &'a Subrequests) -> Self {
+        let base = setting(env, "ROLE_SYNC_URL").filter(|u| !u.trim().is_empty());
+        let token = setting(env, "ROLE_SYNC_TOKEN").filter(|t| !t.is_empty());
+        let target =
+            base.zip(token).map(|(base, token)| (format!("{}/replays", base.trim().trim_end_matches('/')), token));
+        Self { target, subrequests }
+    }
+}
+
+impl FanOut for Relay<'_> {
+    fn enabled(&self) -> bool {
+        self.target.is_some()
+    }
+
+    async fn hand(&self, ids: Vec<String>) -> bool {
+        let Some((url, token)) = &self.target else { return false };
+        let handed = post_json(url, token, &json!({ "ids": ids }), self.subrequests).await;
+        if !handed {
+            worker::console_warn!("role-sync: a slice of due failures was not accepted; they stay due");
+        }
+        handed
+    }
+}
+
+/// POSTs `body` with the bearer `token`; `true` on a 2xx. Asks the invocation's budget first.
+async fn post_json(url: &str, token: &str, body: &serde_json::Value, subrequests: &Subrequests) -> bool {
+    if !subrequests.fits(1) || subrequests.take().is_err() {
+        return false;
+    }
+    let sent = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await;
+    matches!(sent, Ok(response) if response.status().is_success())
+}
+
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let invocation = Invocation::cron("role-sync", &event.cron());
+    let budget = tollgate_app::settings::cron_subrequest_budget(|name| setting(&env, name));
+    let invocation = Invocation::cron("role-sync", &event.cron(), *budget.as_ref().unwrap_or(&0));
+    if let Err(e) = budget {
+        worker::console_error!("role-sync: not configured: {e}");
+        return invocation.finish_cron("not_configured");
+    }
     let outcome = run_cron(&env, &invocation).await;
     invocation.finish_cron(outcome);
 }
@@ -90,11 +214,36 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
     };
     let sync = RoleSync::new(parts.app(), &discord, guild);
     let mut outcome = "ok";
-    match sync.run_due_jobs(JOBS_PER_RUN).await {
-        Ok(ran) => invocation.note("dueJobs", ran.len()),
+    // First the webhook's due failures (buyers waiting for access), relayed through `/replays`.
+    let relay = Relay::from_env(env, invocation.subrequests());
+    if relay.enabled() {
+        match sync.app.hand_out_due_failures(&relay).await {
+            Ok((failures, failed_slices)) => {
+                invocation.note("handedOutFailures", json!({ "failures": failures, "failedSlices": failed_slices }))
+            }
+            Err(e) => {
+                worker::console_error!("role-sync: handing out due failures: {e}");
+                outcome = "errors";
+            }
+        }
+    }
+    let handed = match hand_out_due_jobs(env, &sync, invocation.subrequests()).await {
+        Ok(handed) => handed,
         Err(e) => {
             worker::console_error!("role-sync: due jobs: {e}");
             outcome = "errors";
+            0
+        }
+    };
+    invocation.note("handedOut", handed);
+    // Jobs handed out are still pending until their syncs finish: not run here too.
+    if handed == 0 {
+        match sync.run_due_jobs(JOBS_PER_RUN).await {
+            Ok(ran) => invocation.note("dueJobs", ran.len()),
+            Err(e) => {
+                worker::console_error!("role-sync: due jobs: {e}");
+                outcome = "errors";
+            }
         }
     }
     match sync.reconcile_once(RECONCILE_PAGES_PER_RUN).await {
@@ -105,6 +254,7 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
                     "membersSeen": report.members_seen,
                     "roleChanges": report.role_changes,
                     "passFinished": report.pass_finished,
+                    "budgetSpent": report.budget_spent,
                     "stopped": report.stopped.as_ref().map(|s| format!("{s:?}")),
                     "skipped": report.skipped.len(),
                     "unreadableMappings": report.unreadable_mappings.len(),

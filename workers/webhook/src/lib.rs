@@ -61,7 +61,12 @@ async fn route(
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let invocation = Invocation::cron("webhook", &event.cron());
+    let budget = tollgate_app::settings::cron_subrequest_budget(|name| tollgate_worker_common::setting(&env, name));
+    let invocation = Invocation::cron("webhook", &event.cron(), *budget.as_ref().unwrap_or(&0));
+    if let Err(e) = budget {
+        worker::console_error!("scheduled: not configured: {e}");
+        return invocation.finish_cron("not_configured");
+    }
     let parts = match tollgate_worker_common::AppParts::from_env(&env, invocation.subrequests()) {
         Ok(parts) => parts,
         Err(e) => {
@@ -133,6 +138,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
         }
     }
+    invocation.note("outOfBudget", report.out_of_budget.clone());
     invocation.note("errors", report.errors.len());
     for error in &report.errors {
         worker::console_error!("scheduled: {error}");

@@ -51,6 +51,12 @@ pub struct RoleSyncRequest {
     pub user_id: String,
 }
 
+/// The subrequests of one user's sync with up to two role changes: the job's read, the projection
+/// ([`crate::projection::PROJECTION_COST`]), the profile, the mappings, the member, two role changes,
+/// the outcome's write and the job's re-read. More role changes, a created job or a re-queue cost
+/// more; past the budget such a call is refused and the job, still pending, runs again next time.
+pub const SYNC_COST: u32 = 1 + crate::projection::PROJECTION_COST + 1 + 1 + 1 + 2 + 1 + 1;
+
 /// Random bytes in a `requestId`.
 const REQUEST_ID_BYTES: usize = 16;
 
@@ -184,16 +190,22 @@ impl<C: Clock> RoleSync<'_, C> {
         }
     }
 
-    /// Runs up to `limit` pending jobs that are due, oldest first; jobs of the replaced deployment (no
-    /// `nextAttemptAt`) count as due and go first.
-    pub async fn run_due_jobs(&self, limit: u32) -> Result<Vec<(String, SyncOutcome)>, StepError> {
+    /// The user ids of up to `limit` pending jobs that are due, oldest first; jobs of the replaced
+    /// deployment (no `nextAttemptAt`) count as due and go first. Two listings, ids only.
+    pub async fn due_job_ids(&self, limit: u32) -> Result<Vec<String>, StepError> {
         let settings = self.app.settings;
         let (db, collection) = (&settings.database_id, &settings.collections.role_sync_jobs);
         let pending = Query::equal("status", [JobStatus::Pending.as_str()]);
+        let ids = Query::select(["$id"]);
+        let limit = limit.clamp(1, tollgate_appwrite::MAX_PAGE_SIZE);
         let mut due = self
             .app
             .appwrite
-            .list_documents(db, collection, &[pending.clone(), Query::is_null("nextAttemptAt"), Query::limit(limit)])
+            .list_documents(
+                db,
+                collection,
+                &[pending.clone(), Query::is_null("nextAttemptAt"), ids.clone(), Query::limit(limit)],
+            )
             .await
             .map_err(|e| StepError::appwrite("listing role sync jobs without a due time", &e))?
             .documents;
@@ -203,6 +215,7 @@ impl<C: Clock> RoleSync<'_, C> {
                 pending,
                 Query::less_than_equal("nextAttemptAt", timestamp(self.app.clock.now())),
                 Query::order_asc("nextAttemptAt"),
+                ids,
                 Query::limit(room),
             ];
             let listed = self
@@ -213,11 +226,31 @@ impl<C: Clock> RoleSync<'_, C> {
                 .map_err(|e| StepError::appwrite("listing due role sync jobs", &e))?;
             due.extend(listed.documents);
         }
+        Ok(due.into_iter().map(|d| d.id).collect())
+    }
+
+    /// Runs up to `limit` pending jobs that are due, oldest first; jobs of the replaced deployment (no
+    /// `nextAttemptAt`) count as due and go first.
+    ///
+    /// Only as many as fit the invocation's subrequest budget ([`SYNC_COST`] each after the two
+    /// listings) are listed and run: the outbox is its own queue (a job stays `pending` until its outcome
+    /// is recorded), so what this run leaves is listed first by the next, and a run cut half-way leaves
+    /// the job it was running pending.
+    pub async fn run_due_jobs(&self, limit: u32) -> Result<Vec<(String, SyncOutcome)>, StepError> {
+        let budget = self.app.appwrite.subrequests();
+        let limit = budget.units(2, SYNC_COST, limit);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let due = self.due_job_ids(limit).await?;
         let mut outcomes = Vec::new();
-        for doc in due {
-            let Ok(user_id) = AppwriteId::parse(&doc.id) else { continue };
+        for id in due {
+            if !budget.fits(SYNC_COST) {
+                break;
+            }
+            let Ok(user_id) = AppwriteId::parse(&id) else { continue };
             let outcome = self.sync_user(&user_id).await?;
-            outcomes.push((doc.id, outcome));
+            outcomes.push((id, outcome));
         }
         Ok(outcomes)
     }

@@ -11,9 +11,9 @@ mod mappings;
 mod reconcile;
 mod sync_user;
 
-pub use jobs::{JobStatus, RoleSyncRequest};
+pub use jobs::{JobStatus, RoleSyncRequest, SYNC_COST};
 pub use mappings::{BrokenMapping, PlanUpdate, RoleMappings};
-pub use reconcile::{ReconcileReport, RECONCILE_PAGES_PER_RUN};
+pub use reconcile::{ReconcileReport, RECONCILE_FIXED_COST, RECONCILE_PAGES_PER_RUN};
 pub use sync_user::SyncOutcome;
 
 use crate::App;

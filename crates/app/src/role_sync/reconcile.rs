@@ -24,12 +24,18 @@ use crate::projection::{AccessDrift, ACCESS_DRIFT_PER_RUN};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
 use tollgate_appwrite::Query;
-use tollgate_core::{desired_roles, Clock, DiscordUserId, RoleId};
+use tollgate_core::{desired_roles, role_diff, Clock, DiscordUserId, RoleId};
 use tollgate_discord::{DiscordError, GUILD_MEMBERS_PAGE_LIMIT};
 
-/// Member pages per run: 10,000 members.
+/// Member pages per run: 10,000 members (fewer when the subrequest budget runs out first).
 pub const RECONCILE_PAGES_PER_RUN: u32 = 10;
-const LISTING_PAGE: u32 = 1_000;
+const LISTING_PAGE: u32 = tollgate_appwrite::MAX_PAGE_SIZE;
+/// What a run costs before its first member page, with up to 5,000 users of each kind: the cursor, the
+/// mappings, the entitlements that may grant, the paid memberships, the active subscriptions and the
+/// linked profiles (one page each), and the cursor's save at the end.
+pub const RECONCILE_FIXED_COST: u32 = 7;
+/// The cursor's save, kept in reserve by every later unit.
+const CURSOR_SAVE: u32 = 1;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -41,6 +47,9 @@ pub struct ReconcileReport {
     pub pass_finished: bool,
     /// Why the run stopped early, if it did (rate limit, Discord unavailable, the bot token refused).
     pub stopped: Option<String>,
+    /// The run stopped (or did not start) because its next unit did not fit the subrequest budget; the
+    /// cursor is saved before the member it did not reach.
+    pub budget_spent: bool,
     /// Users whose `paid` membership or `subscriptions` document disagreed with their access.
     pub access_drift: AccessDrift,
     /// When a run stopped by a rate limit or an outage may try again.
@@ -89,7 +98,7 @@ impl<C: Clock> RoleSync<'_, C> {
             .list_all_documents(
                 &settings.database_id,
                 &settings.collections.profiles,
-                &[Query::is_not_null("discordUserId")],
+                &[Query::is_not_null("discordUserId"), Query::select(["$id", "discordUserId"])],
                 LISTING_PAGE,
             )
             .await
@@ -126,6 +135,9 @@ impl<C: Clock> RoleSync<'_, C> {
 
     /// Walks up to `max_pages` pages of members from where the last run stopped (the cron's cursor).
     pub async fn reconcile_once(&self, max_pages: u32) -> Result<ReconcileReport, StepError> {
+        if !self.app.appwrite.subrequests().fits(RECONCILE_FIXED_COST + 1) {
+            return Ok(ReconcileReport { budget_spent: true, ..ReconcileReport::default() });
+        }
         let start = self.load_cursor().await;
         let report = self.reconcile_from(start, max_pages).await?;
         self.save_cursor(report.resume_after, report.pass_finished).await?;
@@ -147,7 +159,12 @@ impl<C: Clock> RoleSync<'_, C> {
         report.access_drift = self.app.reconcile_access(&plans_by_user, ACCESS_DRIFT_PER_RUN).await?;
         let access = self.access_by_discord_user(&plans_by_user).await?;
         let mut cursor = start;
+        let budget = self.app.appwrite.subrequests();
         'pages: for _ in 0..max_pages {
+            if !budget.fits(1 + CURSOR_SAVE) {
+                report.budget_spent = true;
+                break;
+            }
             let page = match self.discord.list_members(self.guild, GUILD_MEMBERS_PAGE_LIMIT, cursor).await {
                 Ok(page) => page,
                 Err(e) => {
@@ -160,6 +177,12 @@ impl<C: Clock> RoleSync<'_, C> {
                 let plans = access.get(&member.user.id).into_iter().flatten();
                 let desired = desired_roles(&mappings.readable, self.guild, plans.map(String::as_str));
                 let current: BTreeSet<RoleId> = member.roles.iter().copied().collect();
+                let changes = role_diff(&current, &desired, &managed);
+                if !budget.fits((changes.add.len() + changes.remove.len()) as u32 + CURSOR_SAVE) {
+                    // Not past this member: the next run starts with them.
+                    report.budget_spent = true;
+                    break 'pages;
+                }
                 match self.change_roles(member.user.id, &current, &desired, &managed).await {
                     Ok((0, 0)) => {}
                     Ok((added, removed)) => {

@@ -105,10 +105,7 @@ async fn without_bulk_delete_a_run_prunes_at_most_its_bound_and_the_next_run_con
 #[tokio::test]
 async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
     let ctx = context().await;
-    ctx.create_user("r3", "r3@example.com").await;
-    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
-    ctx.app().ingest_sellapp(&order("order.completed", 23, "r3@example.com")).await.expect("recorded");
-    ctx.set_faults(json!({"rate": 0})).await;
+    ctx.failed_purchase("r3", 23).await;
     assert_eq!(
         ctx.app().ingest_sellapp(&order("order.disputed", 23, "r3@example.com")).await,
         Ok(crate::support::applied("r3"))
@@ -119,4 +116,16 @@ async fn a_retried_purchase_never_undoes_a_later_dispute_of_the_same_order() {
     ctx.project("r3").await;
     assert_eq!(ctx.document("subscriptions", "r3").await.expect("subscription")["status"], "inactive");
     assert!(!ctx.is_paid("r3").await);
+}
+
+#[tokio::test]
+async fn the_admin_list_of_failures_reads_their_summaries_not_their_bodies() {
+    let ctx = context().await;
+    ctx.failed_purchase("r9", 29).await;
+    let (queries, _) = tollgate_app::admin_console::failure_queries([("state", "due")]).expect("queries");
+    let list = ctx.client.list_documents("crypto", "webhook_failures", &queries).await.expect("list");
+    let doc = list.documents.first().expect("the failure");
+    assert!(!doc.data.contains_key("bodyText") && !doc.data.contains_key("payloadHash"), "{:?}", doc.data);
+    let item = tollgate_app::admin_console::failure_item(doc);
+    assert_eq!((item["state"].as_str(), item["email"].as_str()), (Some("due"), Some("r9@example.com")), "{item}");
 }

@@ -1,4 +1,5 @@
 mod billing;
+mod budget;
 mod failures;
 mod inbox;
 mod ingest;

@@ -63,6 +63,16 @@ impl TestContext {
         self.client.create_user(id, &email, None, None).await.expect("create user");
     }
 
+    /// A purchase by a new verified `user` (`{user}@example.com`) whose processing failed (Appwrite's users
+    /// API down): a `due` failure record.
+    pub async fn failed_purchase(&self, user: &str, order_id: u64) {
+        let email = format!("{user}@example.com");
+        self.create_user(user, &email).await;
+        self.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+        self.app().ingest_sellapp(&order("order.completed", order_id, &email)).await.expect("recorded");
+        self.set_faults(json!({"rate": 0})).await;
+    }
+
     pub async fn verify_email(&self, id: &str) {
         let id = tollgate_core::AppwriteId::parse(id).expect("id");
         self.client.update_email_verification(&id, true).await.expect("verify email");

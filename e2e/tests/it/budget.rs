@@ -1,0 +1,87 @@
+//! Crons within their subrequest budget, through workerd: a backlog of due failures is handed out by one
+//! role-sync cron run (the cron → its `POST /replays` → the webhook's replay route), and every invocation's
+//! line stays within `CRON_SUBREQUEST_BUDGET` with nothing refused.
+
+use crate::observability::json_lines;
+use crate::support::{event_document_id, order_body, spawn_app};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cron_run_hands_a_backlog_of_due_failures_out_and_every_invocation_stays_within_its_budget() {
+    let app = spawn_app().await;
+    // More than one invocation could retry itself (about two on Workers Free's budget).
+    let backlog: u64 = 12;
+    for i in 0..backlog {
+        app.create_user(&format!("fan{i}"), &format!("fan{i}@example.com")).await;
+    }
+    app.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/databases/crypto/collections/entitlements"]}))
+        .await;
+    let ids: Vec<String> =
+        (0..backlog).map(|i| event_document_id("order.completed", &(900 + i).to_string(), "1")).collect();
+    for i in 0..backlog {
+        let body = order_body("order.completed", 900 + i, &format!("fan{i}@example.com"));
+        app.deliver(&body, 202).await;
+    }
+    app.clear_faults().await;
+    for id in &ids {
+        app.let_backoff_pass(id).await;
+    }
+
+    app.trigger_role_sync_cron().await;
+
+    for id in &ids {
+        let failure = app.document("webhook_failures", id).await.expect("failure record");
+        assert_eq!(failure["state"], "settled", "{id} was retried by the one cron run: {failure}");
+    }
+    let mut relay_log: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        relay_log = json_lines(app.role_sync.log_path()).into_iter().filter(|l| l["log"] == "invocation").collect();
+        if relay_log.iter().any(|l| l["kind"] == "cron") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cron = relay_log.iter().find(|l| l["kind"] == "cron").expect("the role-sync cron's line");
+    assert_eq!(cron["handedOutFailures"], json!({"failures": backlog, "failedSlices": 0}), "{cron}");
+    assert!(cron["subrequests"].as_u64() <= cron["budget"].as_u64(), "{cron}");
+    let relay: Vec<&Value> = relay_log.iter().filter(|l| l["route"] == "POST /replays").collect();
+    assert_eq!(relay.len(), 1, "twelve ids are one slice");
+    assert_eq!(relay[0]["handedOut"], backlog, "{}", relay[0]);
+    let lines: Vec<Value> = json_lines(app.worker.log_path());
+    let replays = lines.iter().filter(|l| l["route"].as_str().is_some_and(|r| r.ends_with("/replay"))).count();
+    assert_eq!(replays as u64, backlog);
+    for line in lines.iter().chain(&relay_log).filter(|l| l["log"] == "invocation") {
+        assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
+        assert!(line.get("refusedSubrequests").is_none(), "a call was refused: {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_sync_cron_hands_due_jobs_to_its_own_sync_route_and_stays_within_its_budget() {
+    let app = spawn_app().await;
+    let jobs = 8;
+    for i in 0..jobs {
+        let data = json!({"userId": format!("job{i}"), "status": "pending", "nextAttemptAt": "2000-01-01T00:00:00.000+00:00",
+            "requestId": format!("r{i}")});
+        app.put_document("role_sync_jobs", &format!("job{i}"), data).await;
+    }
+
+    app.trigger_role_sync_cron().await;
+
+    for i in 0..jobs {
+        let job = app.document("role_sync_jobs", &format!("job{i}")).await.expect("job");
+        assert_eq!(job["status"], "done", "job{i} ran in the one cron run: {job}");
+    }
+    let lines: Vec<Value> =
+        json_lines(app.role_sync.log_path()).into_iter().filter(|l| l["log"] == "invocation").collect();
+    let cron = lines.iter().find(|l| l["kind"] == "cron").expect("the cron's line");
+    assert_eq!(cron["handedOut"], jobs, "{cron}");
+    assert!(cron.get("dueJobs").is_none(), "not run twice: {cron}");
+    assert!(cron["subrequests"].as_u64() <= cron["budget"].as_u64() && cron.get("refusedSubrequests").is_none());
+    let syncs = lines.iter().filter(|l| l["route"] == "POST /sync").count();
+    assert_eq!(syncs, jobs);
+    for line in &lines {
+        assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
+    }
+}
