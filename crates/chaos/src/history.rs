@@ -88,6 +88,20 @@ pub enum Op {
         user: usize,
         period: u32,
     },
+    /// Stripe `checkout.session.completed` of subscription `sub_{sub}` (customer `cus_{sub}`), naming the
+    /// account (`client_reference_id`).
+    StripeCheckout {
+        sub: u64,
+        user: usize,
+    },
+    /// Stripe `customer.subscription.created` (period 0, active), `.updated` or `.deleted` (`canceled`) of
+    /// `sub_{sub}` on the `vip` price; period `p` runs from day `p` to day `p + 1`.
+    StripeSubscription {
+        sub: u64,
+        user: usize,
+        status: String,
+        period: u32,
+    },
     /// An admin grants `plan` to the user's email, for `hours` (`None`: open-ended).
     Grant {
         user: usize,
@@ -126,6 +140,8 @@ impl Op {
                 | Op::SubCreated { .. }
                 | Op::SubRenewed { .. }
                 | Op::SubCancelled { .. }
+                | Op::StripeCheckout { .. }
+                | Op::StripeSubscription { .. }
         )
     }
 }
@@ -163,6 +179,13 @@ const APPWRITE_ERRORS: [u16; 2] = [500, 503];
 const DISCORD_ERRORS: [u16; 4] = [429, 500, 502, 503];
 const FAULT_PERCENTS: [u32; 5] = [0, 0, 5, 10, 20];
 
+/// When the copies of one delivery arrive (ms after the start): usually one, sometimes two or three.
+fn delivery_times(rng: &mut Rng) -> Vec<u32> {
+    let first = rng.below(40) as u32;
+    let copies = if rng.percent(30) { 2 + rng.below(2) } else { 1 };
+    (0..copies).map(|k| if k == 0 { first } else { rng.below(80) as u32 }).collect()
+}
+
 impl History {
     /// The history of `seed`.
     pub fn generate(seed: u64) -> Self {
@@ -179,12 +202,29 @@ impl History {
         let mut steps = Vec::new();
         let mut orders: Vec<(u64, usize)> = Vec::new();
         let mut subs: Vec<(u64, usize, u32)> = Vec::new();
+        let mut stripe_subs: Vec<(u64, usize, u32)> = Vec::new();
         let mut next_id = 1_000 + rng.below(1_000) * 10;
         let count = 8 + rng.below(13);
         for _ in 0..count {
             let user = rng.index(USERS);
-            let roll = rng.below(20);
+            let roll = rng.below(24);
             let op = match roll {
+                20..=21 => {
+                    next_id += 1;
+                    stripe_subs.push((next_id, user, 0));
+                    let created = Op::StripeSubscription { sub: next_id, user, status: "active".into(), period: 0 };
+                    steps.push(Step { at: delivery_times(&mut rng), op: created });
+                    Op::StripeCheckout { sub: next_id, user }
+                }
+                22..=23 if !stripe_subs.is_empty() => {
+                    let i = rng.index(stripe_subs.len());
+                    let status = ["active", "past_due", "canceled"][rng.index(3)];
+                    if status == "active" {
+                        stripe_subs[i].2 += 1;
+                    }
+                    let (sub, owner, period) = stripe_subs[i];
+                    Op::StripeSubscription { sub, user: owner, status: status.into(), period }
+                }
                 0..=4 => {
                     next_id += 1;
                     orders.push((next_id, user));
@@ -224,13 +264,7 @@ impl History {
                 18 => Op::Unlink { user },
                 _ => Op::Advance { minutes: 1 + rng.below(12 * 60) as u32 },
             };
-            let at = if op.is_delivery() {
-                let first = rng.below(40) as u32;
-                let copies = if rng.percent(30) { 2 + rng.below(2) } else { 1 };
-                (0..copies).map(|k| if k == 0 { first } else { rng.below(80) as u32 }).collect()
-            } else {
-                vec![rng.below(15) as u32]
-            };
+            let at = if op.is_delivery() { delivery_times(&mut rng) } else { vec![rng.below(15) as u32] };
             steps.push(Step { at, op });
         }
         Self { seed, appwrite, discord, verified, steps }
@@ -262,6 +296,8 @@ impl History {
                 | Op::SubCreated { user, .. }
                 | Op::SubRenewed { user, .. }
                 | Op::SubCancelled { user, .. }
+                | Op::StripeCheckout { user, .. }
+                | Op::StripeSubscription { user, .. }
                 | Op::Grant { user, .. }
                 | Op::Revoke { user }
                 | Op::Verify { user }
@@ -315,7 +351,7 @@ mod tests {
         let ops: Vec<&Op> = histories.iter().flat_map(|h| h.steps.iter().map(|s| &s.op)).collect();
         let kinds: std::collections::BTreeSet<String> =
             ops.iter().map(|op| serde_json::to_value(op).unwrap()["op"].as_str().unwrap().to_owned()).collect();
-        assert_eq!(kinds.len(), 11, "{kinds:?}");
+        assert_eq!(kinds.len(), 13, "{kinds:?}");
         assert!(histories.iter().any(|h| h.steps.iter().any(|s| s.op.is_delivery() && s.at.len() > 1)));
         assert!(histories.iter().any(|h| h.appwrite.percent > 0 && h.discord.percent > 0));
         assert!(histories.iter().any(|h| h.appwrite.percent == 0 && h.discord.percent == 0));

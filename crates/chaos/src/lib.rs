@@ -1,7 +1,8 @@
 //! # tollgate-chaos
 //!
 //! `cargo xtask chaos --seeds N [--start S]`: randomized, seed-reproducible histories of a small shop
-//! (Sell.app purchases, duplicates, disputes, subscriptions and their renewals and cancellations, expiries,
+//! (Sell.app purchases, disputes and subscriptions with renewals and cancellations; Stripe checkouts and
+//! subscription updates, past-due and cancelled; duplicates and out-of-order copies of each; expiries;
 //! admin grants and revokes, email verification, Discord links and unlinks) played against devstack with
 //! seeded faults while the crons run, then crons until quiet, then the invariants checked. Unit tests of
 //! the whole system find the bugs someone thought of; this finds the interleavings nobody did.

@@ -3,7 +3,9 @@
 //!
 //! ## One run
 //! 1. **Setup** (no faults): devstack, schema, the plans catalogue (`member` open-ended, `day` lasting a
-//!    day, `vip` sold as a Sell.app subscription), four accounts, the three Discord test users in the guild.
+//!    day, `vip` sold as a Sell.app subscription and at a Stripe price), four accounts, the three Discord
+//!    test users in the guild. Stripe deliveries go through `ingest_stripe` without Stripe's API (as a
+//!    deployment without `STRIPE_API_KEY`).
 //! 2. **Chaos**: the stand-ins' seeded faults are switched on; every delivery copy, the console (admin
 //!    actions, email verification, links, unlinks, clock moves, one after another like one operator) and
 //!    both crons (the webhook worker's and role-sync's) run as concurrent futures, their calls interleaving
@@ -26,7 +28,8 @@ use tollgate_app::ledger::{admin_source, sellapp_order_source, sellapp_subscript
 use tollgate_app::link_discord::LinkError;
 use tollgate_app::records::parse_timestamp;
 use tollgate_app::role_sync::{PlanUpdate, RoleSync, RECONCILE_PAGES_PER_RUN};
-use tollgate_app::{App, IngestOutcome};
+use tollgate_app::stripe_ingest::NoStripeApi;
+use tollgate_app::{App, IngestOutcome, NotRecorded};
 use tollgate_appwrite::Query;
 use tollgate_core::{AppwriteId, Clock, DiscordUserId, Email, FixedClock, GuildId, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
@@ -34,7 +37,7 @@ use tollgate_discord::OAuthApp;
 use tollgate_discord::{DiscordClient, GUILD_MEMBERS_PAGE_LIMIT};
 use tollgate_providers::sellapp_payload::interpret;
 use tollgate_providers::VerifiedEvent;
-use tollgate_testkit::{context, signed_event, start_time, TestContext};
+use tollgate_testkit::{context, signed_event, start_time, stripe, TestContext};
 
 /// Role-sync jobs per cron run, as the role-sync worker runs them.
 const JOBS_PER_RUN: u32 = 20;
@@ -44,6 +47,8 @@ const PROVIDER_ATTEMPTS: u32 = 30;
 const CONSOLE_ATTEMPTS: u32 = 200;
 /// Cron rounds the quiet phase may take.
 const QUIET_ROUNDS: u32 = 80;
+/// The Stripe price of the `vip` plan.
+const STRIPE_VIP_PRICE: &str = "price_vip";
 const REDIRECT: &str = "http://127.0.0.1:8788/discord/callback";
 
 /// What a run found.
@@ -105,7 +110,7 @@ struct Log {
     /// (what, claim document id) of every delivery Tollgate acknowledged.
     claims: Vec<(String, String)>,
     /// Deliveries the provider gave up on during the chaos (delivered again in the quiet).
-    undelivered: Vec<(String, VerifiedEvent, String)>,
+    undelivered: Vec<(Delivery, String)>,
     admin: Vec<AdminEvent>,
     notes: Vec<String>,
     counts: BTreeMap<&'static str, u64>,
@@ -142,8 +147,75 @@ fn subscription_event_time(period: u32, hours: i64) -> DateTime<Utc> {
     start_time() + Duration::days(i64::from(period)) + Duration::hours(hours)
 }
 
-/// The signed Sell.app delivery of a delivery step, and a short name for it.
-fn delivery(op: &Op) -> Option<(String, VerifiedEvent)> {
+/// A provider's delivery: the signed event and which provider's route it goes to.
+struct Delivery {
+    name: String,
+    event: VerifiedEvent,
+    stripe: bool,
+}
+
+impl Delivery {
+    fn claim_id(&self) -> String {
+        if self.stripe {
+            tollgate_providers::stripe_payload::interpret(&self.event).key.document_id().to_string()
+        } else {
+            interpret(&self.event).key.document_id().to_string()
+        }
+    }
+
+    async fn ingest(&self, w: &World) -> Result<IngestOutcome, NotRecorded> {
+        if self.stripe {
+            w.app().ingest_stripe(&self.event, None::<&NoStripeApi>).await
+        } else {
+            w.app().ingest_sellapp(&self.event).await
+        }
+    }
+}
+
+/// The Stripe delivery of a Stripe step (Stripe's example objects with the step's fields set).
+fn stripe_delivery(op: &Op) -> Option<Delivery> {
+    let (name, event) = match op {
+        Op::StripeCheckout { sub, user } => {
+            let object = stripe::checkout(
+                &format!("cs_{sub}"),
+                &format!("sub_{sub}"),
+                &format!("cus_{sub}"),
+                Some(user_id(*user).as_str()),
+                email(*user).as_ref(),
+            );
+            let event =
+                stripe::event(&format!("evt_{sub}_checkout"), "checkout.session.completed", start_time(), object);
+            (format!("stripe checkout sub_{sub} u{user}"), event)
+        }
+        Op::StripeSubscription { sub, user, status, period } => {
+            let kind = match (status.as_str(), period) {
+                ("canceled", _) => "customer.subscription.deleted",
+                ("active", 0) => "customer.subscription.created",
+                _ => "customer.subscription.updated",
+            };
+            let start = start_time() + Duration::days(i64::from(*period));
+            let created = if status == "active" { start } else { start + Duration::hours(6) };
+            let object = stripe::subscription(
+                &format!("sub_{sub}"),
+                &format!("cus_{sub}"),
+                status,
+                STRIPE_VIP_PRICE,
+                start,
+                start + Duration::days(1),
+            );
+            let event = stripe::event(&format!("evt_{sub}_{status}_{period}"), kind, created, object);
+            (format!("stripe {kind} sub_{sub}/{period} {status} u{user}"), event)
+        }
+        _ => return None,
+    };
+    Some(Delivery { name, event, stripe: true })
+}
+
+/// The signed delivery of a delivery step, and a short name for it.
+fn delivery(op: &Op) -> Option<Delivery> {
+    if let Some(stripe) = stripe_delivery(op) {
+        return Some(stripe);
+    }
     let store: u64 = STORE.parse().ok()?;
     let subscription = |event: &str, sub: u64, user: usize, period: u32, at_hours: i64| {
         let end = start_time() + Duration::days(i64::from(period) + 1);
@@ -182,33 +254,34 @@ fn delivery(op: &Op) -> Option<(String, VerifiedEvent)> {
         ),
         _ => return None,
     };
-    Some((name, signed_event(&body.to_string())))
+    Some(Delivery { name, event: signed_event(&body.to_string()), stripe: false })
 }
 
-fn outcome_name(outcome: &IngestOutcome) -> &'static str {
-    match outcome {
-        IngestOutcome::Applied { .. } => "delivery applied",
-        IngestOutcome::Pending => "delivery pending",
-        IngestOutcome::Duplicate => "delivery duplicate",
-        IngestOutcome::Ignored { .. } => "delivery ignored",
-        IngestOutcome::FailureRecorded { .. } => "delivery failure recorded",
+fn outcome_name(outcome: &IngestOutcome, stripe: bool) -> &'static str {
+    match (outcome, stripe) {
+        (IngestOutcome::Applied { .. }, false) => "delivery applied",
+        (IngestOutcome::Pending, false) => "delivery pending",
+        (IngestOutcome::Duplicate, false) => "delivery duplicate",
+        (IngestOutcome::Ignored { .. }, false) => "delivery ignored",
+        (IngestOutcome::FailureRecorded { .. }, false) => "delivery failure recorded",
+        (IngestOutcome::Applied { .. }, true) => "stripe delivery applied",
+        (IngestOutcome::Pending, true) => "stripe delivery pending",
+        (IngestOutcome::Duplicate, true) => "stripe delivery duplicate",
+        (IngestOutcome::Ignored { .. }, true) => "stripe delivery ignored",
+        (IngestOutcome::FailureRecorded { .. }, true) => "stripe delivery failure recorded",
     }
-}
-
-fn claim_id(event: &VerifiedEvent) -> String {
-    interpret(event).key.document_id().to_string()
 }
 
 /// One copy of a delivery, redelivered on 503 as the provider does.
 async fn deliver(w: &World, op: &Op, at: u32, log: &Mutex<Log>) {
     pause(at).await;
-    let Some((name, event)) = delivery(op) else { return };
-    let claim = claim_id(&event);
+    let Some(delivery) = delivery(op) else { return };
+    let claim = delivery.claim_id();
     for attempt in 0..PROVIDER_ATTEMPTS {
-        match w.app().ingest_sellapp(&event).await {
+        match delivery.ingest(w).await {
             Ok(outcome) => {
-                count(log, outcome_name(&outcome));
-                lock(log).claims.push((name, claim));
+                count(log, outcome_name(&outcome, delivery.stripe));
+                lock(log).claims.push((delivery.name, claim));
                 return;
             }
             Err(_) => {
@@ -217,7 +290,7 @@ async fn deliver(w: &World, op: &Op, at: u32, log: &Mutex<Log>) {
             }
         }
     }
-    lock(log).undelivered.push((name, event, claim));
+    lock(log).undelivered.push((delivery, claim));
 }
 
 /// Tries `$action` until it succeeds (`Some`) or the operator gives up (`None`, noted).
@@ -401,6 +474,7 @@ async fn setup(history: &History) -> Result<World, String> {
         let update = PlanUpdate {
             roles: Some(vec![role]),
             sellapp_products: product.map(|p| vec![p.to_owned()]),
+            stripe_prices: (plan == "vip").then(|| vec![STRIPE_VIP_PRICE.to_owned()]),
             duration: duration.map(Some),
             ..PlanUpdate::default()
         };
@@ -487,10 +561,10 @@ pub async fn run_with(history: &History, options: Options) -> Outcome {
     w.ctx.set_faults(json!({"rate": 0})).await;
     w.ctx.set_discord_faults(json!({"rate": 0})).await;
     let undelivered = std::mem::take(&mut lock(&log).undelivered);
-    for (name, event, claim) in undelivered {
-        match w.app().ingest_sellapp(&event).await {
-            Ok(_) => lock(&log).claims.push((name, claim)),
-            Err(e) => outcome.violations.push(format!("{name}: 503 with no faults: {e}")),
+    for (delivery, claim) in undelivered {
+        match delivery.ingest(&w).await {
+            Ok(_) => lock(&log).claims.push((delivery.name, claim)),
+            Err(e) => outcome.violations.push(format!("{}: 503 with no faults: {e}", delivery.name)),
         }
     }
     let mut quiet_in_a_row = if options.crons { 0 } else { 2 };

@@ -4,6 +4,8 @@
 //! harness of `crates/app/tests/it` and of the chaos runner (`crates/chaos`), in one place so both drive
 //! the app the same way.
 
+pub mod stripe;
+
 use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
