@@ -250,7 +250,9 @@ impl<C: Clock> App<'_, C> {
 
     /// Queues the projection of every user whose `paid` membership or `subscriptions` status disagrees
     /// with their access, in both directions: an entitlement that ended since the last run, a membership
-    /// added or removed by hand, a projection that failed half-way. At most `limit` per run.
+    /// added or removed by hand, a projection that failed half-way. Also a user who keeps access but whose
+    /// document names other plans (one of two plans ended: the web app would still show it; found by
+    /// `cargo xtask chaos`, seed 956). At most `limit` per run.
     pub async fn reconcile_access(
         &self,
         plans_by_user: &HashMap<String, BTreeSet<String>>,
@@ -258,13 +260,19 @@ impl<C: Clock> App<'_, C> {
     ) -> Result<AccessDrift, StepError> {
         let with_access: BTreeSet<&str> = plans_by_user.keys().map(String::as_str).collect();
         let members = self.paid_member_ids().await?;
-        let active = self.active_subscription_ids().await?;
+        let active_plans = self.active_subscription_plans().await?;
         let members: BTreeSet<&str> = members.iter().map(String::as_str).collect();
-        let active: BTreeSet<&str> = active.iter().map(String::as_str).collect();
+        let active: BTreeSet<&str> = active_plans.keys().map(String::as_str).collect();
+        // A stored `plansJson` that does not decode counts as different: the projection rewrites it.
+        let other_plans = plans_by_user
+            .iter()
+            .filter(|(user, plans)| active_plans.get(*user).is_some_and(|stored| stored.as_ref() != Some(*plans)))
+            .map(|(user, _)| user.as_str());
         let drifted: BTreeSet<&str> = with_access
             .symmetric_difference(&members)
             .chain(with_access.symmetric_difference(&active))
             .copied()
+            .chain(other_plans)
             .collect();
         let mut report = AccessDrift { with_access: with_access.len(), ..AccessDrift::default() };
         for user in &drifted {
@@ -306,7 +314,8 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
-    async fn active_subscription_ids(&self) -> Result<Vec<String>, StepError> {
+    /// Users with an active `subscriptions` document, and the plans it names (`None`: unreadable `plansJson`).
+    async fn active_subscription_plans(&self) -> Result<HashMap<String, Option<BTreeSet<String>>>, StepError> {
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.subscriptions);
         let docs = self
             .appwrite
@@ -318,7 +327,14 @@ impl<C: Clock> App<'_, C> {
             )
             .await
             .map_err(|e| StepError::appwrite("listing active subscriptions", &e))?;
-        Ok(docs.into_iter().map(|d| d.id).collect())
+        Ok(docs
+            .into_iter()
+            .map(|d| {
+                let plans =
+                    d.data.get("plansJson").and_then(|v| v.as_str()).and_then(|raw| serde_json::from_str(raw).ok());
+                (d.id, plans)
+            })
+            .collect())
     }
 }
 
