@@ -263,10 +263,13 @@ impl<C: Clock> App<'_, C> {
         let active_plans = self.active_subscription_plans().await?;
         let members: BTreeSet<&str> = members.iter().map(String::as_str).collect();
         let active: BTreeSet<&str> = active_plans.keys().map(String::as_str).collect();
-        // A stored `plansJson` that does not decode counts as different: the projection rewrites it.
+        // A stored `plansJson` that does not decode counts as different (the projection rewrites it); a
+        // document without one (written before it existed) is judged by its status alone.
         let other_plans = plans_by_user
             .iter()
-            .filter(|(user, plans)| active_plans.get(*user).is_some_and(|stored| stored.as_ref() != Some(*plans)))
+            .filter(|(user, plans)| {
+                active_plans.get(*user).and_then(Option::as_ref).is_some_and(|stored| stored.as_ref() != Some(*plans))
+            })
             .map(|(user, _)| user.as_str());
         let drifted: BTreeSet<&str> = with_access
             .symmetric_difference(&members)
@@ -314,8 +317,10 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
-    /// Users with an active `subscriptions` document, and the plans it names (`None`: unreadable `plansJson`).
-    async fn active_subscription_plans(&self) -> Result<HashMap<String, Option<BTreeSet<String>>>, StepError> {
+    /// Users with an active `subscriptions` document, and the plans it names: `None` without `plansJson`,
+    /// `Some(None)` when it does not decode.
+    #[allow(clippy::type_complexity)]
+    async fn active_subscription_plans(&self) -> Result<HashMap<String, Option<Option<BTreeSet<String>>>>, StepError> {
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.subscriptions);
         let docs = self
             .appwrite
@@ -330,8 +335,7 @@ impl<C: Clock> App<'_, C> {
         Ok(docs
             .into_iter()
             .map(|d| {
-                let plans =
-                    d.data.get("plansJson").and_then(|v| v.as_str()).and_then(|raw| serde_json::from_str(raw).ok());
+                let plans = d.data.get("plansJson").and_then(|v| v.as_str()).map(|raw| serde_json::from_str(raw).ok());
                 (d.id, plans)
             })
             .collect())
