@@ -2,7 +2,9 @@
 //! - `POST /_devstack/faults` `{"rate": 0.0-1.0, "status": 503, "paths": ["/v1/teams"], "delay_ms": 0}`: that
 //!   share of API requests (only those whose path starts with one of `paths`, if given) first wait
 //!   `delay_ms`, then answer `status` with the stand-in's error body; with no `status` (or 0) they go through
-//!   normally after the delay (a slow server). `{"rate": 0}` clears.
+//!   normally after the delay (a slow server). `{"rate": 0}` clears. With `"seed": N` the draws come from a
+//!   generator seeded with N (the same sequence of requests then fails the same way: chaos runs replay);
+//!   without, from the thread's random source.
 //! - `POST /_devstack/reset`: the stand-in's data goes back to its initial state (faults and counts too).
 //! - `GET /_devstack/calls`: `{"METHOD /route/{template}": count}`; `DELETE` zeroes the counts.
 
@@ -12,6 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -28,6 +32,8 @@ pub struct Faults {
     pub paths: Vec<String>,
     #[serde(default)]
     pub delay_ms: u64,
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// What the control routes need from a stand-in.
@@ -44,6 +50,8 @@ pub trait Stand: Send + Sync + 'static {
 #[derive(Default)]
 pub struct Control {
     faults: Mutex<Faults>,
+    /// The seeded generator of the current faults (`seed` given), else `None`.
+    draws: Mutex<Option<StdRng>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -52,8 +60,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Control {
+    /// A uniform draw in [0, 1): from the seeded generator when the faults have a seed.
+    fn draw(&self) -> f64 {
+        match lock(&self.draws).as_mut() {
+            Some(rng) => rng.random::<f64>(),
+            None => rand::random::<f64>(),
+        }
+    }
+
     fn clear(&self) {
         *lock(&self.faults) = Faults::default();
+        *lock(&self.draws) = None;
         lock(&self.calls).clear();
     }
 }
@@ -76,6 +93,7 @@ async fn set_faults<S: Stand>(State(state): State<Arc<S>>, Json(faults): Json<Fa
     if faults.status != 0 && !(400..=599).contains(&faults.status) {
         return bad_request("status must be an HTTP error status (400-599) or 0");
     }
+    *lock(&state.control().draws) = faults.seed.map(StdRng::seed_from_u64);
     *lock(&state.control().faults) = faults;
     Json(json!({ "ok": true })).into_response()
 }
@@ -110,7 +128,7 @@ pub async fn faults_and_counts<S: Stand>(State(state): State<Arc<S>>, request: R
     let path = request.uri().path().to_owned();
     let applies = faults.rate > 0.0
         && (faults.paths.is_empty() || faults.paths.iter().any(|prefix| path.starts_with(prefix.as_str())))
-        && rand::random::<f64>() < faults.rate;
+        && state.control().draw() < faults.rate;
     if applies {
         if faults.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;

@@ -1,5 +1,6 @@
 //! `cargo xtask dev | test | build | fuzz`: see the crate docs in `lib.rs` and the README.
 
+mod chaos;
 mod dev;
 mod fuzz;
 mod test;
@@ -21,6 +22,11 @@ commands:
                   run each cargo-fuzz target of fuzz/ (nightly; cargo-fuzz installed if missing) for
                   N seconds (default 60), seeded from testdata/, and print the executions per target;
                   not part of `test`
+  chaos [--seeds N] [--start S] [--jobs J] [--history FILE]
+                  randomized, seed-reproducible histories (purchases, duplicates, disputes,
+                  subscriptions, expiries, admin grants/revokes, links) against devstack with faults
+                  and crons running, then the invariants; prints failing seeds' histories, the
+                  pass/fail count and the time (20 seeds also run in `test`)
 ";
 
 /// Errors end the process with one readable message (and its causes), never a backtrace.
@@ -38,6 +44,7 @@ fn run() -> Result<()> {
         Some("dev") => dev::run(&rest),
         Some("test") => test::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
+        Some("chaos") => chaos::run(&rest),
         Some("build") => {
             xtask::toolchain::ensure_all()?;
             xtask::build::build_workers(xtask::paths::WORKERS)

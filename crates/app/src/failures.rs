@@ -322,6 +322,15 @@ impl<C: Clock> App<'_, C> {
             .update_document(&self.settings.database_id, &self.settings.collections.webhook_failures, doc_id, &data)
             .await
             .map_err(|e| StepError::appwrite("updating the failure record", &e))?;
+        if outcome == RetryOutcome::Settled {
+            // Again, after the record: a concurrent failing attempt may have handed the claim to this record
+            // after the processing completed it (see `hand_claim_to_failure`).
+            if let Ok(claim_id) = AppwriteId::parse(doc_id) {
+                if let Err(e) = self.complete(&claim_id).await {
+                    tracing::warn!(claim = doc_id, error = %e, "the failure is settled but its claim could not be completed again");
+                }
+            }
+        }
         Ok(outcome)
     }
 

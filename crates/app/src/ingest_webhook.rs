@@ -21,7 +21,7 @@ use crate::error::StepError;
 use crate::failures::DeliveryFacts;
 use crate::ledger::{sellapp_order_source, sellapp_subscription_source, LedgerChange, PROVIDER_SELLAPP};
 use crate::records::{
-    body_text, fit, timestamp, ClaimStatus, EventClaim, EVENT_COMPLETED, EVENT_FAILED, EVENT_PROCESSING,
+    body_text, fit, timestamp, ClaimStatus, EventClaim, FailureState, EVENT_COMPLETED, EVENT_FAILED, EVENT_PROCESSING,
 };
 use crate::schema::{NAME_SIZE, SHORT_TEXT_SIZE};
 use crate::App;
@@ -375,11 +375,29 @@ impl<C: Clock> App<'_, C> {
 
     /// A failure record now owns the claim: the retry cron finishes it, the inbox sweep leaves it. Best
     /// effort: a claim left `processing` is swept later, which is idempotent.
+    ///
+    /// A retry of the same record may have settled it meanwhile (concurrent crons, a fan-out) and completed
+    /// the claim before this write: so the record is read after it, and a settled record completes the claim
+    /// again. Settling writes the record first and completes the claim after (`finish_retry`), so whichever
+    /// of the two runs last leaves the claim `completed` (never `failed` under a settled record).
     pub(crate) async fn hand_claim_to_failure(&self, claim_id: &AppwriteId) {
         let data = json!({ "status": EVENT_FAILED });
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.webhook_events);
         if let Err(e) = self.appwrite.update_document(db, collection, claim_id.as_str(), &data).await {
             tracing::warn!(claim = %claim_id, error = %e, "could not hand the claim to its failure record; the sweep will");
+            return;
+        }
+        let failures = &self.settings.collections.webhook_failures;
+        match self.appwrite.get_document(db, failures, claim_id.as_str()).await {
+            Ok(doc) if doc.data.get("state").and_then(|s| s.as_str()) == Some(FailureState::Settled.as_str()) => {
+                if let Err(e) = self.complete(claim_id).await {
+                    tracing::warn!(claim = %claim_id, error = %e, "the failure is settled but its claim could not be completed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(claim = %claim_id, error = %e, "could not read the failure record after the hand-off")
+            }
         }
     }
 

@@ -258,7 +258,9 @@ impl<C: Clock> App<'_, C> {
 
     /// Queues the projection of every user whose `paid` membership or `subscriptions` status disagrees
     /// with their access, in both directions: an entitlement that ended since the last run, a membership
-    /// added or removed by hand, a projection that failed half-way. At most `limit` per run.
+    /// added or removed by hand, a projection that failed half-way. Also a user who keeps access but whose
+    /// document names other plans (one of two plans ended: the web app would still show it; found by
+    /// `cargo xtask chaos`, seed 956). At most `limit` per run.
     pub async fn reconcile_access(
         &self,
         plans_by_user: &HashMap<String, BTreeSet<String>>,
@@ -266,13 +268,22 @@ impl<C: Clock> App<'_, C> {
     ) -> Result<AccessDrift, StepError> {
         let with_access: BTreeSet<&str> = plans_by_user.keys().map(String::as_str).collect();
         let members = self.paid_member_ids().await?;
-        let active = self.active_subscription_ids().await?;
+        let active_plans = self.active_subscription_plans().await?;
         let members: BTreeSet<&str> = members.iter().map(String::as_str).collect();
-        let active: BTreeSet<&str> = active.iter().map(String::as_str).collect();
+        let active: BTreeSet<&str> = active_plans.keys().map(String::as_str).collect();
+        // A stored `plansJson` that does not decode counts as different (the projection rewrites it); a
+        // document without one (written before it existed) is judged by its status alone.
+        let other_plans = plans_by_user
+            .iter()
+            .filter(|(user, plans)| {
+                active_plans.get(*user).and_then(Option::as_ref).is_some_and(|stored| stored.as_ref() != Some(*plans))
+            })
+            .map(|(user, _)| user.as_str());
         let drifted: BTreeSet<&str> = with_access
             .symmetric_difference(&members)
             .chain(with_access.symmetric_difference(&active))
             .copied()
+            .chain(other_plans)
             .collect();
         let mut report = AccessDrift { with_access: with_access.len(), ..AccessDrift::default() };
         for user in &drifted {
@@ -315,19 +326,28 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
-    async fn active_subscription_ids(&self) -> Result<Vec<String>, StepError> {
+    /// Users with an active `subscriptions` document, and the plans it names: `None` without `plansJson`,
+    /// `Some(None)` when it does not decode.
+    #[allow(clippy::type_complexity)]
+    async fn active_subscription_plans(&self) -> Result<HashMap<String, Option<Option<BTreeSet<String>>>>, StepError> {
         let (db, collection) = (&self.settings.database_id, &self.settings.collections.subscriptions);
         let docs = self
             .appwrite
             .list_all_documents(
                 db,
                 collection,
-                &[Query::equal("status", [SubscriptionStatus::Active.as_str()]), Query::select(["$id"])],
+                &[Query::equal("status", [SubscriptionStatus::Active.as_str()]), Query::select(["$id", "plansJson"])],
                 LISTING_PAGE,
             )
             .await
             .map_err(|e| StepError::appwrite("listing active subscriptions", &e))?;
-        Ok(docs.into_iter().map(|d| d.id).collect())
+        Ok(docs
+            .into_iter()
+            .map(|d| {
+                let plans = d.data.get("plansJson").and_then(|v| v.as_str()).map(|raw| serde_json::from_str(raw).ok());
+                (d.id, plans)
+            })
+            .collect())
     }
 }
 

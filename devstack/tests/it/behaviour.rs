@@ -395,6 +395,23 @@ async fn faults_fail_a_share_of_requests_by_path_and_are_cleared() {
 }
 
 #[tokio::test]
+async fn seeded_faults_fail_the_same_requests_each_time_the_seed_is_set() {
+    let stand = stand().await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let faults = json!({"rate": 0.5, "status": 503, "paths": ["/v1/teams"], "seed": 42});
+        stand.control(Method::POST, "/_devstack/faults", Some(faults)).await;
+        let mut pattern = Vec::new();
+        for _ in 0..32 {
+            pattern.push(stand.get("/teams", &[]).await.status == StatusCode::SERVICE_UNAVAILABLE);
+        }
+        runs.push(pattern);
+    }
+    assert_eq!(runs[0], runs[1], "the same seed fails the same requests");
+    assert!(runs[0].iter().any(|failed| *failed) && runs[0].iter().any(|failed| !*failed), "{:?}", runs[0]);
+}
+
+#[tokio::test]
 async fn calls_are_counted_by_route_and_reset_wipes_everything() {
     let stand = stand().await;
     stand.post("/users", json!({"userId": "a", "email": "a@example.com"})).await;

@@ -5,7 +5,7 @@ use tollgate_app::link_discord::{LinkError, LINK_STATE_TTL_MINUTES, STATE_PRUNE_
 use tollgate_app::role_sync::RoleSync;
 use tollgate_core::{AppwriteId, DiscordUserId, GuildId, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
-use tollgate_discord::{DiscordClient, DiscordConfig, OAuthApp};
+use tollgate_discord::{DiscordClient, OAuthApp};
 
 const REDIRECT: &str = "http://127.0.0.1:8788/discord/callback";
 
@@ -18,10 +18,7 @@ struct Linking {
 
 async fn linking() -> Linking {
     let ctx = context().await;
-    let discord = DiscordClient::new(
-        DiscordConfig { api_base: ctx.devstack.discord_api_base(), bot_token: Secret::new(seed::BOT_TOKEN) },
-        ctx.clock.clone(),
-    );
+    let discord = ctx.discord();
     let oauth = OAuthApp {
         client_id: seed::CLIENT_ID.into(),
         client_secret: Secret::new(seed::CLIENT_SECRET),

@@ -3,9 +3,9 @@ use chrono::Duration;
 use serde_json::json;
 use tollgate_app::lookup::AccessReport;
 use tollgate_app::role_sync::RoleSync;
-use tollgate_core::{AppwriteId, Clock, GuildId, RoleId, Secret};
+use tollgate_core::{AppwriteId, Clock, GuildId, RoleId};
 use tollgate_devstack::discord_seed as seed;
-use tollgate_discord::{DiscordClient, DiscordConfig};
+use tollgate_discord::DiscordClient;
 
 async fn report(ctx: &TestContext, discord: &DiscordClient, user: &str) -> AccessReport {
     let sync = RoleSync::new(ctx.app(), discord, GuildId::parse(seed::GUILD_ID).unwrap());
@@ -21,10 +21,7 @@ async fn join(ctx: &TestContext, discord_id: &str) {
 #[tokio::test]
 async fn the_lookup_tells_every_state_a_user_can_be_in() {
     let ctx = context().await;
-    let discord = DiscordClient::new(
-        DiscordConfig { api_base: ctx.devstack.discord_api_base(), bot_token: Secret::new(seed::BOT_TOKEN) },
-        ctx.clock.clone(),
-    );
+    let discord = ctx.discord();
     let roles = [RoleId::parse(seed::MEMBER_ROLE_ID).unwrap()];
     ctx.app().set_role_mapping("member", GuildId::parse(seed::GUILD_ID).unwrap(), &roles).await.unwrap();
     let link = |user: &'static str, discord_id: &'static str| {

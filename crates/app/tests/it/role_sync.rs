@@ -262,13 +262,6 @@ async fn reconciling_a_guild_in_the_right_state_costs_one_list_call_per_thousand
     assert_eq!(calls["DELETE /api/v10/guilds/{guild_id}/members/{user_id}/roles/{role_id}"], 15);
 }
 
-impl TestContext {
-    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
-        use tollgate_core::Clock;
-        self.clock.now()
-    }
-}
-
 #[tokio::test]
 async fn with_discord_answering_429_or_503_to_a_share_of_calls_every_job_still_converges() {
     let w = World::new().await;

@@ -262,3 +262,33 @@ async fn while_a_plan_document_is_unreadable_a_purchase_no_readable_plan_lists_i
         Ok(applied("careful"))
     );
 }
+
+/// Found by `cargo xtask chaos` (seed 956): access that keeps one plan while another ends changes no
+/// membership and no status, yet the `subscriptions` document must stop naming the ended plan.
+#[tokio::test]
+async fn when_one_of_two_plans_ends_reconciliation_re_projects_the_plans_the_document_names() {
+    let w = World::new().await;
+    offer(&w.ctx, "day", "77", &[seed::VIP_ROLE_ID], Some(1), None).await;
+    w.ctx.create_user("both", "both@example.com").await;
+    let user = AppwriteId::parse("both").unwrap();
+    let forever = signed_event(
+        &json!({"event": "order.completed", "store": 7, "data": {"id": 601, "customer": {"email": "both@example.com"}}})
+            .to_string(),
+    );
+    assert_eq!(w.ctx.app().ingest_sellapp(&forever).await, Ok(applied("both")));
+    let day = purchase(602, "both@example.com", "77", "Day pass");
+    assert_eq!(w.ctx.app().ingest_sellapp(&day).await, Ok(applied("both")));
+    w.ctx.project("both").await;
+    let sub = w.ctx.document("subscriptions", "both").await.expect("subscription");
+    assert_eq!(sub["plansJson"], r#"["day","member"]"#);
+
+    w.ctx.clock.advance(Duration::days(1) + w.ctx.settings.access_grace + Duration::seconds(1));
+    let plans = w.ctx.app().plans_by_user().await.expect("plans");
+    let drift = w.ctx.app().reconcile_access(&plans, 25).await.expect("drift");
+    assert_eq!(drift.queued, vec!["both".to_owned()], "still paid and active, but the document names an ended plan");
+    w.sync().sync_user(&user).await.expect("sync");
+    let sub = w.ctx.document("subscriptions", "both").await.expect("subscription");
+    assert_eq!((sub["status"].as_str(), sub["plansJson"].as_str()), (Some("active"), Some(r#"["member"]"#)));
+    let plans = w.ctx.app().plans_by_user().await.expect("plans");
+    assert!(w.ctx.app().reconcile_access(&plans, 25).await.expect("drift").queued.is_empty(), "in sync again");
+}

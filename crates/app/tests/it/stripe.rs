@@ -4,81 +4,16 @@
 //! (`testdata/stripe/events/fixture_objects.json`) with the fields each case is about set on them.
 
 use crate::ledger::{clear_calls, entitlements, total_calls};
-use crate::support::{applied, context, start_time, TestContext};
+use crate::support::stripe::{checkout, event, fixture, secs, subscription};
+use crate::support::{applied, context, TestContext};
 use chrono::{DateTime, Duration, Utc};
-use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tollgate_app::role_sync::PlanUpdate;
 use tollgate_app::stripe_ingest::NoStripeApi;
 use tollgate_app::IngestOutcome;
 use tollgate_core::{Clock, GuildId, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
-use tollgate_providers::{Headers, VerifiedEvent};
-
-const STRIPE_SECRET: &str = "whsec_app_test";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/stripe/events/fixture_objects.json");
-
-fn fixture(resource: &str) -> Value {
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURES).expect("fixtures")).expect("json");
-    all[resource].clone()
-}
-
-fn secs(at: DateTime<Utc>) -> i64 {
-    at.timestamp()
-}
-
-/// A delivery of Stripe's example event carrying `object`, signed and verified as the worker does.
-fn event(id: &str, kind: &str, created: DateTime<Utc>, object: Value) -> VerifiedEvent {
-    let mut event = fixture("event");
-    event["id"] = json!(id);
-    event["type"] = json!(kind);
-    event["created"] = json!(secs(created));
-    event["api_version"] = json!("2025-03-31.basil");
-    event["data"]["object"] = object;
-    let body = event.to_string();
-    let t = secs(start_time());
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).expect("key");
-    mac.update(format!("{t}.{body}").as_bytes());
-    let header = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
-    let headers = Headers::from_pairs(vec![("Stripe-Signature".to_owned(), header)]);
-    tollgate_providers::stripe::verify(body.as_bytes(), &headers, &Secret::new(STRIPE_SECRET), start_time())
-        .expect("verified")
-}
-
-/// A basil subscription object.
-fn subscription(
-    id: &str,
-    customer: &str,
-    status: &str,
-    price: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Value {
-    let mut sub = fixture("subscription");
-    sub["id"] = json!(id);
-    sub["customer"] = json!(customer);
-    sub["status"] = json!(status);
-    let item = &mut sub["items"]["data"][0];
-    item["price"]["id"] = json!(price);
-    item["subscription"] = json!(id);
-    item["current_period_start"] = json!(secs(start));
-    item["current_period_end"] = json!(secs(end));
-    sub
-}
-
-fn checkout(session: &str, subscription: &str, customer: &str, reference: Option<&str>, email: &str) -> Value {
-    let mut cs = fixture("checkout.session");
-    cs["id"] = json!(session);
-    cs["mode"] = json!("subscription");
-    cs["payment_status"] = json!("paid");
-    cs["status"] = json!("complete");
-    cs["subscription"] = json!(subscription);
-    cs["customer"] = json!(customer);
-    cs["client_reference_id"] = json!(reference);
-    cs["customer_details"]["email"] = json!(email);
-    cs
-}
+use tollgate_providers::VerifiedEvent;
 
 fn invoice(id: &str, subscription: &str, customer: &str, price: &str, end: DateTime<Utc>) -> Value {
     let mut inv = fixture("invoice");
