@@ -17,11 +17,15 @@ pub struct WorkerSpec {
 pub const WEBHOOK_WORKER: WorkerSpec =
     WorkerSpec { name: "webhook", package: "tollgate-webhook-worker", lib_name: "tollgate_webhook_worker", bound: &[] };
 
+/// The host of the `DiscordLimiter` Durable Object, run beside role-sync.
+pub const LIMITER_WORKER: WorkerSpec =
+    WorkerSpec { name: "limiter", package: "tollgate-limiter-worker", lib_name: "tollgate_limiter_worker", bound: &[] };
+
 pub const ROLE_SYNC_WORKER: WorkerSpec = WorkerSpec {
     name: "role-sync",
     package: "tollgate-role-sync-worker",
     lib_name: "tollgate_role_sync_worker",
-    bound: &[],
+    bound: &[LIMITER_WORKER],
 };
 
 /// The pages and the admin routes, behind the api worker's `CONSOLE` binding.
@@ -35,7 +39,7 @@ pub const API_WORKER: WorkerSpec = WorkerSpec {
     bound: &[CONSOLE_WORKER],
 };
 
-pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER, API_WORKER, CONSOLE_WORKER];
+pub const WORKERS: &[WorkerSpec] = &[WEBHOOK_WORKER, ROLE_SYNC_WORKER, API_WORKER, CONSOLE_WORKER, LIMITER_WORKER];
 
 impl WorkerSpec {
     pub fn dir(&self) -> PathBuf {

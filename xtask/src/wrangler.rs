@@ -18,7 +18,7 @@ pub struct WorkerLaunch<'a> {
     pub worker: WorkerSpec,
     pub port: u16,
     /// The system's settings. Workers started with the same env file are one system: they find each
-    /// other's Durable Objects (the api worker binds role-sync's `DiscordLimiter` with `script_name`)
+    /// other's Durable Objects (the api worker binds the limiter worker's `DiscordLimiter` with `script_name`)
     /// through wrangler's dev registry in [`registry_dir`], next to the file, and no other system's.
     pub env_file: &'a Path,
     /// wrangler's persistence, config home and this worker's log go here.
@@ -101,11 +101,13 @@ fn bound_config(bound: &WorkerSpec, env_file: &Path, state_dir: &Path) -> Result
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let original = bound.dir().join("wrangler.toml");
     let config = std::fs::read_to_string(&original).with_context(|| format!("reading {}", original.display()))?;
-    let main = format!("main = {:?}", bound.entry().display().to_string());
-    if !config.lines().any(|l| l.trim() == "main = \"build/entry.mjs\"") {
-        bail!("{} does not say main = \"build/entry.mjs\"", original.display());
-    }
-    let config = config.replace("main = \"build/entry.mjs\"", &main);
+    // `main` made absolute (the entry's own imports are relative to where it is, so they still resolve).
+    let Some(line) = config.lines().find(|l| l.trim_start().starts_with("main = \"")) else {
+        bail!("{} has no main", original.display());
+    };
+    let relative = line.trim().trim_start_matches("main = \"").trim_end_matches('"');
+    let main = format!("main = {:?}", bound.dir().join(relative).display().to_string());
+    let config = config.replace(line, &main);
     std::fs::write(dir.join("wrangler.toml"), config).context("writing the bound worker's config")?;
     std::fs::copy(env_file, dir.join(".dev.vars")).context("writing the bound worker's .dev.vars")?;
     Ok(dir.join("wrangler.toml"))

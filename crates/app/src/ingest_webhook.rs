@@ -110,6 +110,22 @@ fn durable(progress: &Progress) -> bool {
     progress.get().is_some_and(|claimed| claimed.durable)
 }
 
+/// How far a delivery got, shared with the caller while the processing runs: the webhook worker answers at
+/// its deadline from it (202 `accepted` once [`Self::durable`]) and lets the processing go on.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryProgress(std::rc::Rc<Progress>);
+
+impl DeliveryProgress {
+    pub(crate) fn inner(&self) -> &Progress {
+        &self.0
+    }
+
+    /// The claim holds the body: whatever happens to the processing now, the inbox sweep finishes it.
+    pub fn durable(&self) -> bool {
+        durable(&self.0)
+    }
+}
+
 /// A delivery cut by its deadline before anything durable was stored: 503.
 fn deadline_passed() -> NotRecorded {
     NotRecorded {
@@ -134,6 +150,19 @@ impl<C: Clock> App<'_, C> {
     /// Applies a verified Sell.app delivery. `Ok` means answer 2xx; `Err` means answer 503.
     pub async fn ingest_sellapp(&self, event: &VerifiedEvent) -> Result<IngestOutcome, NotRecorded> {
         self.ingest_sellapp_within(event, std::future::pending()).await
+    }
+
+    /// [`Self::ingest_sellapp`], telling `progress` how far it got (for a caller that answers before the
+    /// end and lets it run on).
+    pub async fn ingest_sellapp_tracked(
+        &self,
+        event: &VerifiedEvent,
+        progress: &DeliveryProgress,
+    ) -> Result<IngestOutcome, NotRecorded> {
+        let delivery = interpret(event);
+        let processing = pin!(self.process_sellapp(&delivery, event.body(), Attempt::Delivery, &progress.0));
+        let never = pin!(std::future::pending());
+        self.deliver_within(processing, &progress.0, &(&delivery).into(), event.body(), never).await
     }
 
     /// [`Self::ingest_sellapp`], answered when `deadline` comes at the latest: `Accepted` once the claim

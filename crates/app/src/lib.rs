@@ -53,7 +53,7 @@ pub mod stripe_reader;
 pub mod sync_state;
 
 pub use error::StepError;
-pub use ingest_webhook::{IngestOutcome, NotRecorded};
+pub use ingest_webhook::{DeliveryProgress, IngestOutcome, NotRecorded};
 
 use settings::Settings;
 use tollgate_appwrite::AppwriteClient;

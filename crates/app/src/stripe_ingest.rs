@@ -111,11 +111,30 @@ impl<C: Clock> App<'_, C> {
         api: Option<&R>,
         deadline: impl std::future::Future<Output = ()>,
     ) -> Result<IngestOutcome, NotRecorded> {
+        self.ingest_stripe_with(event, api, &Progress::default(), deadline).await
+    }
+
+    async fn ingest_stripe_with<R: StripeReader>(
+        &self,
+        event: &VerifiedEvent,
+        api: Option<&R>,
+        progress: &Progress,
+        deadline: impl std::future::Future<Output = ()>,
+    ) -> Result<IngestOutcome, NotRecorded> {
         let delivery = interpret(event);
-        let progress = Progress::default();
-        let processing =
-            std::pin::pin!(self.process_stripe(&delivery, event.body(), Attempt::Delivery, api, &progress));
-        self.deliver_within(processing, &progress, &(&delivery).into(), event.body(), std::pin::pin!(deadline)).await
+        let processing = std::pin::pin!(self.process_stripe(&delivery, event.body(), Attempt::Delivery, api, progress));
+        self.deliver_within(processing, progress, &(&delivery).into(), event.body(), std::pin::pin!(deadline)).await
+    }
+
+    /// [`Self::ingest_stripe_within`] without a deadline, telling `progress` how far it got (for a caller that
+    /// answers before the end and lets it run on).
+    pub async fn ingest_stripe_tracked<R: StripeReader>(
+        &self,
+        event: &VerifiedEvent,
+        api: Option<&R>,
+        progress: &crate::ingest_webhook::DeliveryProgress,
+    ) -> Result<IngestOutcome, NotRecorded> {
+        self.ingest_stripe_with(event, api, progress.inner(), std::future::pending()).await
     }
 
     /// A stored body, again (the cron's retry or inbox sweep, an admin's replay): Stripe's API is read as

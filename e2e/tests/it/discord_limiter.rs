@@ -1,5 +1,5 @@
-//! The Discord rate limiter's state lives in one Durable Object (hosted by role-sync, bound by the api
-//! worker): what one worker saw, the other obeys, and it outlives the invocation that saw it.
+//! The Discord rate limiter's state lives in one Durable Object (hosted by the limiter worker, which runs in
+//! role-sync's `wrangler dev`; bound by role-sync, api and console): what one worker saw, the other obeys, and it outlives the invocation that saw it.
 
 use crate::support::{jwt_for, order_body, spawn_app, TestApp};
 use reqwest::StatusCode;

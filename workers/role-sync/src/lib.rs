@@ -10,10 +10,9 @@
 //!   by this worker's cron; each id goes to the webhook worker's replay route (`WEBHOOK_URL`,
 //!   `ADMIN_TOKEN`), one invocation each.
 //! - `GET /health`.
-//! - the `DiscordLimiter` Durable Object ([`limiter`]), the Discord rate limiter shared with the api worker.
+//! - Discord calls ask the `DiscordLimiter` Durable Object of the limiter worker (workers/limiter), shared
+//!   with the api and console workers.
 #![cfg(target_arch = "wasm32")]
-
-pub mod limiter;
 
 use serde_json::json;
 use tollgate_app::concurrent::join_all;

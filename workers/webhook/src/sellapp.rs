@@ -1,12 +1,13 @@
 //! `POST /sell/webhook`: size limit, signature, then the use case; its outcome as an HTTP answer.
 //! 2xx only once the delivery is applied or durably recorded for retry (a failure record, or its claim
-//! with the body, which the cron's inbox sweep finishes). The answer comes by [`DELIVERY_DEADLINE`].
+//! with the body, which the cron's inbox sweep finishes). The answer comes by [`DELIVERY_DEADLINE`]; the
+//! processing is not cut by it ([`deliver`]).
 
 use crate::error::{json, WebhookError};
 use serde_json::json;
 use std::time::Duration;
 use tollgate_app::settings::sellapp_webhook_secret;
-use tollgate_app::IngestOutcome;
+use tollgate_app::{DeliveryProgress, IngestOutcome, NotRecorded};
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
 use tollgate_worker_common::observe::Invocation;
@@ -48,12 +49,45 @@ pub async fn handle(
     let event = tollgate_providers::sellapp::verify(&body, &headers, &secret, JsClock.now())?;
     let parts =
         AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
-    let outcome = parts
-        .app()
-        .ingest_sellapp_within(&event, Delay::from(DELIVERY_DEADLINE))
-        .await
-        .map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    let progress = DeliveryProgress::default();
+    let tracked = progress.clone();
+    let work = async move { parts.app().ingest_sellapp_tracked(&event, &tracked).await };
+    let outcome = deliver(env, ctx, invocation, progress, work).await?;
     answer(outcome, env, ctx, invocation, |_| json!(true))
+}
+
+/// Runs a delivery's processing (`work`) beside the request (`wait_until`), so that the answer never cuts
+/// it, and answers with its outcome, or at [`DELIVERY_DEADLINE`] from how far it got: `Accepted` (202) when
+/// its claim holds the body, 503 when not even that was stored. A delivery slow because Appwrite is slow
+/// thus still finishes seconds later in the background (its role sync prompted there); the inbox sweep is
+/// left only what a cut isolate stops.
+pub async fn deliver(
+    env: &Env,
+    ctx: &Context,
+    invocation: &Invocation,
+    progress: DeliveryProgress,
+    work: impl std::future::Future<Output = Result<IngestOutcome, NotRecorded>> + 'static,
+) -> Result<IngestOutcome, WebhookError> {
+    use futures::future::{select, Either};
+    let (done, outcome) = futures::channel::oneshot::channel();
+    let (env, subrequests) = (env.clone(), invocation.subrequests().clone());
+    ctx.wait_until(async move {
+        // Answered at the deadline already: what the answer would have prompted is prompted here.
+        if let Err(Ok(IngestOutcome::Applied { user_id })) = done.send(work.await) {
+            crate::trigger::prompt_now(&env, &user_id, &subrequests).await;
+        }
+    });
+    match select(outcome, std::pin::pin!(Delay::from(DELIVERY_DEADLINE))).await {
+        Either::Left((Ok(outcome), _)) => outcome.map_err(|e| WebhookError::FailureNotRecorded(e.to_string())),
+        Either::Left((Err(_), _)) => Err(WebhookError::FailureNotRecorded("the processing stopped".to_owned())),
+        Either::Right(_) if progress.durable() => {
+            invocation.note("afterDeadline", "processing");
+            Ok(IngestOutcome::Accepted)
+        }
+        Either::Right(_) => {
+            Err(WebhookError::FailureNotRecorded("the claim and its body were not stored by the deadline".to_owned()))
+        }
+    }
 }
 
 /// A delivery's outcome as the HTTP answer (the same for every provider; `ignored` says what an ignored

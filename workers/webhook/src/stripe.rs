@@ -3,14 +3,15 @@
 //! act on is answered `200 {"ok":true,"ignored":"<type>"}` with nothing written.
 
 use crate::error::WebhookError;
-use crate::sellapp::{answer, read_limited_body, DELIVERY_DEADLINE};
+use crate::sellapp::{answer, deliver, read_limited_body};
 use serde_json::json;
 use tollgate_app::settings::stripe_webhook_secrets;
+use tollgate_app::DeliveryProgress;
 use tollgate_core::Clock;
 use tollgate_providers::Headers;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{setting, AppParts, JsClock};
-use worker::{Context, Delay, Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 pub async fn handle(
     mut req: Request,
@@ -29,13 +30,12 @@ pub async fn handle(
         .map_err(WebhookError::Unauthorized)?;
     let parts =
         AppParts::from_env(env, invocation.subrequests()).map_err(|e| WebhookError::Misconfigured(e.to_string()))?;
+    let progress = DeliveryProgress::default();
+    let tracked = progress.clone();
     // With STRIPE_API_KEY, the subscription read from Stripe is the truth; without, event order decides.
-    let app = parts.app();
     // One instantiation of the Stripe path (`StripeApi`), with or without a key: the worker's size budget.
-    let outcome = app
-        .ingest_stripe_within(&event, parts.stripe.as_ref(), Delay::from(DELIVERY_DEADLINE))
-        .await
-        .map_err(|e| WebhookError::FailureNotRecorded(e.to_string()))?;
+    let work = async move { parts.app().ingest_stripe_tracked(&event, parts.stripe.as_ref(), &tracked).await };
+    let outcome = deliver(env, ctx, invocation, progress, work).await?;
     // An ignored event's type is on the invocation's line (`outcome: ignored`, `eventType`): the log counts them.
     answer(outcome, env, ctx, invocation, |event| json!(event.unwrap_or_default()))
 }

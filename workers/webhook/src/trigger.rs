@@ -18,6 +18,13 @@ pub fn request_role_sync(env: &Env, ctx: &Context, user_id: &AppwriteId, subrequ
     }
 }
 
+/// Prompts role-sync for one user and waits for it (a delivery finished after its answer).
+pub async fn prompt_now(env: &Env, user_id: &AppwriteId, subrequests: &Subrequests) {
+    if let Some(prompt) = prompt(env, user_id, subrequests) {
+        prompt.await;
+    }
+}
+
 /// The cron's changes (retries that applied, pending entitlements claimed) prompt role-sync too, as
 /// deliveries do, so their projection runs now rather than on role-sync's next cron run.
 pub async fn prompt_after_cron(env: &Env, users: &[AppwriteId], subrequests: &Subrequests) {

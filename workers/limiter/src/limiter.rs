@@ -1,8 +1,8 @@
 //! The `DiscordLimiter` Durable Object: the one owner of the Discord rate-limiter state for the whole
 //! deployment (buckets, global and Cloudflare back-offs, the invalid-request window, the 401 halt, and the
 //! per-member read throttle). The policy is pure ([`tollgate_discord::permit::SharedLimiter`]); this is
-//! its storage and serialization point. Hosted here because role-sync makes most Discord calls; the api
-//! worker binds the same class with `script_name` (its bundle only gains the small client side).
+//! its storage and serialization point. Hosted by a worker of its own (workers/limiter); the role-sync, api
+//! and console workers bind the class with `script_name` (their bundles only carry the small client side).
 //!
 //! Requests are handled one at a time as far as the state goes: the state is changed synchronously and
 //! written before the answer leaves (the runtime's output gate holds the answer until the write is
