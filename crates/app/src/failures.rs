@@ -342,7 +342,13 @@ impl<C: Clock> App<'_, C> {
         let db = &self.settings.database_id;
         let collection = &self.settings.collections.webhook_failures;
         match self.appwrite.update_document(db, collection, failure_id.as_str(), &data).await {
-            Ok(_) => {}
+            // Again, after the record: a failing attempt may have handed the claim to this record after
+            // this delivery completed it (see `hand_claim_to_failure`).
+            Ok(_) => {
+                if let Err(e) = self.complete(failure_id).await {
+                    tracing::warn!(error = %e, "the failure is settled but its claim could not be completed again");
+                }
+            }
             Err(e) if e.is_not_found() => {}
             Err(e) => tracing::warn!(error = %e, "could not settle the failure record; the next retry will"),
         }

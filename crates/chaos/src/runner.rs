@@ -459,6 +459,25 @@ async fn next_due(w: &World) -> Result<Option<DateTime<Utc>>, String> {
             earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
     }
+    // A claim left `processing` (a delivery whose failure could not be recorded either) is the inbox
+    // sweep's once it is stale.
+    let claims = w
+        .ctx
+        .client
+        .list_all_documents(
+            &s.database_id,
+            &s.collections.webhook_events,
+            &[Query::equal("status", [tollgate_app::records::EVENT_PROCESSING])],
+            100,
+        )
+        .await
+        .map_err(|e| format!("listing claims: {e}"))?;
+    for doc in claims {
+        let claimed = doc.data.get("claimedAt").and_then(Value::as_str).and_then(parse_timestamp);
+        let at = claimed.unwrap_or_else(|| w.ctx.clock.now())
+            + Duration::seconds(tollgate_app::inbox::STALE_CLAIM_AFTER_SECS);
+        earliest = Some(earliest.map_or(at, |e| e.min(at)));
+    }
     Ok(earliest)
 }
 

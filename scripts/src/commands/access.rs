@@ -97,7 +97,15 @@ pub async fn lookup(config: &Config, json: bool, args: LookupArgs) -> Result<i32
     };
     let user = user.ok_or_else(|| anyhow!("no user with that email or id"))?;
     let sync = RoleSync::new(App::new(&appwrite, &settings, &SystemClock), &discord, guild);
-    let value = serde_json::to_value(sync.access_report(&user, true).await?)?;
+    let mut access = sync.access_report(&user, true).await?;
+    if access.claimed_now > 0 {
+        // The lookup claimed purchases waiting for this account: sync it now, as role-sync would when
+        // prompted, and show the result.
+        let user_id = AppwriteId::parse(&user.id).map_err(|e| anyhow!("user id: {e}"))?;
+        sync.sync_user(&user_id).await?;
+        access = sync.access_report(&user, true).await?;
+    }
+    let value = serde_json::to_value(access)?;
     print(json, &value, || report(&value, 0));
     Ok(0)
 }
