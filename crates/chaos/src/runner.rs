@@ -713,7 +713,16 @@ async fn observe(w: &World, log: &Log) -> Result<Observed, String> {
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.to_string()),
         };
-        deliveries.push(DeliveryView { name: name.clone(), claim_status: status });
+        let failure_state = if status.as_deref() == Some("completed") {
+            None
+        } else {
+            match w.ctx.client.get_document(&s.database_id, &s.collections.webhook_failures, claim).await {
+                Ok(doc) => doc.data.get("state").and_then(Value::as_str).map(str::to_owned),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        deliveries.push(DeliveryView { name: name.clone(), claim_status: status, failure_state });
     }
     let failures = w
         .ctx
