@@ -44,10 +44,7 @@ async fn route(mut req: Request, env: &Env, inv: &Invocation) -> Result<Response
         return with_cors(Response::empty()?.with_status(204), env);
     }
     if console::serves(&segments) {
-        return console::relay(req, env, inv).await.or_else(|e| {
-            inv.note("outcome", e.code());
-            e.into_response()
-        });
+        return ApiError::answer(console::relay(req, env, inv).await, inv);
     }
     let result = match (req.method(), segments.as_slice()) {
         (Method::Get, ["health"]) => Response::from_json(&serde_json::json!({ "ok": true })).map_err(ApiError::from),
@@ -65,10 +62,7 @@ async fn route(mut req: Request, env: &Env, inv: &Invocation) -> Result<Response
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };
-    let response = result.or_else(|e| {
-        inv.note("outcome", e.code());
-        e.into_response()
-    })?;
+    let response = ApiError::answer(result, inv)?;
     if customer {
         with_cors(response, env)
     } else {

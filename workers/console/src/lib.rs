@@ -61,10 +61,7 @@ async fn route(req: Request, env: &Env, inv: &Invocation) -> Result<Response> {
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("no such route")),
     };
-    let response = result.or_else(|e| {
-        inv.note("outcome", e.code());
-        e.into_response()
-    })?;
+    let response = ApiError::answer(result, inv)?;
     if segments == ["me", "access"] {
         with_cors(response, env)
     } else {

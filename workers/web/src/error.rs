@@ -62,6 +62,17 @@ impl ApiError {
         Self::BadRequest { code, reason: reason.into() }
     }
 
+    /// A handler's result as the answer: a refusal's code goes on the invocation's log line first.
+    pub fn answer(
+        result: Result<Response, ApiError>,
+        inv: &tollgate_worker_common::observe::Invocation,
+    ) -> worker::Result<Response> {
+        result.or_else(|e| {
+            inv.note("outcome", e.code());
+            e.into_response()
+        })
+    }
+
     pub fn into_response(self) -> worker::Result<Response> {
         let (status, code) = self.parts();
         let message = match &self {
