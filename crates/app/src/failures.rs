@@ -323,15 +323,20 @@ impl<C: Clock> App<'_, C> {
             .await
             .map_err(|e| StepError::appwrite("updating the failure record", &e))?;
         if outcome == RetryOutcome::Settled {
-            // Again, after the record: a concurrent failing attempt may have handed the claim to this record
-            // after the processing completed it (see `hand_claim_to_failure`).
             if let Ok(claim_id) = AppwriteId::parse(doc_id) {
-                if let Err(e) = self.complete(&claim_id).await {
-                    tracing::warn!(claim = doc_id, error = %e, "the failure is settled but its claim could not be completed again");
-                }
+                self.complete_after_settling(&claim_id).await;
             }
         }
         Ok(outcome)
+    }
+
+    /// Completes the claim (same id) again once its failure record is settled: a concurrent failing attempt
+    /// may have handed the claim to the record after the processing completed it (see
+    /// `hand_claim_to_failure`). Best effort: the settled record already says the delivery was applied.
+    async fn complete_after_settling(&self, claim_id: &AppwriteId) {
+        if let Err(e) = self.complete(claim_id).await {
+            tracing::warn!(claim = %claim_id, error = %e, "the failure is settled but its claim could not be completed again");
+        }
     }
 
     /// After a provider's own retry succeeded, the failure it left behind is settled. Best effort: if
@@ -342,13 +347,7 @@ impl<C: Clock> App<'_, C> {
         let db = &self.settings.database_id;
         let collection = &self.settings.collections.webhook_failures;
         match self.appwrite.update_document(db, collection, failure_id.as_str(), &data).await {
-            // Again, after the record: a failing attempt may have handed the claim to this record after
-            // this delivery completed it (see `hand_claim_to_failure`).
-            Ok(_) => {
-                if let Err(e) = self.complete(failure_id).await {
-                    tracing::warn!(error = %e, "the failure is settled but its claim could not be completed again");
-                }
-            }
+            Ok(_) => self.complete_after_settling(failure_id).await,
             Err(e) if e.is_not_found() => {}
             Err(e) => tracing::warn!(error = %e, "could not settle the failure record; the next retry will"),
         }
