@@ -333,7 +333,7 @@ impl<C: Clock> App<'_, C> {
     /// Completes the claim (same id) again once its failure record is settled: a concurrent failing attempt
     /// may have handed the claim to the record after the processing completed it (see
     /// `hand_claim_to_failure`). Best effort: the settled record already says the delivery was applied.
-    async fn complete_after_settling(&self, claim_id: &AppwriteId) {
+    pub(crate) async fn complete_after_settling(&self, claim_id: &AppwriteId) {
         if let Err(e) = self.complete(claim_id).await {
             tracing::warn!(claim = %claim_id, error = %e, "the failure is settled but its claim could not be completed again");
         }

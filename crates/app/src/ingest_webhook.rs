@@ -391,6 +391,13 @@ impl<C: Clock> App<'_, C> {
                 Ok(match (claim.status(), attempt) {
                     (ClaimStatus::Completed, _) => Claim::Completed,
                     (ClaimStatus::Processing, _) => Claim::Unfinished,
+                    // Its record settled (applied since) but the claim's completion was lost: done; the
+                    // claim is completed now. Else (due, dead, unreadable) processing again is safe.
+                    (ClaimStatus::Failed, _) if self.failure_is_settled(delivery.key.document_id()).await => {
+                        self.complete_after_settling(delivery.key.document_id()).await;
+                        Claim::Completed
+                    }
+                    (ClaimStatus::Failed, _) => Claim::Unfinished,
                     // The replaced deployment wrote its record before the side effects. A delivery it
                     // recorded was (most likely) applied; a recorded *failure* of it was not, so a retry
                     // or an admin's replay applies it.
@@ -416,16 +423,22 @@ impl<C: Clock> App<'_, C> {
             tracing::warn!(claim = %claim_id, error = %e, "could not hand the claim to its failure record; the sweep will");
             return;
         }
-        let failures = &self.settings.collections.webhook_failures;
+        if self.failure_is_settled(claim_id).await {
+            self.complete_after_settling(claim_id).await;
+        }
+    }
+
+    /// Whether the failure record of this claim is settled. Unreadable or missing: no (processing again is
+    /// the safe answer).
+    pub(crate) async fn failure_is_settled(&self, claim_id: &AppwriteId) -> bool {
+        let (db, failures) = (&self.settings.database_id, &self.settings.collections.webhook_failures);
         match self.appwrite.get_document(db, failures, claim_id.as_str()).await {
-            Ok(doc) if doc.data.get("state").and_then(|s| s.as_str()) == Some(FailureState::Settled.as_str()) => {
-                if let Err(e) = self.complete(claim_id).await {
-                    tracing::warn!(claim = %claim_id, error = %e, "the failure is settled but its claim could not be completed");
-                }
-            }
-            Ok(_) => {}
+            Ok(doc) => doc.data.get("state").and_then(|s| s.as_str()) == Some(FailureState::Settled.as_str()),
             Err(e) => {
-                tracing::warn!(claim = %claim_id, error = %e, "could not read the failure record after the hand-off")
+                if !e.is_not_found() {
+                    tracing::warn!(claim = %claim_id, error = %e, "could not read the claim's failure record");
+                }
+                false
             }
         }
     }

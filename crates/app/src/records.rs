@@ -18,7 +18,8 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
 pub const EVENT_PROCESSING: &str = "processing";
 pub const EVENT_COMPLETED: &str = "completed";
 /// Not completed, and a `webhook_failures` record (same id) owns it: the retry cron finishes it, so the
-/// inbox sweep leaves it alone. Read as [`ClaimStatus::Processing`] (a redelivery still applies it).
+/// inbox sweep leaves it alone. Read as [`ClaimStatus::Failed`]: a redelivery applies it, unless its record
+/// says it was applied since.
 pub const EVENT_FAILED: &str = "failed";
 /// Not completed, and the inbox sweep found no body to finish it with (a claim written before claims kept
 /// their body): only the provider's redelivery or an admin can apply it. Read as [`ClaimStatus::Processing`].
@@ -51,6 +52,9 @@ pub enum ClaimStatus {
     Completed,
     /// Claimed, not (yet) completed: process again.
     Processing,
+    /// Handed to its failure record ([`EVENT_FAILED`]). Done once that record is settled (the completion
+    /// written after settling may have been lost); else process again.
+    Failed,
     /// No `status`: written by the replaced deployment, *before* its side effects.
     Legacy,
 }
@@ -60,6 +64,7 @@ impl EventClaim {
         match self.status.as_deref() {
             None => ClaimStatus::Legacy,
             Some(EVENT_COMPLETED) => ClaimStatus::Completed,
+            Some(EVENT_FAILED) => ClaimStatus::Failed,
             // `processing`, or a value Tollgate does not know: not done.
             Some(_) => ClaimStatus::Processing,
         }
@@ -166,6 +171,8 @@ mod tests {
         assert_eq!(processing.status(), ClaimStatus::Processing);
         let odd = EventClaim { status: Some("weird".into()), ..Default::default() };
         assert_eq!(odd.status(), ClaimStatus::Processing);
+        let failed = EventClaim { status: Some(EVENT_FAILED.into()), ..Default::default() };
+        assert_eq!(failed.status(), ClaimStatus::Failed);
     }
 
     #[test]

@@ -71,6 +71,12 @@ pub enum Op {
         order: u64,
         user: usize,
     },
+    /// The order is refunded at Sell.app. Sell.app sends no webhook for it: its order status becomes
+    /// `REFUNDED` on the stand-in, which the webhook cron's refund check reads.
+    Refund {
+        order: u64,
+        user: usize,
+    },
     /// Sell.app `subscription.created` / `.renewed` / `.cancelled` of the `vip` plan; period `p` ends
     /// `p + 1` days after the start.
     SubCreated {
@@ -101,6 +107,12 @@ pub enum Op {
         user: usize,
         status: String,
         period: u32,
+    },
+    /// Stripe `charge.refunded` (a full refund) of a charge of `sub_{sub}`'s customer; its payment intent
+    /// is none Tollgate knows, so the customer names the subscription.
+    StripeRefund {
+        sub: u64,
+        user: usize,
     },
     /// An admin grants `plan` to the user's email, for `hours` (`None`: open-ended).
     Grant {
@@ -142,6 +154,7 @@ impl Op {
                 | Op::SubCancelled { .. }
                 | Op::StripeCheckout { .. }
                 | Op::StripeSubscription { .. }
+                | Op::StripeRefund { .. }
         )
     }
 }
@@ -203,11 +216,12 @@ impl History {
         let mut orders: Vec<(u64, usize)> = Vec::new();
         let mut subs: Vec<(u64, usize, u32)> = Vec::new();
         let mut stripe_subs: Vec<(u64, usize, u32)> = Vec::new();
+        let mut refunded: Vec<u64> = Vec::new();
         let mut next_id = 1_000 + rng.below(1_000) * 10;
         let count = 8 + rng.below(13);
         for _ in 0..count {
             let user = rng.index(USERS);
-            let roll = rng.below(24);
+            let roll = rng.below(27);
             let op = match roll {
                 20..=21 => {
                     next_id += 1;
@@ -253,6 +267,16 @@ impl History {
                     let (sub, owner, period) = subs[rng.index(subs.len())];
                     Op::SubCancelled { sub, user: owner, period }
                 }
+                24..=25 if !orders.is_empty() => {
+                    let (order, owner) = orders[rng.index(orders.len())];
+                    Op::Refund { order, user: owner }
+                }
+                26 if stripe_subs.iter().any(|s| !refunded.contains(&s.0)) => {
+                    let open: Vec<_> = stripe_subs.iter().filter(|s| !refunded.contains(&s.0)).collect();
+                    let (sub, owner, _) = *open[rng.index(open.len())];
+                    refunded.push(sub);
+                    Op::StripeRefund { sub, user: owner }
+                }
                 12..=13 => {
                     let plan = GRANTABLE[rng.index(GRANTABLE.len())].to_owned();
                     let hours = rng.percent(50).then(|| 1 + rng.below(48) as u32);
@@ -293,6 +317,8 @@ impl History {
             let user = match &step.op {
                 Op::Purchase { user, .. }
                 | Op::Dispute { user, .. }
+                | Op::Refund { user, .. }
+                | Op::StripeRefund { user, .. }
                 | Op::SubCreated { user, .. }
                 | Op::SubRenewed { user, .. }
                 | Op::SubCancelled { user, .. }
@@ -351,19 +377,33 @@ mod tests {
         let ops: Vec<&Op> = histories.iter().flat_map(|h| h.steps.iter().map(|s| &s.op)).collect();
         let kinds: std::collections::BTreeSet<String> =
             ops.iter().map(|op| serde_json::to_value(op).unwrap()["op"].as_str().unwrap().to_owned()).collect();
-        assert_eq!(kinds.len(), 13, "{kinds:?}");
+        assert_eq!(kinds.len(), 15, "{kinds:?}");
         assert!(histories.iter().any(|h| h.steps.iter().any(|s| s.op.is_delivery() && s.at.len() > 1)));
         assert!(histories.iter().any(|h| h.appwrite.percent > 0 && h.discord.percent > 0));
         assert!(histories.iter().any(|h| h.appwrite.percent == 0 && h.discord.percent == 0));
     }
 
     #[test]
-    fn renewals_and_disputes_name_what_was_bought_by_its_buyer() {
+    fn renewals_and_refunds_name_what_was_bought_by_its_buyer() {
         for seed in 0..200 {
             let history = History::generate(seed);
             let mut subs = std::collections::BTreeMap::new();
+            let mut orders = std::collections::BTreeMap::new();
+            let mut stripe_subs = std::collections::BTreeMap::new();
+            let mut stripe_refunded = std::collections::BTreeSet::new();
             for step in &history.steps {
                 match &step.op {
+                    Op::Purchase { order, user, .. } => {
+                        orders.insert(*order, *user);
+                    }
+                    Op::Refund { order, user } => assert_eq!(orders.get(order), Some(user), "seed {seed}"),
+                    Op::StripeCheckout { sub, user } => {
+                        stripe_subs.insert(*sub, *user);
+                    }
+                    Op::StripeRefund { sub, user } => {
+                        assert_eq!(stripe_subs.get(sub), Some(user), "seed {seed}");
+                        assert!(stripe_refunded.insert(*sub), "seed {seed}: sub_{sub} refunded twice");
+                    }
                     Op::SubCreated { sub, user, period } => {
                         assert_eq!(*period, 0);
                         subs.insert(*sub, (*user, 0));

@@ -24,14 +24,17 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use tollgate_app::ledger::{admin_source, sellapp_order_source, sellapp_subscription_source, LedgerEntry};
+use tollgate_app::ledger::{
+    admin_source, sellapp_order_source, sellapp_subscription_source, stripe_subscription_source, LedgerEntry,
+};
 use tollgate_app::link_discord::LinkError;
 use tollgate_app::records::parse_timestamp;
+use tollgate_app::refunds::{RefundPolicy, SellappApi, SellappApiConfig};
 use tollgate_app::role_sync::{PlanUpdate, RoleSync, RECONCILE_PAGES_PER_RUN};
 use tollgate_app::stripe_ingest::NoStripeApi;
 use tollgate_app::{App, IngestOutcome, NotRecorded};
 use tollgate_appwrite::Query;
-use tollgate_core::{AppwriteId, Clock, DiscordUserId, Email, FixedClock, GuildId, RoleId, Secret};
+use tollgate_core::{AppwriteId, Clock, DiscordUserId, Email, FixedClock, GuildId, RevokeReason, RoleId, Secret};
 use tollgate_devstack::discord_seed as seed;
 use tollgate_discord::OAuthApp;
 use tollgate_discord::{DiscordClient, GUILD_MEMBERS_PAGE_LIMIT};
@@ -82,6 +85,9 @@ impl Default for Options {
 
 struct World {
     ctx: TestContext,
+    /// Sell.app's API on the stand-in, as the webhook worker has it with `SELLAPP_API_KEY`: its cron reads
+    /// order statuses and revokes refunded orders.
+    sellapp: SellappApi,
     discord: DiscordClient,
     oauth: OAuthApp,
     authorize: String,
@@ -205,6 +211,17 @@ fn stripe_delivery(op: &Op) -> Option<Delivery> {
             );
             let event = stripe::event(&format!("evt_{sub}_{status}_{period}"), kind, created, object);
             (format!("stripe {kind} sub_{sub}/{period} {status} u{user}"), event)
+        }
+        Op::StripeRefund { sub, user } => {
+            let mut charge = stripe::fixture("charge");
+            charge["id"] = json!(format!("ch_{sub}"));
+            charge["customer"] = json!(format!("cus_{sub}"));
+            charge["payment_intent"] = json!(format!("pi_{sub}"));
+            charge["amount_refunded"] = charge["amount"].clone();
+            charge["refunded"] = json!(true);
+            let created = start_time() + Duration::hours(18);
+            let event = stripe::event(&format!("evt_{sub}_refunded"), "charge.refunded", created, charge);
+            (format!("stripe charge.refunded sub_{sub} u{user}"), event)
         }
         _ => return None,
     };
@@ -408,18 +425,39 @@ async fn console_step(w: &World, op: &Op, log: &Mutex<Log>) {
             let id = user_id(*user);
             until_ok!(log, format!("unlink u{user}"), w.sync().unlink(&id));
         }
+        Op::Refund { order, user } => {
+            let what = format!("refund order {order} of u{user} at Sell.app");
+            until_ok!(
+                log,
+                what,
+                sellapp_control(w, &format!("/_devstack/orders/{order}/status"), json!({"status": "REFUNDED"}))
+            );
+        }
         Op::Advance { minutes } => w.ctx.clock.advance(Duration::minutes(i64::from(*minutes))),
         _ => {}
     }
 }
 
+/// A control call to the Sell.app stand-in (an order paid, an order refunded).
+async fn sellapp_control(w: &World, path: &str, body: Value) -> Result<(), String> {
+    let url = format!("{}{path}", w.ctx.devstack.sellapp_base_url());
+    let response = reqwest::Client::new().post(url).json(&body).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("{path}: {}", response.status()));
+    }
+    Ok(())
+}
+
 /// What one round of both crons did; `None` when it did nothing and met no error.
 async fn cron_round(w: &World) -> Option<String> {
     let mut busy = Vec::new();
-    let report = w.app().run_scheduled(None).await;
+    let report = w.app().run_scheduled(Some(&w.sellapp)).await;
     let r = &report.retries;
     if r.settled + r.rescheduled + r.dead > 0 || report.claims.claimed > 0 {
         busy.push(format!("retries {}/{}/{} claims {}", r.settled, r.rescheduled, r.dead, report.claims.claimed));
+    }
+    if let Some(refunds) = report.refunds.as_ref().filter(|r| r.checked > 0) {
+        busy.push(format!("refund check: {} orders, revoked {:?}", refunds.checked, refunds.revoked));
     }
     busy.extend(report.errors.iter().map(|e| format!("webhook cron: {e}")));
     match w.sync().run_due_jobs(JOBS_PER_RUN).await {
@@ -522,7 +560,23 @@ async fn setup(history: &History) -> Result<World, String> {
         redirect_uri: REDIRECT.into(),
     };
     let authorize = format!("{}/oauth2/authorize", ctx.devstack.discord_base_url());
-    Ok(World { ctx, discord, oauth, authorize, guild })
+    let sellapp = SellappApi::new(SellappApiConfig {
+        api_base: ctx.devstack.sellapp_api_base(),
+        api_key: Secret::new(ctx.devstack.sellapp_api_key()),
+    })
+    .map_err(|e| e.to_string())?;
+    let w = World { ctx, sellapp, discord, oauth, authorize, guild };
+    // Every order the history buys exists at Sell.app, paid, before its webhook arrives.
+    for step in &history.steps {
+        if let Op::Purchase { order, user, product } = &step.op {
+            let mut body = json!({"id": order, "email": email(*user).to_string()});
+            if let Some(product) = product {
+                body["product_id"] = json!(product);
+            }
+            sellapp_control(&w, "/_devstack/orders", body).await?;
+        }
+    }
+    Ok(w)
 }
 
 /// Runs `history` from a fresh devstack and checks the invariants.
@@ -565,7 +619,7 @@ pub async fn run_with(history: &History, options: Options) -> Outcome {
     };
     let webhook_cron = async {
         while options.crons && running.load(Ordering::SeqCst) {
-            let _ = w.app().run_scheduled(None).await;
+            let _ = w.app().run_scheduled(Some(&w.sellapp)).await;
             pause(3).await;
         }
     };
@@ -590,7 +644,19 @@ pub async fn run_with(history: &History, options: Options) -> Outcome {
     }
     let mut quiet_in_a_row = if options.crons { 0 } else { 2 };
     let mut last_busy = String::new();
-    while quiet_in_a_row < 2 && outcome.quiet_rounds < QUIET_ROUNDS {
+    // Two passes: until quiet, then once more a refund-check interval later, when the webhook cron's
+    // refund check has read every live order again (a refund made after an order's first check is seen
+    // only then; the test context runs the default policy).
+    let mut later_pass = options.crons;
+    loop {
+        if quiet_in_a_row >= 2 && later_pass {
+            later_pass = false;
+            quiet_in_a_row = 0;
+            w.ctx.clock.advance(RefundPolicy::default().interval + Duration::minutes(1));
+        }
+        if quiet_in_a_row >= 2 || outcome.quiet_rounds >= QUIET_ROUNDS {
+            break;
+        }
         outcome.quiet_rounds += 1;
         let busy = cron_round(&w).await;
         let next = match next_due(&w).await {
@@ -622,14 +688,32 @@ pub async fn run_with(history: &History, options: Options) -> Outcome {
     outcome.counts = log.counts.clone();
     let expected = expected(history, &log);
     match observe(&w, &log).await {
-        Ok(observed) => outcome.violations.extend(check(&observed, &expected)),
+        Ok(observed) => {
+            // Evidence that the history's refunds were met (the revocation register keeps one reason).
+            for (reason, what) in [
+                (RevokeReason::Refund, "sources revoked for a refund"),
+                (RevokeReason::Cancellation, "sources revoked for a cancellation"),
+            ] {
+                let n = observed
+                    .users
+                    .iter()
+                    .flat_map(|u| u.entitlements.iter().chain(&u.pending))
+                    .filter(|v| v.entitlement.revocation.as_ref().is_some_and(|r| r.reason == reason))
+                    .count();
+                if n > 0 {
+                    outcome.counts.insert(what, n as u64);
+                }
+            }
+            outcome.violations.extend(check(&observed, &expected))
+        }
         Err(e) => outcome.violations.push(format!("harness: reading the final state: {e}")),
     }
     outcome.notes = log.notes;
     outcome
 }
 
-/// Sources the history revoked: every disputed order, and what an admin revoked unless granted again (an
+/// Sources the history revoked: every disputed or refunded order, every Stripe subscription deleted or
+/// refunded, and what an admin revoked unless granted again (an
 /// admin grant, or a subscription event dated after the revocation: the product lets the newer truth of a
 /// dated provider event lift an older revocation, by design; a late or repeated one must not).
 fn expected(history: &History, log: &Log) -> Expected {
@@ -637,8 +721,15 @@ fn expected(history: &History, log: &Log) -> Expected {
     let mut lifted_after: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for step in &history.steps {
         match step.op {
-            Op::Dispute { order, .. } => {
+            Op::Dispute { order, .. } | Op::Refund { order, .. } => {
                 revoked.insert(sellapp_order_source(Some(STORE), &order.to_string()));
+            }
+            // Stripe's endings are final (only a won dispute, never generated, reinstates).
+            Op::StripeRefund { sub, .. } => {
+                revoked.insert(stripe_subscription_source(&format!("sub_{sub}")));
+            }
+            Op::StripeSubscription { sub, ref status, .. } if status == "canceled" => {
+                revoked.insert(stripe_subscription_source(&format!("sub_{sub}")));
             }
             Op::SubCreated { sub, period, .. } | Op::SubRenewed { sub, period, .. } => {
                 let at = subscription_event_time(period, 0);

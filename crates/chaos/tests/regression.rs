@@ -24,6 +24,8 @@ async fn a_fixed_set_of_seeds_ends_with_every_invariant_holding() {
         .flatten()
         .sum();
     assert!(delivered > 0 && faulted > 0, "the seeds met no deliveries ({delivered}) or no faults ({faulted})");
+    let refunded: u64 = outcomes.iter().filter_map(|(_, o)| o.counts.get("sources revoked for a refund")).sum();
+    assert!(refunded > 0, "no refund of the seeds revoked anything");
 }
 
 /// Found as seed 3 (by the generator before Stripe steps; first read as a revocation undone): an admin revokes a subscriber (after the clock moved 9 hours) and the subscription's renewal,

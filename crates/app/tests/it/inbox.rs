@@ -194,3 +194,35 @@ async fn a_claim_first_written_by_a_failing_retry_is_left_to_the_retry_not_swept
     assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
     granted_once(&ctx, 48).await;
 }
+
+#[tokio::test]
+async fn a_redelivery_of_a_claim_left_failed_under_a_settled_record_is_a_duplicate_and_completes_the_claim() {
+    let ctx = context().await;
+    ctx.create_user("cut6", "cut6@example.com").await;
+    let event = order("order.completed", 49, "cut6@example.com");
+    // The delivery fails on the buyer: a due record owns the claim.
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    let outcome = ctx.app().ingest_sellapp(&event).await;
+    assert_eq!(outcome, Ok(IngestOutcome::FailureRecorded { code: "appwrite_error", retryable: true }));
+    ctx.set_faults(json!({"rate": 0})).await;
+    let id = claim_id("order.completed", "49");
+    // The retry applies it and settles the record; the claim's completion after settling is lost.
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    let db = &ctx.settings.database_id;
+    ctx.client.update_document(db, "webhook_events", &id, &json!({"status": "failed"})).await.expect("as if lost");
+
+    // The provider delivers it again: done before, nothing applied twice, the claim repaired.
+    assert_eq!(ctx.app().ingest_sellapp(&event).await, Ok(IngestOutcome::Duplicate));
+    assert_eq!(ctx.document("webhook_events", &id).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 49).await;
+
+    // With the record still due, a redelivery applies it (the claim is not taken as done).
+    ctx.create_user("cut7", "cut7@example.com").await;
+    let second = order("order.completed", 50, "cut7@example.com");
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    assert!(matches!(ctx.app().ingest_sellapp(&second).await, Ok(IngestOutcome::FailureRecorded { .. })));
+    ctx.set_faults(json!({"rate": 0})).await;
+    assert_eq!(ctx.document("webhook_events", &claim_id("order.completed", "50")).await.unwrap()["status"], "failed");
+    assert_eq!(ctx.app().ingest_sellapp(&second).await, Ok(applied("cut7")));
+}
