@@ -11,6 +11,15 @@ struct Cli {
     env_file: PathBuf,
 }
 
+impl Drop for Cli {
+    /// The env files go with the test (the directory holds nothing else).
+    fn drop(&mut self) {
+        if let Some(dir) = self.env_file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 async fn cli() -> Cli {
     let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.unwrap();
     let dir = std::env::temp_dir().join(format!(
