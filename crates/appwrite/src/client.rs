@@ -110,9 +110,9 @@ impl AppwriteClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| AppwriteError::transport(describe(&e)))?;
+        let response = request.send().await.map_err(|e| AppwriteError::transport(tollgate_http::describe(&e)))?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| AppwriteError::transport(describe(&e)))?;
+        let text = response.text().await.map_err(|e| AppwriteError::transport(tollgate_http::describe(&e)))?;
         if (200..300).contains(&status) {
             Ok((status, text))
         } else {
@@ -143,31 +143,4 @@ impl AppwriteClient {
 
 pub(crate) fn decode<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, AppwriteError> {
     serde_json::from_str(text).map_err(|e| AppwriteError::decode(status, format!("unexpected response body: {e}")))
-}
-
-/// reqwest's errors can carry the URL; ours never carry query strings or headers, only the kind.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if is_connect(error) {
-        "connection failed"
-    } else if error.is_body() || error.is_decode() {
-        "the response body could not be read"
-    } else {
-        "request failed"
-    };
-    match error.url() {
-        Some(url) => format!("{kind} ({}{})", url.host_str().unwrap_or_default(), url.path()),
-        None => kind.to_owned(),
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn is_connect(error: &reqwest::Error) -> bool {
-    error.is_connect()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn is_connect(_error: &reqwest::Error) -> bool {
-    false
 }

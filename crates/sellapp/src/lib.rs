@@ -125,9 +125,9 @@ impl SellappApi {
         if let Some(store) = store {
             request = request.header("X-STORE", store);
         }
-        let response = request.send().await.map_err(|e| SellappApiError::Transport(describe(&e)))?;
+        let response = request.send().await.map_err(|e| SellappApiError::Transport(tollgate_http::describe(&e)))?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| SellappApiError::Transport(describe(&e)))?;
+        let text = response.text().await.map_err(|e| SellappApiError::Transport(tollgate_http::describe(&e)))?;
         let message = || {
             let message = serde_json::from_str::<ErrorBody>(&text).unwrap_or_default().message;
             message.chars().take(200).collect::<String>()
@@ -160,21 +160,6 @@ fn decode(text: &str) -> Result<OrderStatus, SellappApiError> {
         .and_then(|raw| chrono::DateTime::parse_from_rfc3339(raw.trim()).ok())
         .map(|t| t.with_timezone(&chrono::Utc));
     Ok(OrderStatus { status: status.trim().to_ascii_uppercase(), updated_at })
-}
-
-/// The kind of failure and the host, never the URL's query or the headers.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_body() || error.is_decode() {
-        "could not read the response body"
-    } else {
-        "failed"
-    };
-    match error.url() {
-        Some(url) => format!("{kind} ({}{})", url.host_str().unwrap_or_default(), url.path()),
-        None => kind.to_owned(),
-    }
 }
 
 #[cfg(test)]

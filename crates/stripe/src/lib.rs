@@ -362,9 +362,9 @@ impl StripeApi {
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, StripeError> {
         self.subrequests.take().map_err(|spent| StripeError::Transport(spent.to_string()))?;
-        let response = request.send().await.map_err(|e| StripeError::Transport(describe(&e)))?;
+        let response = request.send().await.map_err(|e| StripeError::Transport(tollgate_http::describe(&e)))?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| StripeError::Transport(describe(&e)))?;
+        let text = response.text().await.map_err(|e| StripeError::Transport(tollgate_http::describe(&e)))?;
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|e| StripeError::Decode(e.to_string()));
         }
@@ -401,21 +401,6 @@ impl StripeApi {
             })
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-/// The kind of failure and the host and path, never the query or the headers.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_body() || error.is_decode() {
-        "could not read the response body"
-    } else {
-        "failed"
-    };
-    match error.url() {
-        Some(url) => format!("{kind} ({}{})", url.host_str().unwrap_or_default(), url.path()),
-        None => kind.to_owned(),
     }
 }
 
