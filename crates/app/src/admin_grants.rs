@@ -118,7 +118,10 @@ impl<C: Clock> App<'_, C> {
                 annotations: Vec::new(),
             };
             let recorded = self.record_ledger_event(&change).await?;
-            let list = if recorded.changed { &mut report.revoked } else { &mut report.already_revoked };
+            // Revoking again moves the revocation to now (the register keeps the newest), which is still
+            // "already revoked" to the admin.
+            let newly = recorded.changed && !entry.entitlement.is_revoked();
+            let list = if newly { &mut report.revoked } else { &mut report.already_revoked };
             list.push(entry.entitlement.source.clone());
         }
         if let Some(user_id) = &report.user_id {

@@ -60,6 +60,40 @@ async fn a_revocation_lifted_by_a_newer_renewal_is_projected_everywhere() {
     assert!(outcome.violations.is_empty(), "{}", failure_report(&history, &outcome));
 }
 
+/// Found as seed 436 (1,000-seed run of the fourth session): an admin revokes a subscriber twice, and the
+/// subscription's renewal, dated between the two revocations, may arrive after both. The ledger kept the
+/// first revocation only, so the renewal (newer than it) lifted both; the register now keeps the newest.
+const REVOKED_TWICE_RENEWED_BETWEEN: &str = r#"
+{"seed":436,"appwrite":{"percent":20,"status":500},"discord":{"percent":5,"status":429},"verified":[true,true,true,true]}
+{"at":[9],"op":"advance","minutes":720}
+{"at":[9],"op":"advance","minutes":111}
+{"at":[7],"op":"advance","minutes":236}
+{"at":[5],"op":"verify","user":0}
+{"at":[4],"op":"verify","user":3}
+{"at":[0],"op":"revoke","user":1}
+{"at":[9],"op":"advance","minutes":615}
+{"at":[1],"op":"revoke","user":3}
+{"at":[29,0],"op":"sub_created","sub":2391,"user":1,"period":0}
+{"at":[29],"op":"stripe_subscription","sub":2392,"user":1,"status":"active","period":0}
+{"at":[32],"op":"stripe_checkout","sub":2392,"user":1}
+{"at":[1],"op":"advance","minutes":491}
+{"at":[3],"op":"advance","minutes":475}
+{"at":[11,20],"op":"purchase","order":2393,"user":2,"product":null}
+{"at":[23],"op":"sub_cancelled","sub":2391,"user":1,"period":0}
+{"at":[35],"op":"sub_renewed","sub":2391,"user":1,"period":1}
+{"at":[34],"op":"purchase","order":2394,"user":1,"product":"77"}
+{"at":[37],"op":"purchase","order":2395,"user":3,"product":null}
+{"at":[11],"op":"revoke","user":1}
+{"at":[4],"op":"stripe_subscription","sub":2392,"user":1,"status":"past_due","period":0}
+"#;
+
+#[tokio::test]
+async fn a_renewal_dated_between_two_revocations_does_not_lift_the_second() {
+    let history = History::parse(REVOKED_TWICE_RENEWED_BETWEEN).expect("a valid history");
+    let outcome = run(&history).await;
+    assert!(outcome.violations.is_empty(), "{}", failure_report(&history, &outcome));
+}
+
 /// A verified buyer whose purchase and (later) duplicate arrive with no crons running: the checker must see
 /// that nothing projected the access (the crons' work), or the invariants would be vacuous.
 #[tokio::test]

@@ -13,7 +13,8 @@
 //! ## The laws (property-tested below)
 //! - **Monotonic revocation:** once revoked, an entitlement stays revoked; only an explicit
 //!   [`LedgerEvent::Reinstate`] (an admin, a dispute won) or a grant marked `reinstates` that is *newer* than
-//!   the revocation gives it back. A redelivered or retried purchase never undoes a chargeback.
+//!   the revocation gives it back. The register keeps the newest revocation, so an event must be newer
+//!   than every revocation to lift them, in whatever order they arrive. A redelivered or retried purchase never undoes a chargeback.
 //! - **Stale events change nothing:** a grant older than the last grant applied, a revocation older than
 //!   the last reinstatement, a reinstatement older than the last revocation.
 //! - **Idempotent:** applying the same event twice changes nothing the second time.
@@ -237,8 +238,12 @@ pub fn apply_event(current: &Entitlement, event: &LedgerEvent) -> EntitlementPat
         }
         LedgerEvent::Revoke(revocation) => {
             let after_reinstatement = current.reinstated_at.is_none_or(|r| revocation.at >= r);
-            // The first revocation is kept (with its reason); a new one only after a reinstatement.
-            if after_reinstatement && !current.is_revoked() {
+            // The newest revocation is kept (with its reason): whatever order revocations arrive in, an
+            // event must be newer than every one of them to lift them. Keeping the first let a renewal
+            // dated between two admin revokes, arriving after both, undo the second (`cargo xtask chaos`,
+            // seed 436).
+            let newer = current.revocation.is_none_or(|r| revocation.at > r.at);
+            if after_reinstatement && newer {
                 patch.revocation = Some(*revocation);
             }
         }
@@ -368,6 +373,26 @@ mod tests {
                 prop_assert!(e.is_revoked());
                 prop_assert!(!e.is_live(at(50), Duration::days(3650)));
             }
+        }
+
+        /// Revocations in any order, then an event that may lift them: it lifts them only when it is newer
+        /// than every one of them (a late renewal dated between two revocations must not undo the later).
+        #[test]
+        fn only_an_event_newer_than_every_revocation_lifts_them(
+            revocations in prop::collection::vec(0i64..100, 1..5), lift in 0i64..100, explicit in any::<bool>()
+        ) {
+            let mut events: Vec<LedgerEvent> = vec![grant("a", 0, None)];
+            events.extend(revocations.iter().map(|t| revoke(*t)));
+            events.push(if explicit {
+                LedgerEvent::Reinstate { at: at(lift) }
+            } else {
+                LedgerEvent::Grant {
+                    grant: Grant { plan: "a".into(), starts_at: None, ends_at: None, at: at(lift) },
+                    reinstates: true,
+                }
+            });
+            let newest = revocations.iter().max().copied().unwrap_or_default();
+            prop_assert_eq!(fold(&events).is_revoked(), lift <= newest);
         }
 
         /// Applying the same event twice changes nothing the second time.

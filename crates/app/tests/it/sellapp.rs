@@ -292,3 +292,53 @@ async fn when_one_of_two_plans_ends_reconciliation_re_projects_the_plans_the_doc
     let plans = w.ctx.app().plans_by_user().await.expect("plans");
     assert!(w.ctx.app().reconcile_access(&plans, 25).await.expect("drift").queued.is_empty(), "in sync again");
 }
+
+/// Found by `cargo xtask chaos` (seed 436): an admin revoked a subscriber twice, and the renewal dated
+/// between the two revocations arrived after both. Being newer than the first revocation only, it must not
+/// lift the second.
+#[tokio::test]
+async fn a_renewal_dated_between_two_admin_revokes_and_arriving_after_both_does_not_undo_the_second() {
+    let w = World::new().await;
+    offer(&w.ctx, "vip", "90", &[seed::VIP_ROLE_ID], None, None).await;
+    w.ctx.create_user("twice", "twice@example.com").await;
+    let start = w.ctx.clock.now();
+    let created =
+        subscription_event("subscription.created", 77, "twice@example.com", "90", start + Duration::days(1), start);
+    assert_eq!(w.ctx.app().ingest_sellapp(&created).await, Ok(applied("twice")));
+    let address = tollgate_core::Email::parse("twice@example.com").unwrap();
+
+    w.ctx.clock.advance(Duration::hours(18));
+    assert_eq!(w.ctx.app().admin_revoke(&address, None).await.expect("revoke").revoked.len(), 1);
+    w.ctx.clock.advance(Duration::hours(26));
+    let second = w.ctx.app().admin_revoke(&address, None).await.expect("revoke again");
+    assert_eq!(second.already_revoked.len(), 1);
+
+    // The renewal of the next period, dated at hour 24: after the first revoke, before the second.
+    let renewed = subscription_event(
+        "subscription.renewed",
+        77,
+        "twice@example.com",
+        "90",
+        start + Duration::days(2),
+        start + Duration::hours(24),
+    );
+    w.ctx.app().ingest_sellapp(&renewed).await.expect("renewal recorded");
+    let entries = w.ctx.app().user_entitlements(&AppwriteId::parse("twice").unwrap()).await.expect("ledger");
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].entitlement.is_revoked(), "the second revocation stands: {:?}", entries[0].entitlement);
+    w.ctx.project("twice").await;
+    assert!(!w.ctx.is_paid("twice").await);
+
+    // A renewal dated after both lifts them, as a dated provider event newer than the revocations does.
+    let later = subscription_event(
+        "subscription.renewed",
+        77,
+        "twice@example.com",
+        "90",
+        start + Duration::days(3),
+        start + Duration::hours(48),
+    );
+    w.ctx.app().ingest_sellapp(&later).await.expect("renewal recorded");
+    let entries = w.ctx.app().user_entitlements(&AppwriteId::parse("twice").unwrap()).await.expect("ledger");
+    assert!(!entries[0].entitlement.is_revoked());
+}
