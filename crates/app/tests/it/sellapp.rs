@@ -313,32 +313,24 @@ async fn a_renewal_dated_between_two_admin_revokes_and_arriving_after_both_does_
     let second = w.ctx.app().admin_revoke(&address, None).await.expect("revoke again");
     assert_eq!(second.already_revoked.len(), 1);
 
-    // The renewal of the next period, dated at hour 24: after the first revoke, before the second.
-    let renewed = subscription_event(
-        "subscription.renewed",
-        77,
-        "twice@example.com",
-        "90",
-        start + Duration::days(2),
-        start + Duration::hours(24),
-    );
-    w.ctx.app().ingest_sellapp(&renewed).await.expect("renewal recorded");
-    let entries = w.ctx.app().user_entitlements(&AppwriteId::parse("twice").unwrap()).await.expect("ledger");
-    assert_eq!(entries.len(), 1);
-    assert!(entries[0].entitlement.is_revoked(), "the second revocation stands: {:?}", entries[0].entitlement);
+    // The renewal of the next period, dated at hour 24: after the first revoke (18), before the second (44).
+    let renewed = renew(&w, start, 1).await;
+    assert!(renewed.is_revoked(), "the second revocation stands: {renewed:?}");
     w.ctx.project("twice").await;
     assert!(!w.ctx.is_paid("twice").await);
 
     // A renewal dated after both lifts them, as a dated provider event newer than the revocations does.
-    let later = subscription_event(
-        "subscription.renewed",
-        77,
-        "twice@example.com",
-        "90",
-        start + Duration::days(3),
-        start + Duration::hours(48),
-    );
-    w.ctx.app().ingest_sellapp(&later).await.expect("renewal recorded");
-    let entries = w.ctx.app().user_entitlements(&AppwriteId::parse("twice").unwrap()).await.expect("ledger");
-    assert!(!entries[0].entitlement.is_revoked());
+    assert!(!renew(&w, start, 2).await.is_revoked());
+}
+
+/// Subscription 77's renewal of period `period` (dated `period` days after `start`), and the one
+/// entitlement it lands on.
+async fn renew(w: &World, start: DateTime<Utc>, period: i64) -> tollgate_core::Entitlement {
+    let ends = start + Duration::days(period + 1);
+    let event =
+        subscription_event("subscription.renewed", 77, "twice@example.com", "90", ends, start + Duration::days(period));
+    w.ctx.app().ingest_sellapp(&event).await.expect("renewal recorded");
+    let mut entries = w.ctx.app().user_entitlements(&AppwriteId::parse("twice").unwrap()).await.expect("ledger");
+    assert_eq!(entries.len(), 1);
+    entries.remove(0).entitlement
 }
