@@ -1,13 +1,15 @@
 // Records a CPU profile of a worker through workerd's inspector (Chrome DevTools Protocol over WebSocket,
-// served by wrangler's inspector proxy). usage: node profile.mjs <inspector port> <output .cpuprofile>
+// served by wrangler's inspector proxy).
+// usage: node profile.mjs <inspector port> <output .cpuprofile> <sampling interval µs>
 // Prints "started" once the profiler runs, stops it when a line arrives on stdin, writes the profile,
 // prints "saved". `cargo xtask bench --profile` sends the deliveries in between.
 import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
-const [port, output] = process.argv.slice(2);
-if (!port || !output) {
-  console.error("usage: node profile.mjs <inspector port> <output .cpuprofile>");
+const [port, output, intervalArg] = process.argv.slice(2);
+const interval = Number(intervalArg);
+if (!port || !output || !(interval > 0)) {
+  console.error("usage: node profile.mjs <inspector port> <output .cpuprofile> <sampling interval µs>");
   process.exit(2);
 }
 const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
@@ -16,7 +18,8 @@ if (!target) {
   console.error(`no inspectable target on port ${port}: ${JSON.stringify(targets)}`);
   process.exit(1);
 }
-const socket = new WebSocket(target.webSocketDebuggerUrl);
+// wrangler's inspector proxy accepts only local origins (a client with a User-Agent must send one).
+const socket = new WebSocket(target.webSocketDebuggerUrl, { headers: { Origin: "http://127.0.0.1" } });
 await new Promise((resolve, reject) => {
   socket.addEventListener("open", resolve, { once: true });
   socket.addEventListener("error", () => reject(new Error("the inspector's WebSocket did not open")), { once: true });
@@ -39,7 +42,7 @@ const send = (method, params = {}) =>
   });
 
 await send("Profiler.enable");
-await send("Profiler.setSamplingInterval", { interval: 100 });
+await send("Profiler.setSamplingInterval", { interval });
 await send("Profiler.start");
 console.log("started");
 const lines = createInterface({ input: process.stdin });

@@ -74,9 +74,10 @@ const SELLAPP_SECRET: &str = "bench-sellapp-secret";
 /// `whsec_` + base64 of 32 bytes, as Standard Webhooks secrets are.
 const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const STRIPE_SECRET: &str = "whsec_bench_stripe";
-const PRODUCT_ID: &str = "prod_bench_1";
+/// The Sell.app product of every purchase, which the catalogue maps to [`PLAN`].
+pub const PRODUCT_ID: &str = "prod_bench_1";
 const STRIPE_PRICE: &str = "price_bench_monthly";
-const PLAN: &str = "member";
+pub const PLAN: &str = "member";
 /// Stripe's example objects, the same the app's tests build their events from.
 const STRIPE_FIXTURES: &str = include_str!("../../../testdata/stripe/events/fixture_objects.json");
 
