@@ -2,7 +2,7 @@
 //! (docs/plans/2026-12-01-bench.md; figures in docs/benchmarks.md "bench").
 //!
 //! - Native: criterion over `tollgate-bench`'s workloads (verify + parse + decide per provider at 1/10/100
-//!   KB); the medians are read from criterion's own `estimates.json`.
+//!   KB), in the thread's CPU time; the medians are read from criterion's own `estimates.json`.
 //! - wasm: the same crate compiled to wasm32 with the workers' settings (release profile, `opt-level = "z"`,
 //!   wasm-opt `-Oz` by [`crate::build::optimise`]) and run in node's V8 by `crates/bench/node/run.mjs`,
 //!   which warms up and then times batches in CPU time (`process.cpuUsage`: on a shared machine a batch's
@@ -142,7 +142,7 @@ pub struct Row {
 /// The table of workloads (Markdown, so it goes into docs/benchmarks.md as printed).
 pub fn workload_table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| workload | native median | wasm CPU median | wasm CPU p95 | wasm wall median | wasm / native |\n\
+        "| workload | native CPU median | wasm CPU median | wasm CPU p95 | wasm wall median | wasm / native |\n\
          | --- | ---: | ---: | ---: | ---: | ---: |\n",
     );
     let missing = || "–".to_owned();
