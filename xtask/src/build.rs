@@ -18,6 +18,12 @@ use std::process::Command;
 const STAMP: &str = ".built-from";
 
 pub fn build_workers(workers: &[WorkerSpec]) -> Result<()> {
+    build_workers_with(workers, Names::Strip)
+}
+
+/// [`build_workers`], keeping function names in the wasm when `names` says so (`cargo xtask bench
+/// --profile`). The build stamp records the choice, so the next plain build packages again.
+pub fn build_workers_with(workers: &[WorkerSpec], names: Names) -> Result<()> {
     let mut cargo = Command::new(crate::paths::cargo());
     cargo.args(["build", "--release", "--target", WASM_TARGET]).current_dir(workspace_root());
     for worker in workers {
@@ -25,25 +31,28 @@ pub fn build_workers(workers: &[WorkerSpec]) -> Result<()> {
     }
     run("cargo build (wasm32 workers)", &mut cargo)?;
     for worker in workers {
-        package_worker(worker)?;
+        package_worker(worker, names)?;
     }
     Ok(())
 }
 
-/// SHA-256 over the compiled wasm and the entry module.
-fn fingerprint(wasm: &Path, entry: &Path) -> Result<String> {
+/// SHA-256 over the compiled wasm and the entry module (and, for a build that keeps names, that fact).
+fn fingerprint(wasm: &Path, entry: &Path, names: Names) -> Result<String> {
     let mut hash = Sha256::new();
+    if names == Names::Keep {
+        hash.update(b"names kept");
+    }
     for input in [wasm, entry] {
         hash.update(std::fs::read(input).with_context(|| format!("reading {}", input.display()))?);
     }
     Ok(hex::encode(hash.finalize()))
 }
 
-fn package_worker(worker: &WorkerSpec) -> Result<()> {
+fn package_worker(worker: &WorkerSpec, names: Names) -> Result<()> {
     let wasm = target_dir().join(WASM_TARGET).join("release").join(format!("{}.wasm", worker.lib_name));
     let entry = workspace_root().join("workers").join("entry.mjs");
     let out = worker.build_dir();
-    let stamp = fingerprint(&wasm, &entry)?;
+    let stamp = fingerprint(&wasm, &entry, names)?;
     let module = out.join("index_bg.wasm");
     let packaged = std::fs::read_to_string(out.join(STAMP)).ok();
     if packaged.as_deref() == Some(stamp.as_str()) && worker.entry().exists() && module.exists() {
@@ -68,13 +77,29 @@ fn package_worker(worker: &WorkerSpec) -> Result<()> {
     // workerd takes a plain import of the .wasm file as a compiled module; `import source` is the
     // newer spelling wasm-bindgen emits, which esbuild in wrangler does not bundle.
     std::fs::write(&index, glue.replacen("import source ", "import ", 1)).context("writing index.js")?;
-    run(
-        "wasm-opt",
-        Command::new(wasm_opt()).env("PATH", path_with_node()).arg("-Oz").arg(&module).arg("-o").arg(&module),
-    )?;
+    optimise(&module, names)?;
     std::fs::copy(&entry, worker.entry()).context("copying entry.mjs")?;
     std::fs::write(out.join(STAMP), &stamp).context("writing the build stamp")?;
     let size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
     eprintln!("xtask: built worker {} ({} KiB wasm)", worker.name, size / 1024);
     Ok(())
+}
+
+/// Whether wasm-opt keeps the function names (the `name` section): a profile then shows Rust functions
+/// instead of `wasm-function[123]`; the code is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    Strip,
+    Keep,
+}
+
+/// binaryen's wasm-opt with the workers' settings (`-Oz`), in place: every wasm Tollgate measures or ships
+/// is optimised by this one function.
+pub fn optimise(module: &Path, names: Names) -> Result<()> {
+    let mut command = Command::new(wasm_opt());
+    command.env("PATH", path_with_node()).arg("-Oz");
+    if names == Names::Keep {
+        command.arg("--debuginfo");
+    }
+    run("wasm-opt", command.arg(module).arg("-o").arg(module))
 }

@@ -8,11 +8,14 @@
 //! - [`wrangler`]: runs a built worker in `wrangler dev` (the real workerd runtime) and stops it again.
 //! - [`process`]: child processes that die with their parent.
 //! - [`dev_env`]: the local settings file `.tollgate/dev.env`.
+//! - [`bench`]: `cargo xtask bench`, the webhook's CPU (native and wasm in V8), the workers' sizes, and a
+//!   CPU profile of whole deliveries in workerd.
 //! - [`stripe_seed`]: the Stripe stand-in's webhook endpoint and demo price, set up through its Stripe API.
 //!
 //! The end-to-end tests (crate `tollgate-e2e`) use this library to start workers exactly as
 //! `cargo xtask dev` does.
 
+pub mod bench;
 pub mod build;
 pub mod dev_env;
 pub mod paths;

@@ -1,4 +1,4 @@
-//! `cargo xtask dev | test | build | fuzz`: see the crate docs in `lib.rs` and the README.
+//! `cargo xtask dev | test | build | fuzz | chaos | bench`: see the crate docs in `lib.rs` and the README.
 
 mod chaos;
 mod dev;
@@ -27,6 +27,11 @@ commands:
                   subscriptions, expiries, admin grants/revokes, links) against devstack with faults
                   and crons running, then the invariants; prints failing seeds' histories, the
                   pass/fail count and the time (20 seeds also run in `test`)
+  bench [--quick] [--profile [--deliveries N]]
+                  verify + parse + decide per provider at 1/10/100 KB, natively (criterion) and in
+                  wasm under node's V8, and each worker's size raw and gzipped, as one table;
+                  --profile records a CPU profile of N (200) deliveries to the webhook worker in
+                  workerd through its inspector and prints where the CPU goes; not part of `test`
 ";
 
 /// Errors end the process with one readable message (and its causes), never a backtrace.
@@ -45,6 +50,7 @@ fn run() -> Result<()> {
         Some("test") => test::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
         Some("chaos") => chaos::run(&rest),
+        Some("bench") => xtask::bench::run(&rest),
         Some("build") => {
             xtask::toolchain::ensure_all()?;
             xtask::build::build_workers(xtask::paths::WORKERS)

@@ -17,6 +17,8 @@ pub fn run_steps() -> Result<()> {
     })?;
     step("clippy (workers, wasm32)", || {
         let mut args = vec!["clippy", "--target", WASM_TARGET, "-p", "tollgate-worker-common", "-p", "tollgate-web"];
+        // The bench workloads are compiled to wasm too (`cargo xtask bench`).
+        args.extend(["-p", "tollgate-bench"]);
         for worker in WORKERS {
             args.extend(["-p", worker.package]);
         }

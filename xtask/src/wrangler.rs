@@ -51,6 +51,17 @@ impl RunningWorker {
 }
 
 pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
+    start_inspected(launch, None).await
+}
+
+/// [`start`], with workerd's inspector (Chrome DevTools Protocol, through wrangler's inspector proxy) on
+/// `inspector_port` when given (`cargo xtask bench --profile` records CPU profiles there); else on a free
+/// port nobody is told about.
+pub async fn start_inspected(launch: WorkerLaunch<'_>, inspector_port: Option<u16>) -> Result<RunningWorker> {
+    let inspector_port = match inspector_port {
+        Some(port) => port,
+        None => free_port()?,
+    };
     let WorkerLaunch { worker, port, env_file, state_dir } = launch;
     if !worker.entry().exists() {
         bail!("worker {} is not built ({} is missing): run `cargo xtask build`", worker.name, worker.entry().display());
@@ -69,7 +80,7 @@ pub async fn start(launch: WorkerLaunch<'_>) -> Result<RunningWorker> {
     }
     command
         .args(["--local", "--ip", "127.0.0.1", "--test-scheduled", "--show-interactive-dev-session=false"])
-        .args(["--port", &port.to_string(), "--inspector-port", &free_port()?.to_string()])
+        .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
         .arg("--persist-to")
         .arg(state_dir.join("persist"))
         .arg("--env-file")
