@@ -20,14 +20,20 @@ pub(crate) fn json_lines(log: &std::path::Path) -> Vec<Value> {
 }
 
 async fn line_for(log: &std::path::Path, request_id: &str) -> Value {
+    line_where(log, &format!("request {request_id}"), |l| l["requestId"] == request_id).await
+}
+
+/// The first line of `log` that matches, waiting up to 5 s for the worker to write it (wrangler writes
+/// the worker's output after the answer has left).
+async fn line_where(log: &std::path::Path, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..50 {
-        if let Some(line) = json_lines(log).into_iter().find(|l| l["requestId"] == request_id) {
+        if let Some(line) = json_lines(log).into_iter().find(&matches) {
             return line;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("no log line for request {request_id} in {}:\n{text}", log.display());
+    panic!("no log line for {what} in {}:\n{text}", log.display());
 }
 
 async fn devstack_calls(app: &TestApp, method: reqwest::Method) -> u64 {
@@ -82,11 +88,11 @@ async fn every_delivery_has_one_line_with_its_outcome_and_the_calls_it_made() {
     // A refusal carries its code; an applied purchase its user.
     let refused = app.post_sellapp_webhook(&body, Some(&"0".repeat(64))).await;
     assert_eq!(refused.status, 401);
+    line_where(app.worker.log_path(), "the refused delivery", |l| {
+        l["status"] == 401 && l["outcome"] == refused.body["error"] && l["subrequests"] == 0
+    })
+    .await;
     let lines = json_lines(app.worker.log_path());
-    assert!(
-        lines.iter().any(|l| l["status"] == 401 && l["outcome"] == refused.body["error"] && l["subrequests"] == 0),
-        "no line for the refused delivery: {lines:?}"
-    );
     assert!(lines.iter().any(|l| l["outcome"] == "applied" && l["userId"] == "obs-user"), "{lines:?}");
 
     // The app's tracing events arrive as JSON too (the purchase matched its plan by the default rule).
