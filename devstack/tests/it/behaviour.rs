@@ -64,6 +64,30 @@ async fn users_are_found_by_exact_lower_cased_email_and_duplicates_conflict() {
         .await;
     assert_eq!(found.body["total"], 1);
     assert_eq!(found.body["users"][0]["$id"], "a");
+
+    // Narrowed by the key, the whole query still decides: several values, another filter, `$id`.
+    stand.post("/users", json!({"userId": "c", "email": "other@example.com"})).await;
+    let equal =
+        |attribute: &str, values: Value| q(json!({"method": "equal", "attribute": attribute, "values": values}));
+    let both = stand
+        .get(
+            "/users",
+            &[("queries[]", equal("email", json!(["mixed@example.com", "other@example.com", "none@example.com"])))],
+        )
+        .await;
+    assert_eq!(both.body["total"], 2);
+    let narrowed = stand
+        .get(
+            "/users",
+            &[
+                ("queries[]", equal("email", json!(["mixed@example.com", "other@example.com"]))),
+                ("queries[]", equal("$id", json!(["c"]))),
+            ],
+        )
+        .await;
+    assert_eq!((narrowed.body["total"].clone(), narrowed.body["users"][0]["$id"].clone()), (json!(1), json!("c")));
+    let case = stand.get("/users", &[("queries[]", equal("email", json!(["Mixed@Example.COM"])))]).await;
+    assert_eq!(case.body["total"], 0, "stored lower-cased, matched exactly");
 }
 
 #[tokio::test]
