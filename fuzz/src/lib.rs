@@ -1,9 +1,10 @@
 //! # tollgate-fuzz
 //!
 //! Fuzz targets (cargo-fuzz, libFuzzer, nightly) for the code that reads outside input: the signature
-//! header parsers, the Sell.app payload parser, the Appwrite and Discord response decoders and the Appwrite
-//! query encoder. Run them with `cargo xtask fuzz --seconds N [--target T]`, which seeds each corpus from
-//! `testdata/` and prints the executions per target.
+//! header parsers, the Sell.app and Stripe payload parsers, the Appwrite, Discord and Stripe response
+//! decoders and the Appwrite query encoder. Run them with `cargo xtask fuzz --seconds N [--runs R] [--jobs J]
+//! [--sanitizer S] [--target T]`, which seeds each corpus from `testdata/` and prints the executions per
+//! target.
 //!
 //! A signature input is framed as text so that `testdata/vectors/signatures.json` can seed it (read by
 //! [`SignedRequest::parse`]; xtask writes the seeds, `xtask/src/fuzz.rs`):

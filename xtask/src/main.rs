@@ -18,10 +18,11 @@ commands:
   test            run every test: clippy, the wasm build of every worker, unit, integration and
                   end-to-end tests (the command CI runs)
   build           install what is missing and build every worker for workerd
-  fuzz [--seconds N] [--target T]...
+  fuzz [--seconds N] [--runs R] [--jobs J] [--sanitizer S] [--target T]...
                   run each cargo-fuzz target of fuzz/ (nightly; cargo-fuzz installed if missing) for
-                  N seconds (default 60), seeded from testdata/, and print the executions per target;
-                  not part of `test`
+                  N seconds (default 60) and/or R executions, J libFuzzer processes at once (R split
+                  between them, their counts summed), sanitizer S (default address; none: no ASan),
+                  seeded from testdata/, and print the executions per target; not part of `test`
   chaos [--seeds N] [--start S] [--jobs J] [--history FILE]
                   randomized, seed-reproducible histories (purchases, duplicates, disputes,
                   subscriptions, expiries, admin grants/revokes, links) against devstack with faults

@@ -27,10 +27,11 @@ use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
 
 mod objects;
+use objects::id_of;
 pub use objects::{
-    customer_from, subscription_from, Customer, Page, SessionLink, Subscription, SubscriptionItem, WebhookEndpoint,
+    customer_from, page_from, session_from, subscription_from, webhook_endpoint_from, Customer, Page, SessionLink,
+    Subscription, SubscriptionItem, WebhookEndpoint,
 };
-use objects::{id_of, session_from, webhook_endpoint_from};
 
 /// Stripe's own API base; paths are `/v1/...` under it.
 pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
@@ -209,16 +210,7 @@ impl StripeApi {
         if let Some(after) = starting_after {
             params.push(("starting_after", after));
         }
-        let value = self.get(path, &params).await?;
-        let has_more = value
-            .get("has_more")
-            .and_then(Value::as_bool)
-            .ok_or_else(|| StripeError::Decode("a list without has_more".into()))?;
-        let data = match value.get("data") {
-            Some(Value::Array(items)) => items.clone(),
-            _ => return Err(StripeError::Decode("a list without data".into())),
-        };
-        Ok(Page { data, has_more })
+        page_from(self.get(path, &params).await?)
     }
 
     /// `POST /v1/checkout/sessions` in `subscription` mode for one price.
@@ -365,43 +357,47 @@ impl StripeApi {
         let response = request.send().await.map_err(|e| StripeError::Transport(tollgate_http::describe(&e)))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| StripeError::Transport(tollgate_http::describe(&e)))?;
-        if (200..300).contains(&status) {
-            return serde_json::from_str(&text).map_err(|e| StripeError::Decode(e.to_string()));
-        }
-        Err(self.api_error(status, &text))
+        decode_response(status, &text, &self.key)
     }
+}
 
-    /// Stripe's `{"error": {...}}`; a body that is not one still gives a typed error with the status.
-    fn api_error(&self, status: u16, text: &str) -> StripeError {
-        let error = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("error").cloned());
-        let field =
-            |name: &str| error.as_ref().and_then(|e| e.get(name)).and_then(Value::as_str).map(|s| self.scrub(s));
-        StripeError::Api {
-            status,
-            kind: field("type").unwrap_or_else(|| "unreadable_error".to_owned()),
-            code: field("code"),
-            message: field("message").unwrap_or_default(),
-            param: field("param"),
-        }
+/// What an answer of Stripe's says before any object is read from it: a 2xx body as JSON (else
+/// [`StripeError::Decode`]); any other status as [`StripeError::Api`] from Stripe's `{"error": {...}}`, or a
+/// typed `unreadable_error` with the status when the body is not one. Every text taken from the body is cut
+/// to 200 characters, with `key` and any word shaped like a Stripe secret masked. Pure (no client), so the
+/// fuzz target `stripe_decode` feeds it directly.
+pub fn decode_response(status: u16, text: &str, key: &Secret) -> Result<Value, StripeError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_str(text).map_err(|e| StripeError::Decode(e.to_string()));
     }
+    let error = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("error").cloned());
+    let field = |name: &str| error.as_ref().and_then(|e| e.get(name)).and_then(Value::as_str).map(|s| scrub(s, key));
+    Err(StripeError::Api {
+        status,
+        kind: field("type").unwrap_or_else(|| "unreadable_error".to_owned()),
+        code: field("code"),
+        message: field("message").unwrap_or_default(),
+        param: field("param"),
+    })
+}
 
-    /// Cut to 200 characters; the key, and any word shaped like a Stripe secret, masked.
-    fn scrub(&self, text: &str) -> String {
-        let short: String = text.chars().take(200).collect();
-        let short = if self.key.is_empty() { short } else { short.replace(self.key.expose(), "[redacted]") };
-        short
-            .split(' ')
-            .map(|word| {
-                let bare = word.trim_start_matches(['\'', '"', '(']);
-                if ["sk_", "rk_", "whsec_", "pk_"].iter().any(|p| bare.starts_with(p)) {
-                    "[redacted]"
-                } else {
-                    word
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
+/// The key masked, then cut to 200 characters, then any word shaped like a Stripe secret masked. Masking the
+/// key before the cut: a key that straddled the 200th character would otherwise survive as its first part.
+fn scrub(text: &str, key: &Secret) -> String {
+    let masked = if key.is_empty() { text.to_owned() } else { text.replace(key.expose(), "[redacted]") };
+    let short: String = masked.chars().take(200).collect();
+    short
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_start_matches(['\'', '"', '(']);
+            if ["sk_", "rk_", "whsec_", "pk_"].iter().any(|p| bare.starts_with(p)) {
+                "[redacted]"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -455,15 +451,39 @@ mod tests {
 
     #[test]
     fn error_messages_lose_the_key_and_key_shaped_words() {
-        let api =
-            StripeApi::new(StripeConfig { api_base: STRIPE_API_BASE.into(), api_key: Secret::new("sk_test_abc123") })
-                .unwrap();
-        let error = api.api_error(401, r#"{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****c123 (rk_live_x) sk_test_abc123"}}"#);
+        let key = Secret::new("sk_test_abc123");
+        let error = decode_response(401, r#"{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****c123 (rk_live_x) sk_test_abc123"}}"#, &key).unwrap_err();
         let text = error.to_string();
         assert!(!text.contains("abc123") && !text.contains("c123") && !text.contains("rk_live"), "{text}");
         assert!(error.is_refused_key());
-        let unreadable = api.api_error(502, "<html>bad gateway</html>");
+        let unreadable = decode_response(502, "<html>bad gateway</html>", &key).unwrap_err();
         assert!(matches!(&unreadable, StripeError::Api { kind, .. } if kind == "unreadable_error"));
         assert!(unreadable.is_retryable());
+    }
+
+    #[test]
+    fn a_key_across_the_200th_character_of_a_message_is_masked_whole() {
+        let key = Secret::new("sk_test_abc123");
+        let message = format!("{}:sk_test_abc123 was refused", "x".repeat(190));
+        let body = json!({"error": {"type": "invalid_request_error", "message": message}}).to_string();
+        let Err(StripeError::Api { message, .. }) = decode_response(401, &body, &key) else { panic!("an API error") };
+        // Cut after the key was masked: the cut takes part of the mask, never part of the key.
+        assert!(!message.contains("sk_test_"), "{message}");
+        assert_eq!(message, format!("{}:[redacted", "x".repeat(190)));
+    }
+
+    #[test]
+    fn a_2xx_answer_is_its_json_and_an_unreadable_one_is_a_decode_error() {
+        let key = Secret::new("sk_test_abc123");
+        assert_eq!(decode_response(200, r#"{"id": "cus_1"}"#, &key), Ok(json!({"id": "cus_1"})));
+        assert!(matches!(decode_response(201, "<html>", &key), Err(StripeError::Decode(_))));
+    }
+
+    #[test]
+    fn a_list_needs_data_and_has_more() {
+        let page = page_from(json!({"object": "list", "data": [{"id": "cus_1"}], "has_more": true})).unwrap();
+        assert_eq!((page.data.len(), page.has_more), (1, true));
+        assert!(page_from(json!({"data": []})).is_err());
+        assert!(page_from(json!({"has_more": false, "data": {}})).is_err());
     }
 }

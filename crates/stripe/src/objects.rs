@@ -125,12 +125,12 @@ pub fn customer_from(raw: Value) -> Result<Customer, StripeError> {
     })
 }
 
-pub(crate) fn session_from(raw: Value) -> Result<SessionLink, StripeError> {
+pub fn session_from(raw: Value) -> Result<SessionLink, StripeError> {
     let url = str_field(&raw, "url").ok_or_else(|| StripeError::Decode("a session without a url".into()))?;
     Ok(SessionLink { id: id_of(&raw)?, url })
 }
 
-pub(crate) fn webhook_endpoint_from(raw: Value) -> Result<WebhookEndpoint, StripeError> {
+pub fn webhook_endpoint_from(raw: Value) -> Result<WebhookEndpoint, StripeError> {
     let missing = |what: &str| StripeError::Decode(format!("a webhook endpoint without {what}"));
     let enabled_events = match raw.get("enabled_events") {
         Some(Value::Array(events)) => events.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
@@ -142,4 +142,16 @@ pub(crate) fn webhook_endpoint_from(raw: Value) -> Result<WebhookEndpoint, Strip
         status: str_field(&raw, "status").ok_or_else(|| missing("a status"))?,
         enabled_events,
     })
+}
+
+/// A list answer, `{"data": [...], "has_more": bool}`: without either it is a [`StripeError::Decode`].
+pub fn page_from(value: Value) -> Result<Page<Value>, StripeError> {
+    let has_more = value
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| StripeError::Decode("a list without has_more".into()))?;
+    match value.get("data") {
+        Some(Value::Array(items)) => Ok(Page { data: items.clone(), has_more }),
+        _ => Err(StripeError::Decode("a list without data".into())),
+    }
 }
