@@ -9,6 +9,7 @@
 //! - [`process`]: child processes that die with their parent.
 //! - [`dev_env`]: the local settings file `.tollgate/dev.env`.
 //! - [`stripe_seed`]: the Stripe stand-in's webhook endpoint and demo price, set up through its Stripe API.
+//! - [`system`]: the whole local system on free ports against a running devstack (e2e and `cargo xtask load`).
 //!
 //! The end-to-end tests (crate `tollgate-e2e`) use this library to start workers exactly as
 //! `cargo xtask dev` does.
@@ -18,6 +19,7 @@ pub mod dev_env;
 pub mod paths;
 pub mod process;
 pub mod stripe_seed;
+pub mod system;
 pub mod toolchain;
 pub mod wrangler;
 
