@@ -3,6 +3,7 @@
 mod chaos;
 mod dev;
 mod fuzz;
+mod load;
 mod test;
 
 use anyhow::Result;
@@ -27,6 +28,10 @@ commands:
                   subscriptions, expiries, admin grants/revokes, links) against devstack with faults
                   and crons running, then the invariants; prints failing seeds' histories, the
                   pass/fail count and the time (20 seeds also run in `test`)
+  load [--deliveries N] [--duplicates P] [--concurrency C] [--faults 0,10,30,50] [--outage S] [--backlog N]
+                  Sell.app deliveries through the workers in workerd against devstack under fault
+                  rates and an outage, then crons, then a backlog drain; prints throughput, p50/p99,
+                  Appwrite calls and CPU per phase and fails if any buyer is lost, duplicated or stuck
 ";
 
 /// Errors end the process with one readable message (and its causes), never a backtrace.
@@ -45,6 +50,7 @@ fn run() -> Result<()> {
         Some("test") => test::run(&rest),
         Some("fuzz") => fuzz::run(&rest),
         Some("chaos") => chaos::run(&rest),
+        Some("load") => load::run(&rest),
         Some("build") => {
             xtask::toolchain::ensure_all()?;
             xtask::build::build_workers(xtask::paths::WORKERS)
