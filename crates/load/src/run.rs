@@ -603,19 +603,15 @@ impl Runner<'_> {
             bail!("backlog: {} deliveries were not acknowledged", delivered.given_up.len());
         }
         // The schedule's first delay, in real time: the failures are due when the product says so.
-        let busy = self.busy().await?;
-        if let Some(next) = busy.next {
-            tokio::time::sleep((next - Utc::now()).to_std().unwrap_or_default().min(Duration::from_secs(120))).await;
-        }
-        let latest_due = self.latest_due().await?;
-        if let Some(latest) = latest_due {
+        let ids: BTreeSet<String> = plan.buyers.iter().map(|b| claim_id(b.order_id)).collect();
+        if let Some(latest) = self.backlog_left(&ids).await?.latest {
             tokio::time::sleep((latest - Utc::now()).to_std().unwrap_or_default().min(Duration::from_secs(120))).await;
         }
         drain.first_due_wait = lifted.elapsed();
         let drain_start = Instant::now();
         loop {
-            let busy = self.busy().await?;
-            if busy.due_failures == 0 && busy.processing_claims == 0 {
+            let left = self.backlog_left(&ids).await?;
+            if left.due + left.processing == 0 {
                 drain.drained = true;
                 break;
             }
@@ -624,21 +620,35 @@ impl Runner<'_> {
             }
             self.cron_minute().await?;
             drain.invocations += 1;
+            println!("  backlog minute {}: {} due, {} claims processing", drain.invocations, left.due, left.processing);
         }
         drain.wall = lifted.elapsed();
         Ok((report, drain))
     }
 
-    async fn latest_due(&self) -> Result<Option<DateTime<Utc>>> {
+    /// The backlog's failures still due (and the latest `nextAttemptAt` among them) and its claims still
+    /// `processing`; `ids` are its claims' (= its failure records') ids.
+    async fn backlog_left(&self, ids: &BTreeSet<String>) -> Result<BacklogLeft> {
         let c = &self.stack.settings.collections;
-        let due = self
-            .client()
-            .list_all_documents(self.db(), &c.webhook_failures, &[Query::equal("state", ["due"])], 100)
-            .await?;
-        Ok(due
+        let list = |collection: &str, field: &'static str, value: &'static str| {
+            let collection = collection.to_owned();
+            async move {
+                let docs = self
+                    .client()
+                    .list_all_documents(self.db(), &collection, &[Query::equal(field, [value])], 100)
+                    .await
+                    .with_context(|| format!("listing {collection}"))?;
+                anyhow::Ok(docs.into_iter().filter(|d| ids.contains(&d.id)).collect::<Vec<_>>())
+            }
+        };
+        let (due, processing) =
+            tokio::join!(list(&c.webhook_failures, "state", "due"), list(&c.webhook_events, "status", "processing"));
+        let (due, processing) = (due?, processing?);
+        let latest = due
             .iter()
             .filter_map(|d| d.data.get("nextAttemptAt").and_then(Value::as_str).and_then(parse_timestamp))
-            .max())
+            .max();
+        Ok(BacklogLeft { due: due.len(), processing: processing.len(), latest })
     }
 
     /// Reads the final state of the phase's orders and judges it.
@@ -758,6 +768,12 @@ impl Runner<'_> {
             member["roles"].as_array().with_context(|| format!("member {discord} has no roles list: {member}"))?;
         Ok(roles.iter().filter_map(Value::as_str).filter_map(|r| RoleId::parse(r).ok()).collect())
     }
+}
+
+struct BacklogLeft {
+    due: usize,
+    processing: usize,
+    latest: Option<DateTime<Utc>>,
 }
 
 /// A linked buyer's Discord account and the roles it holds.
