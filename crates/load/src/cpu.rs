@@ -1,6 +1,11 @@
 //! CPU time from `/proc`: of a process (user + system, its own threads only), of the processes below a
-//! `wrangler dev` (node, the proxy) by name (`workerd`, the runtime running the worker), and of this process's
-//! threads by name (devstack runs on a runtime of its own whose threads are named [`DEVSTACK_THREADS`]).
+//! `wrangler dev`, and of this process's threads by name (devstack runs on a runtime of its own whose threads
+//! are named [`DEVSTACK_THREADS`]).
+//!
+//! Below `wrangler dev` (wrangler 4) run: node (wrangler itself, twice: its launcher and the CLI), and two
+//! workerd processes: the **user worker's runtime** (the worker's code; started with `--inspector-addr`, on a
+//! port of its own) and wrangler's **proxy worker** (a second workerd serving the port we asked for and
+//! forwarding each request to the first). [`classify`] tells them apart by their command lines.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +21,25 @@ pub struct Stat {
     pub ppid: u32,
     /// utime + stime, in clock ticks.
     pub ticks: u64,
+}
+
+/// What a process below `wrangler dev` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The workerd running the worker's code.
+    UserRuntime,
+    /// Anything else: node (wrangler), the proxy worker's workerd.
+    Proxy,
+}
+
+/// The user worker's runtime is the workerd wrangler starts with the inspector (`--inspector-addr`); the
+/// proxy worker's workerd has none.
+pub fn classify(comm: &str, cmdline: &str) -> Kind {
+    if comm == "workerd" && cmdline.split('\0').any(|arg| arg.starts_with("--inspector-addr")) {
+        Kind::UserRuntime
+    } else {
+        Kind::Proxy
+    }
 }
 
 /// Parses a `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) line. The command name is in parentheses
@@ -47,26 +71,32 @@ fn read_stat(path: &Path) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(path).ok()?)
 }
 
-/// Every process now: pid → its stat.
-fn processes() -> BTreeMap<u32, Stat> {
+/// Every process now: pid → its stat and kind.
+fn processes() -> BTreeMap<u32, (Stat, Kind)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return BTreeMap::new() };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| Some((pid, read_stat(&Path::new("/proc").join(pid.to_string()).join("stat"))?)))
+        .filter_map(|pid| {
+            let dir = Path::new("/proc").join(pid.to_string());
+            let stat = read_stat(&dir.join("stat"))?;
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            let kind = classify(&stat.comm, &String::from_utf8_lossy(&cmdline));
+            Some((pid, (stat, kind)))
+        })
         .collect()
 }
 
-/// The CPU of `root` and of its descendants, split in two: processes whose name contains `name`, and the
-/// rest (the root included).
+/// The CPU of `root` and of its descendants, split in two: the user worker's runtime, and the rest (the
+/// root included: wrangler's node processes and its proxy worker).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TreeCpu {
-    pub named: u64,
+    pub runtime: u64,
     pub rest: u64,
 }
 
 /// [`TreeCpu`] of `root` in a process table (pure, for tests).
-pub fn tree_cpu(table: &BTreeMap<u32, Stat>, root: u32, name: &str) -> TreeCpu {
+pub fn tree_cpu(table: &BTreeMap<u32, (Stat, Kind)>, root: u32) -> TreeCpu {
     let mut cpu = TreeCpu::default();
     let mut stack = vec![root];
     let mut seen = std::collections::BTreeSet::new();
@@ -74,13 +104,12 @@ pub fn tree_cpu(table: &BTreeMap<u32, Stat>, root: u32, name: &str) -> TreeCpu {
         if !seen.insert(pid) {
             continue;
         }
-        let Some(stat) = table.get(&pid) else { continue };
-        if stat.comm.contains(name) {
-            cpu.named += stat.ticks;
-        } else {
-            cpu.rest += stat.ticks;
+        let Some((stat, kind)) = table.get(&pid) else { continue };
+        match kind {
+            Kind::UserRuntime => cpu.runtime += stat.ticks,
+            Kind::Proxy => cpu.rest += stat.ticks,
         }
-        stack.extend(table.iter().filter(|(_, s)| s.ppid == pid).map(|(child, _)| *child));
+        stack.extend(table.iter().filter(|(_, (s, _))| s.ppid == pid).map(|(child, _)| *child));
     }
     cpu
 }
@@ -88,15 +117,15 @@ pub fn tree_cpu(table: &BTreeMap<u32, Stat>, root: u32, name: &str) -> TreeCpu {
 /// The CPU of each `wrangler dev` tree in `roots`, now.
 pub fn workers_cpu(roots: &[u32]) -> Vec<TreeCpu> {
     let table = processes();
-    roots.iter().map(|root| tree_cpu(&table, *root, "workerd")).collect()
+    roots.iter().map(|root| tree_cpu(&table, *root)).collect()
 }
 
 /// Ticks of this process's threads whose name starts with `prefix`, and of all its threads.
 pub fn own_threads_cpu(prefix: &str) -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir("/proc/self/task") else { return (0, 0) };
     let stats: Vec<Stat> = entries.flatten().filter_map(|e| read_stat(&e.path().join("stat"))).collect();
-    let named = stats.iter().filter(|s| s.comm.starts_with(prefix)).map(|s| s.ticks).sum();
-    (named, stats.iter().map(|s| s.ticks).sum())
+    let runtime = stats.iter().filter(|s| s.comm.starts_with(prefix)).map(|s| s.ticks).sum();
+    (runtime, stats.iter().map(|s| s.ticks).sum())
 }
 
 #[cfg(test)]
@@ -116,19 +145,33 @@ mod tests {
     }
 
     #[test]
-    fn a_wrangler_tree_splits_workerd_from_the_rest_and_ignores_other_trees() {
-        let table: BTreeMap<u32, Stat> = [
-            (10, stat("node", 1, 300)),
-            (11, stat("workerd", 10, 900)),
-            (12, stat("esbuild", 10, 40)),
-            (13, stat("workerd", 12, 5)),
-            (20, stat("node", 1, 7)),
-            (21, stat("workerd", 20, 1_000)),
+    fn the_user_runtime_is_the_workerd_with_the_inspector() {
+        let user = "/x/bin/workerd\0serve\0--binary\0--socket-addr=entry=127.0.0.1:0\0--inspector-addr=127.0.0.1:0\0";
+        let proxy = "/x/bin/workerd\0serve\0--binary\0--socket-addr=entry=127.0.0.1:30454\0-\0";
+        assert_eq!(classify("workerd", user), Kind::UserRuntime);
+        assert_eq!(classify("workerd", proxy), Kind::Proxy);
+        assert_eq!(
+            classify("node", "node\0wrangler.js\0--inspector-addr=1\0"),
+            Kind::Proxy,
+            "only a workerd runs the worker"
+        );
+    }
+
+    #[test]
+    fn a_wrangler_tree_splits_the_user_runtime_from_the_rest_and_ignores_other_trees() {
+        let (user, proxy) = (Kind::UserRuntime, Kind::Proxy);
+        let table: BTreeMap<u32, (Stat, Kind)> = [
+            (10, (stat("node", 1, 300), proxy)),
+            (11, (stat("node", 10, 20), proxy)),
+            (12, (stat("workerd", 11, 900), user)),
+            (13, (stat("workerd", 11, 40), proxy)),
+            (20, (stat("node", 1, 7), proxy)),
+            (21, (stat("workerd", 20, 1_000), user)),
         ]
         .into();
-        assert_eq!(tree_cpu(&table, 10, "workerd"), TreeCpu { named: 905, rest: 340 });
-        assert_eq!(tree_cpu(&table, 20, "workerd"), TreeCpu { named: 1_000, rest: 7 });
-        assert_eq!(tree_cpu(&table, 99, "workerd"), TreeCpu::default(), "a gone process counts nothing");
+        assert_eq!(tree_cpu(&table, 10), TreeCpu { runtime: 900, rest: 360 });
+        assert_eq!(tree_cpu(&table, 20), TreeCpu { runtime: 1_000, rest: 7 });
+        assert_eq!(tree_cpu(&table, 99), TreeCpu::default(), "a gone process counts nothing");
     }
 
     #[test]
@@ -141,12 +184,12 @@ mod tests {
                 while start.elapsed() < Duration::from_millis(60) {
                     x = x.wrapping_add(std::hint::black_box(1));
                 }
-                let (named, all) = own_threads_cpu(DEVSTACK_THREADS);
-                (x, named, all)
+                let (runtime, all) = own_threads_cpu(DEVSTACK_THREADS);
+                (x, runtime, all)
             })
             .unwrap();
-        let (_, named, all) = worker.join().unwrap();
-        assert!(named >= 1, "60 ms of spinning shows as ticks of the named thread");
-        assert!(all >= named);
+        let (_, runtime, all) = worker.join().unwrap();
+        assert!(runtime >= 1, "60 ms of spinning shows as ticks of the runtime thread");
+        assert!(all >= runtime);
     }
 }

@@ -53,7 +53,9 @@ struct CpuSnapshot {
 /// CPU time spent between two snapshots.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuSplit {
+    /// The webhook worker's runtime (its code).
     pub webhook_workerd: Duration,
+    /// wrangler's processes for the webhook worker: node and its proxy worker's workerd.
     pub webhook_proxy: Duration,
     pub other_workers: Duration,
     pub devstack: Duration,
@@ -64,9 +66,9 @@ pub struct CpuSplit {
 impl CpuSnapshot {
     fn since(&self, before: &CpuSnapshot) -> CpuSplit {
         let d = |now: u64, then: u64| cpu::ticks_to_duration(now.saturating_sub(then));
-        let tree = |t: &TreeCpu| t.named + t.rest;
+        let tree = |t: &TreeCpu| t.runtime + t.rest;
         CpuSplit {
-            webhook_workerd: d(self.webhook.named, before.webhook.named),
+            webhook_workerd: d(self.webhook.runtime, before.webhook.runtime),
             webhook_proxy: d(self.webhook.rest, before.webhook.rest),
             other_workers: d(tree(&self.role_sync) + tree(&self.api), tree(&before.role_sync) + tree(&before.api)),
             devstack: d(self.devstack, before.devstack),
@@ -128,7 +130,7 @@ impl PhaseReport {
             self.given_up,
         );
         println!(
-            "  appwrite calls {} = {:.2}/delivery; CPU s: webhook workerd {:.2}, webhook wrangler proxy {:.2}, other workers {:.2}, devstack {:.2}, driver {:.2}; webhook workerd {:.2} ms/request; load average {}",
+            "  appwrite calls {} = {:.2}/delivery; CPU s: webhook user workerd {:.2}, webhook wrangler (node + proxy workerd) {:.2}, other workers {:.2}, devstack {:.2}, driver {:.2}; webhook user workerd {:.2} ms/request; load average {}",
             self.appwrite_calls,
             self.calls_per_delivery(),
             c.webhook_workerd.as_secs_f64(),
@@ -869,7 +871,7 @@ mod tests {
 
     #[test]
     fn the_cpu_split_subtracts_snapshots_and_keeps_devstack_apart_from_the_driver() {
-        let at = |named: u64, rest: u64| TreeCpu { named, rest };
+        let at = |runtime: u64, rest: u64| TreeCpu { runtime, rest };
         let before =
             CpuSnapshot { webhook: at(100, 10), role_sync: at(5, 5), api: at(1, 1), devstack: 50, process: 80 };
         let after =
