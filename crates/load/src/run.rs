@@ -30,7 +30,10 @@ const STORE: &str = "1";
 /// The longest a delivery phase may take, redeliveries included.
 const PHASE_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// How long the crons may take to make the system quiet.
-const QUIET_DEADLINE: Duration = Duration::from_secs(20 * 60);
+const QUIET_DEADLINE: Duration = Duration::from_secs(25 * 60);
+/// How long one cron invocation may take (Cloudflare allows a cron 15 minutes of wall time; the role-sync
+/// cron's fan-out waits for its relays).
+const CRON_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long the backlog may take to drain before the run gives up on it (the budget is 10 minutes).
 const DRAIN_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// How far ahead the quiet phase waits for something due (beyond the inbox's 300 s stale bound).
@@ -477,19 +480,20 @@ impl Runner<'_> {
         })
     }
 
-    async fn cron_minute(&self) -> Result<()> {
+    /// One minute on Cloudflare: the webhook and the role-sync cron, at once. A cron that fails or takes
+    /// longer than [`CRON_TIMEOUT`] is reported and the run goes on (the next minute runs the crons again).
+    async fn cron_minute(&self) {
         let fire = |base: &str| {
             let url = format!("{base}/__scheduled?cron=*+*+*+*+*");
             async move {
-                let response = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
-                if !response.status().is_success() {
-                    bail!("GET {url}: {}", response.status());
+                match self.http.get(&url).timeout(CRON_TIMEOUT).send().await {
+                    Ok(response) if response.status().is_success() => {}
+                    Ok(response) => println!("  cron {url}: {}", response.status()),
+                    Err(e) => println!("  cron {url}: {e}"),
                 }
-                anyhow::Ok(())
             }
         };
-        let (webhook, role_sync) = tokio::join!(fire(self.stack.webhook.url()), fire(self.stack.role_sync.url()));
-        webhook.and(role_sync)
+        tokio::join!(fire(self.stack.webhook.url()), fire(self.stack.role_sync.url()));
     }
 
     /// What still waits for the crons.
@@ -540,7 +544,7 @@ impl Runner<'_> {
                 left = Some(format!("{:?} after the deadline", self.busy().await?));
                 break;
             }
-            self.cron_minute().await?;
+            self.cron_minute().await;
             invocations += 1;
             let busy = self.busy().await?;
             if busy.is_empty() {
@@ -620,7 +624,7 @@ impl Runner<'_> {
             if drain_start.elapsed() > DRAIN_DEADLINE {
                 break;
             }
-            self.cron_minute().await?;
+            self.cron_minute().await;
             drain.invocations += 1;
             println!("  backlog minute {}: {} due, {} claims processing", drain.invocations, left.due, left.processing);
         }
