@@ -155,16 +155,19 @@ pub struct Drain {
     pub recorded: usize,
     /// Real time from the faults lifted to the first retry due (the schedule's first delay).
     pub first_due_wait: Duration,
-    /// Cron invocations (per worker) until no failure was due: minutes on Cloudflare.
+    /// Cron invocations (per worker) fired while something was due.
     pub invocations: u32,
+    /// Minutes on Cloudflare after the first delay: the invocations, plus the minutes waited in real time
+    /// while everything left was due later (a failed retry rescheduled), when its crons find nothing.
+    pub minutes: u32,
     pub wall: Duration,
     pub drained: bool,
 }
 
 impl Drain {
-    /// Minutes on Cloudflare from the faults lifted: the first delay (a minute), then one per invocation.
+    /// Minutes on Cloudflare from the faults lifted: the first delay (a minute), then [`Self::minutes`].
     pub fn cloudflare_minutes(&self) -> u32 {
-        1 + self.invocations
+        1 + self.minutes
     }
 }
 
@@ -624,9 +627,29 @@ impl Runner<'_> {
             if drain_start.elapsed() > DRAIN_DEADLINE {
                 break;
             }
-            self.cron_minute().await;
-            drain.invocations += 1;
-            println!("  backlog minute {}: {} due, {} claims processing", drain.invocations, left.due, left.processing);
+            if left.ready > 0 {
+                self.cron_minute().await;
+                drain.invocations += 1;
+                drain.minutes += 1;
+                println!(
+                    "  backlog minute {}: {} due ({} now), {} claims processing",
+                    drain.minutes, left.due, left.ready, left.processing
+                );
+                continue;
+            }
+            // Nothing is due now (a retry that failed was rescheduled): on Cloudflare the crons would fire
+            // each minute until then and find nothing, so those minutes pass in real time and are counted.
+            let wait =
+                left.earliest.map_or(Duration::from_secs(60), |at| (at - Utc::now()).to_std().unwrap_or_default());
+            let wait = wait.min(DRAIN_DEADLINE.saturating_sub(drain_start.elapsed())) + Duration::from_millis(500);
+            drain.minutes += u32::try_from(wait.as_secs().div_ceil(60)).unwrap_or(u32::MAX);
+            println!(
+                "  backlog: {} due later; waiting {:.0} s (minute {})",
+                left.due,
+                wait.as_secs_f64(),
+                drain.minutes
+            );
+            tokio::time::sleep(wait).await;
         }
         drain.wall = lifted.elapsed();
         Ok((report, drain))
@@ -650,11 +673,23 @@ impl Runner<'_> {
         let (due, processing) =
             tokio::join!(list(&c.webhook_failures, "state", "due"), list(&c.webhook_events, "status", "processing"));
         let (due, processing) = (due?, processing?);
-        let latest = due
+        let at = |d: &tollgate_appwrite::Document, field: &str| {
+            d.data.get(field).and_then(Value::as_str).and_then(parse_timestamp)
+        };
+        let now = Utc::now();
+        let stale = chrono::Duration::seconds(tollgate_app::inbox::STALE_CLAIM_AFTER_SECS);
+        let times: Vec<DateTime<Utc>> = due
             .iter()
-            .filter_map(|d| d.data.get("nextAttemptAt").and_then(Value::as_str).and_then(parse_timestamp))
-            .max();
-        Ok(BacklogLeft { due: due.len(), processing: processing.len(), latest })
+            .map(|d| at(d, "nextAttemptAt").unwrap_or(now))
+            .chain(processing.iter().map(|d| at(d, "claimedAt").map_or(now, |t| t + stale)))
+            .collect();
+        Ok(BacklogLeft {
+            due: due.len(),
+            processing: processing.len(),
+            ready: times.iter().filter(|t| **t <= now).count(),
+            earliest: times.iter().filter(|t| **t > now).min().copied(),
+            latest: times.iter().max().copied(),
+        })
     }
 
     /// Reads the final state of the phase's orders and judges it.
@@ -779,6 +814,10 @@ impl Runner<'_> {
 struct BacklogLeft {
     due: usize,
     processing: usize,
+    /// Due failures and stale claims the crons would take now.
+    ready: usize,
+    /// When the next of the others falls due.
+    earliest: Option<DateTime<Utc>>,
     latest: Option<DateTime<Utc>>,
 }
 
