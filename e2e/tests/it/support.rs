@@ -53,9 +53,7 @@ pub fn sign(body: &str) -> String {
     sign_with(SECRET, body)
 }
 
-pub use xtask::system::{
-    event_document_id, sellapp_order_body as order_body, sellapp_signature as sign_with,
-};
+pub use xtask::system::{event_document_id, sellapp_order_body as order_body, sellapp_signature as sign_with};
 
 /// A session JWT for the user, as the web app would hold after sign-in.
 pub async fn jwt_for(app: &TestApp, user: &str) -> String {
