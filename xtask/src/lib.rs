@@ -11,6 +11,7 @@
 //! - [`bench`]: `cargo xtask bench`, the webhook's CPU (native and wasm in V8), the workers' sizes, and a
 //!   CPU profile of whole deliveries in workerd.
 //! - [`stripe_seed`]: the Stripe stand-in's webhook endpoint and demo price, set up through its Stripe API.
+//! - [`system`]: the whole local system on free ports against a running devstack (e2e and `cargo xtask load`).
 //!
 //! The end-to-end tests (crate `tollgate-e2e`) use this library to start workers exactly as
 //! `cargo xtask dev` does.
@@ -21,6 +22,7 @@ pub mod dev_env;
 pub mod paths;
 pub mod process;
 pub mod stripe_seed;
+pub mod system;
 pub mod toolchain;
 pub mod wrangler;
 

@@ -1,8 +1,9 @@
-//! `cargo xtask dev | test | build | fuzz | chaos | bench`: see the crate docs in `lib.rs` and the README.
+//! `cargo xtask dev | test | build | fuzz | chaos | bench | load`: see the crate docs in `lib.rs` and the README.
 
 mod chaos;
 mod dev;
 mod fuzz;
+mod load;
 mod test;
 
 use anyhow::Result;
@@ -33,6 +34,10 @@ commands:
                   wasm under node's V8, and each worker's size raw and gzipped, as one table;
                   --profile records a CPU profile of N (200) deliveries to the webhook worker in
                   workerd through its inspector and prints where the CPU goes; not part of `test`
+  load [--deliveries N] [--duplicates P] [--concurrency C] [--faults 0,10,30,50] [--outage S] [--backlog N]
+                  Sell.app deliveries through the workers in workerd against devstack under fault
+                  rates and an outage, then crons, then a backlog drain; prints throughput, p50/p99,
+                  Appwrite calls and CPU per phase and fails if any buyer is lost, duplicated or stuck
 ";
 
 /// Errors end the process with one readable message (and its causes), never a backtrace.
@@ -52,6 +57,7 @@ fn run() -> Result<()> {
         Some("fuzz") => fuzz::run(&rest),
         Some("chaos") => chaos::run(&rest),
         Some("bench") => xtask::bench::run(&rest),
+        Some("load") => load::run(&rest),
         Some("build") => {
             xtask::toolchain::ensure_all()?;
             xtask::build::build_workers(xtask::paths::WORKERS)

@@ -37,6 +37,11 @@ impl RunningWorker {
         &self.url
     }
 
+    /// The `wrangler dev` (node) process; workerd runs as its descendant.
+    pub fn pid(&self) -> u32 {
+        self.group.id()
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }

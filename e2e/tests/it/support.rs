@@ -1,32 +1,20 @@
-//! `spawn_app()`: devstack in-process on a free port, the schema bootstrapped, and the compiled webhook
-//! worker in `wrangler dev` on another, configured through an env file exactly as `cargo xtask dev`
-//! configures it. `TestApp` has one method per endpoint, each taking the expected status.
+//! `spawn_app()`: devstack in-process on free ports and the local system against it
+//! ([`xtask::system::LocalStack`]: the schema, the demo plan, the compiled workers in `wrangler dev`, configured
+//! through an env file exactly as `cargo xtask dev` configures it). `TestApp` has one method per endpoint, each taking the expected status.
 
-use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tollgate_app::bootstrap::bootstrap;
-use tollgate_app::settings::{appwrite_config, Settings};
+use tollgate_app::settings::Settings;
 use tollgate_appwrite::AppwriteClient;
-use tollgate_core::{GuildId, RoleId};
 use tollgate_devstack::discord_seed as seed;
 use tollgate_devstack::{DevstackConfig, RunningDevstack};
-use xtask::dev_env::{DevEnv, LocalSystem};
-use xtask::paths::{API_WORKER, ROLE_SYNC_WORKER, WEBHOOK_WORKER};
-use xtask::wrangler::{free_port, RunningWorker, WorkerLaunch};
-use xtask::TokioPause;
+use xtask::paths::ROLE_SYNC_WORKER;
+use xtask::system::{LocalStack, TempDir};
+pub use xtask::system::{ADMIN_TOKEN, PLAN, SELLAPP_SECRET as SECRET};
+use xtask::wrangler::{RunningWorker, WorkerLaunch};
 
-pub const SECRET: &str = "e2e-sellapp-secret";
-/// The Stripe endpoint secret the workers get (a test may override `STRIPE_WEBHOOK_SECRET`).
-pub const STRIPE_SECRET: &str = "whsec_e2e_stripe";
-pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const DB: &str = "crypto";
-/// The plan every Sell.app test purchase gets (no product title), mapped to the seeded Member + VIP roles.
-pub const PLAN: &str = "member";
 
 pub struct TestApp {
     pub devstack: RunningDevstack,
@@ -39,25 +27,7 @@ pub struct TestApp {
     /// Tollgate's own client and settings, for what an admin does with the CLI (grant, revoke).
     pub client: AppwriteClient,
     pub settings: Settings,
-    _state: TempDir,
-}
-
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir() -> TempDir {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-e2e-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).expect("creating a temp dir");
-    TempDir(dir)
+    state: TempDir,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -69,119 +39,21 @@ pub async fn spawn_app_with_secret(sellapp_webhook_secret: &str) -> TestApp {
     spawn_app_with(&[("SELLAPP_WEBHOOK_SECRET", sellapp_webhook_secret)]).await
 }
 
-/// `spawn_app` with settings overridden in the workers' env file, as `cargo xtask dev --set` does.
+/// `spawn_app` with settings overridden in the workers' env file, as `cargo xtask dev --set` does: the
+/// system `cargo xtask load` runs too ([`LocalStack`]).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let devstack = tollgate_devstack::start(DevstackConfig::for_tests()).await.expect("starting devstack");
-    let state = temp_dir();
-    let port = free_port().expect("a free port");
-    let role_sync_port = free_port().expect("a free port");
-    let api_port = free_port().expect("a free port");
-    let api_url = format!("http://127.0.0.1:{api_port}");
-    let webhook_url = format!("http://127.0.0.1:{port}");
-    let role_sync_url = format!("http://127.0.0.1:{role_sync_port}");
-    // The Stripe stand-in as `cargo xtask dev` sets it up: the webhook worker as its endpoint, a demo price.
-    let stripe =
-        xtask::stripe_seed::seed(&devstack.stripe_base_url(), devstack.stripe_secret_key(), &webhook_url, PLAN)
-            .await
-            .expect("seeding the Stripe stand-in");
-    // The stand-in's endpoint secret, and the one tests sign their own deliveries with (a rotation pair).
-    let stripe_secrets = format!("{},{STRIPE_SECRET}", stripe.webhook_secret);
-    let mut env = DevEnv::for_local(&LocalSystem {
-        appwrite_endpoint: &devstack.appwrite_endpoint(),
-        project_id: devstack.project_id(),
-        api_key: devstack.api_key(),
-        sellapp_webhook_secret: SECRET,
-        webhook_url: &webhook_url,
-        role_sync_url: &role_sync_url,
-        role_sync_token: "e2e-role-sync-token",
-        api_url: &api_url,
-        admin_token: ADMIN_TOKEN,
-        devstack_appwrite_url: &devstack.appwrite_base_url(),
-        devstack_discord_url: &devstack.discord_base_url(),
-        devstack_sellapp_url: &devstack.sellapp_base_url(),
-        devstack_stripe_url: &devstack.stripe_base_url(),
-        stripe_api_key: devstack.stripe_secret_key(),
-        stripe_webhook_secret: &stripe_secrets,
-        demo_stripe_price_id: &stripe.price_id,
-    });
-    for (name, value) in overrides {
-        env.set(name, value);
-    }
-    let env_file = state.0.join("dev.env");
-    env.write(&env_file).expect("writing the env file");
-    let lookup = |key: &str| env.get(key).map(str::to_owned);
-    let settings = Settings::from_lookup(lookup).expect("settings");
-    let client = AppwriteClient::new(appwrite_config(lookup).expect("appwrite config")).expect("client");
-    bootstrap(&client, &settings, &TokioPause).await.expect("bootstrapping the schema");
-    let clock = tollgate_core::FixedClock::at(Default::default());
-    let roles = [RoleId::parse(seed::MEMBER_ROLE_ID).unwrap(), RoleId::parse(seed::VIP_ROLE_ID).unwrap()];
-    let app = tollgate_app::App::new(&client, &settings, &clock);
-    // The demo plan as `cargo xtask dev` seeds it: its roles, and the Stripe stand-in's demo price.
-    let update = tollgate_app::role_sync::PlanUpdate {
-        roles: Some(roles.to_vec()),
-        stripe_prices: Some(vec![stripe.price_id.clone()]),
-        ..Default::default()
-    };
-    app.set_plan(PLAN, GuildId::parse(seed::GUILD_ID).unwrap(), &update).await.expect("the demo mapping");
-    let (webhook_state, role_sync_state, api_state) =
-        (state.0.join("webhook"), state.0.join("role-sync"), state.0.join("api"));
-    let (worker, role_sync, api) = tokio::join!(
-        xtask::wrangler::start(WorkerLaunch {
-            worker: WEBHOOK_WORKER,
-            port,
-            env_file: &env_file,
-            state_dir: &webhook_state
-        }),
-        xtask::wrangler::start(WorkerLaunch {
-            worker: ROLE_SYNC_WORKER,
-            port: role_sync_port,
-            env_file: &env_file,
-            state_dir: &role_sync_state
-        }),
-        xtask::wrangler::start(WorkerLaunch {
-            worker: API_WORKER,
-            port: api_port,
-            env_file: &env_file,
-            state_dir: &api_state
-        }),
-    );
-    let api = api.expect("starting the api worker in wrangler dev (run `cargo xtask build` first)");
-    let worker = worker.expect("starting the webhook worker in wrangler dev (run `cargo xtask build` first)");
-    let role_sync = role_sync.expect("starting the role-sync worker in wrangler dev (run `cargo xtask build` first)");
+    let stack = LocalStack::start(&devstack, "tollgate-e2e", overrides).await.expect("starting the local system");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-    TestApp {
-        stripe_price: stripe.price_id.clone(),
-        devstack,
-        worker,
-        role_sync,
-        api,
-        http,
-        client,
-        settings,
-        _state: state,
-    }
+    let LocalStack { stripe_price, webhook, role_sync, api, client, settings, state } = stack;
+    TestApp { stripe_price, devstack, worker: webhook, role_sync, api, http, client, settings, state }
 }
 
 pub fn sign(body: &str) -> String {
     sign_with(SECRET, body)
 }
 
-/// Sell.app's legacy `signature` header: hex HMAC-SHA256 of the body, keyed with the secret as it is.
-pub fn sign_with(secret: &str, body: &str) -> String {
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
-    mac.update(body.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// The `webhook_events` document id docs/compatibility.md prescribes.
-pub fn event_document_id(event: &str, order_id: &str, store: &str) -> String {
-    let digest = hex::encode(Sha256::digest(format!("{event}:{order_id}:{store}").as_bytes()));
-    digest[..36].to_owned()
-}
-
-pub fn order_body(event: &str, order_id: u64, email: &str) -> String {
-    json!({"event": event, "data": {"id": order_id, "customer_information": {"email": email}}, "store": 1}).to_string()
-}
+pub use xtask::system::{event_document_id, sellapp_order_body as order_body, sellapp_signature as sign_with};
 
 /// A session JWT for the user, as the web app would hold after sign-in.
 pub async fn jwt_for(app: &TestApp, user: &str) -> String {
@@ -276,12 +148,11 @@ impl TestApp {
     pub async fn restart_role_sync(&mut self) {
         let port: u16 = self.role_sync.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("its port");
         self.role_sync.stop();
-        let state = self._state.0.clone();
         self.role_sync = xtask::wrangler::start(WorkerLaunch {
             worker: ROLE_SYNC_WORKER,
             port,
-            env_file: &state.join("dev.env"),
-            state_dir: &state.join("role-sync"),
+            env_file: &self.state.path().join("dev.env"),
+            state_dir: &self.state.path().join("role-sync"),
         })
         .await
         .expect("restarting the role-sync worker");
@@ -289,7 +160,7 @@ impl TestApp {
 
     /// This test's own temporary directory (screenshots go here).
     pub fn state_dir(&self) -> &std::path::Path {
-        &self._state.0
+        self.state.path()
     }
 
     /// An account that signed up with `email` and never proved it.

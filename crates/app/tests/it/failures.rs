@@ -47,6 +47,32 @@ async fn a_failure_is_retried_on_the_schedule_and_dies_after_the_last_attempt() 
     assert!(ctx.is_paid("r1").await);
 }
 
+#[tokio::test]
+async fn a_burst_of_failing_redeliveries_keeps_the_retry_a_minute_away_and_never_kills_it() {
+    let ctx = context().await;
+    ctx.create_user("r9", "r9@example.com").await;
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    let delivery = order("order.completed", 29, "r9@example.com");
+    let id = failure_id("order.completed", "29");
+    let first_due = ctx.clock.now() + Duration::seconds(RETRY_SCHEDULE_SECS[0]);
+    // The provider delivers it again and again (more often than the schedule has attempts) while it fails.
+    for delivered in 1..=MAX_ATTEMPTS + 2 {
+        let outcome = ctx.app().ingest_sellapp(&delivery).await;
+        assert_eq!(outcome, Ok(IngestOutcome::FailureRecorded { code: "appwrite_error", retryable: true }));
+        let record = ctx.document("webhook_failures", &id).await.expect("record");
+        assert_eq!(record["attempts"], i64::from(delivered), "every delivery is counted");
+        assert_eq!(record["state"], "due", "delivery {delivered}");
+        let next = tollgate_app::records::parse_timestamp(record["nextAttemptAt"].as_str().expect("next"));
+        assert_eq!(next, Some(first_due), "delivery {delivered}: the retry stays a minute after the first failure");
+    }
+    ctx.set_faults(json!({"rate": 0})).await;
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0]));
+    let report = ctx.app().retry_due_failures(10).await.expect("retry");
+    assert_eq!(report.settled, 1);
+    ctx.project("r9").await;
+    assert!(ctx.is_paid("r9").await);
+}
+
 /// A failure settled at the start time, then pruned just before and just after the retention period.
 async fn prune_settled_failure_on(version: &str) {
     let ctx = context().await;
