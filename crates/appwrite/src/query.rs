@@ -95,11 +95,11 @@ impl Query {
         Self::new("orderDesc", Some(attribute), None)
     }
 
-    /// The query as the server expects it in one `queries[]` parameter. Written by serde_json into a byte
-    /// buffer: `Value`'s `Display` (what this was) goes through `fmt::Write` a fragment at a time from an empty
-    /// `String`; the same text, 12 % less time per query in the `appwrite_query` fuzz target.
+    /// The query as the server expects it in one `queries[]` parameter: compact JSON. (`serde_json::to_string`
+    /// measured 12 % faster in the `appwrite_query` fuzz target, but it returns a `Result` that can only fail
+    /// in theory; `Display` cannot fail and every request builds queries.)
     pub fn to_param(&self) -> String {
-        serde_json::to_string(&self.0).expect("a JSON value always serializes")
+        self.0.to_string()
     }
 }
 

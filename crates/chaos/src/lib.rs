@@ -13,6 +13,7 @@
 
 pub mod history;
 pub mod invariants;
+pub mod observe;
 pub mod runner;
 
 pub use history::History;

@@ -16,16 +16,15 @@
 //! 4. **Check**: a snapshot of the final state goes to [`crate::invariants::check`].
 
 use crate::history::{History, Op, Step, DAY_PRODUCT, DISCORD_ACCOUNTS, STORE, USERS, VIP_PRODUCT};
-use crate::invariants::{
-    check, DeliveryView, EntitlementView, Expected, FailureView, Observed, SubscriptionView, UserView,
-};
+use crate::invariants::{check, DeliveryView, Expected, FailureView, Observed};
+use crate::observe::{read_delivery, read_user};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tollgate_app::ledger::{
-    admin_source, sellapp_order_source, sellapp_subscription_source, stripe_subscription_source, LedgerEntry,
+    admin_source, sellapp_order_source, sellapp_subscription_source, stripe_subscription_source,
 };
 use tollgate_app::link_discord::LinkError;
 use tollgate_app::records::parse_timestamp;
@@ -754,39 +753,14 @@ fn expected(history: &History, log: &Log) -> Expected {
     Expected { revoked }
 }
 
-fn views(entries: Vec<LedgerEntry>) -> Vec<EntitlementView> {
-    entries.into_iter().map(|e| EntitlementView { entitlement: e.entitlement, event_keys: e.event_keys }).collect()
-}
-
 async fn observe(w: &World, log: &Log) -> Result<Observed, String> {
     let app = w.app();
     let s = &w.ctx.settings;
     let mut users = Vec::new();
     for user in 0..USERS {
         let id = user_id(user);
-        let account = w.ctx.client.get_user(&id).await.map_err(|e| e.to_string())?;
-        let entitlements = views(app.user_entitlements(&id).await.map_err(|e| e.to_string())?);
-        let pending = views(app.pending_entitlements_of(&email(user)).await.map_err(|e| e.to_string())?);
-        let subscription = app.read_subscription(&id).await.map_err(|e| e.to_string())?.map(|sub| SubscriptionView {
-            status: sub.status,
-            plans: sub.plans_json.as_deref().and_then(|raw| serde_json::from_str(raw).ok()),
-        });
-        let memberships = w
-            .ctx
-            .client
-            .list_memberships(&s.paid_team_id, &[Query::equal("userId", [id.as_str()])])
-            .await
-            .map_err(|e| e.to_string())?;
         let discord = w.sync().linked_discord_user(&id).await.map_err(|e| e.to_string())?;
-        users.push(UserView {
-            id: id.to_string(),
-            verified: account.email_verification,
-            entitlements,
-            pending,
-            subscription,
-            paid_memberships: memberships.memberships.len(),
-            discord,
-        });
+        users.push(read_user(&app, &id, &email(user), discord).await?);
     }
     let members = w
         .discord
@@ -799,21 +773,8 @@ async fn observe(w: &World, log: &Log) -> Result<Observed, String> {
     let mappings = w.sync().role_mappings().await.map_err(|e| e.to_string())?.readable;
     let mut deliveries = Vec::new();
     for (name, claim) in &log.claims {
-        let status = match w.ctx.client.get_document(&s.database_id, &s.collections.webhook_events, claim).await {
-            Ok(doc) => doc.data.get("status").and_then(Value::as_str).map(str::to_owned),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.to_string()),
-        };
-        let failure_state = if status.as_deref() == Some("completed") {
-            None
-        } else {
-            match w.ctx.client.get_document(&s.database_id, &s.collections.webhook_failures, claim).await {
-                Ok(doc) => doc.data.get("state").and_then(Value::as_str).map(str::to_owned),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e.to_string()),
-            }
-        };
-        deliveries.push(DeliveryView { name: name.clone(), claim_status: status, failure_state });
+        let (claim_status, failure_state) = read_delivery(&app, claim).await?;
+        deliveries.push(DeliveryView { name: name.clone(), claim_status, failure_state });
     }
     let failures = w
         .ctx

@@ -15,11 +15,12 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tollgate_app::ledger::{sellapp_order_source, LedgerEntry};
+use tollgate_app::ledger::sellapp_order_source;
 use tollgate_app::records::parse_timestamp;
 use tollgate_app::App;
 use tollgate_appwrite::{AppwriteClient, Query};
-use tollgate_chaos::invariants::{EntitlementView, FailureView, SubscriptionView, UserView};
+use tollgate_chaos::invariants::FailureView;
+use tollgate_chaos::observe::{read_delivery, read_user};
 use tollgate_core::{AppwriteId, DiscordUserId, Email, GuildId, RoleId, SystemClock};
 use tollgate_devstack::discord_seed as seed;
 use tollgate_devstack::RunningDevstack;
@@ -738,33 +739,8 @@ impl Runner<'_> {
         let s = &self.stack.settings;
         let id = AppwriteId::parse(&buyer.user_id).map_err(|e| anyhow::anyhow!("{e}"))?;
         let email = Email::parse(&buyer.email).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let step = |e: tollgate_app::StepError| anyhow::anyhow!("{}: {e}", buyer.user_id);
-        let account = self.client().get_user(&id).await?;
-        let entitlements = views(app.user_entitlements(&id).await.map_err(step)?);
-        let pending = views(app.pending_entitlements_of(&email).await.map_err(step)?);
-        let subscription = app.read_subscription(&id).await.map_err(step)?.map(|sub| SubscriptionView {
-            status: sub.status,
-            plans: sub.plans_json.as_deref().and_then(|raw| serde_json::from_str(raw).ok()),
-        });
-        let memberships =
-            self.client().list_memberships(&s.paid_team_id, &[Query::equal("userId", [id.as_str()])]).await?;
-        let claim = claim_id(buyer.order_id);
-        let field = |collection: &str, name: &'static str| {
-            let claim = claim.clone();
-            let collection = collection.to_owned();
-            async move {
-                match self.client().get_document(self.db(), &collection, &claim).await {
-                    Ok(doc) => Ok(doc.data.get(name).and_then(Value::as_str).map(str::to_owned)),
-                    Err(e) if e.is_not_found() => Ok(None),
-                    Err(e) => Err(anyhow::anyhow!("reading {collection}/{claim}: {e}")),
-                }
-            }
-        };
-        let claim_status = field(&s.collections.webhook_events, "status").await?;
-        let failure_state = match claim_status.as_deref() {
-            Some("completed") => None,
-            _ => field(&s.collections.webhook_failures, "state").await?,
-        };
+        let (claim_status, failure_state) =
+            read_delivery(app, &claim_id(buyer.order_id)).await.map_err(|e| anyhow::anyhow!(e))?;
         let (discord, member) = match &buyer.discord {
             Some(discord) => {
                 let linked = self.client().get_document(self.db(), &s.collections.profiles, id.as_str()).await;
@@ -778,15 +754,7 @@ impl Runner<'_> {
         let view = OrderView {
             order_id: buyer.order_id.to_string(),
             source: sellapp_order_source(Some(STORE), &buyer.order_id.to_string()),
-            buyer: UserView {
-                id: buyer.user_id.clone(),
-                verified: account.email_verification,
-                entitlements,
-                pending,
-                subscription,
-                paid_memberships: memberships.memberships.len(),
-                discord,
-            },
+            buyer: read_user(app, &id, &email, discord).await.map_err(|e| anyhow::anyhow!(e))?,
             claim_status,
             failure_state,
         };
@@ -848,10 +816,6 @@ pub fn top_routes(routes: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
 
 fn claim_id(order_id: u64) -> String {
     event_document_id(EVENT, &order_id.to_string(), STORE)
-}
-
-fn views(entries: Vec<LedgerEntry>) -> Vec<EntitlementView> {
-    entries.into_iter().map(|e| EntitlementView { entitlement: e.entitlement, event_keys: e.event_keys }).collect()
 }
 
 /// `/proc/loadavg`'s three averages.
