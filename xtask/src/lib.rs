@@ -24,6 +24,7 @@ pub mod process;
 pub mod stripe_seed;
 pub mod system;
 pub mod toolchain;
+pub mod workerd;
 pub mod wrangler;
 
 /// Waiting between Appwrite build polls ([`tollgate_app::bootstrap::Pause`]) on this tokio runtime.

@@ -68,6 +68,11 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
+    /// The workers' settings (`cargo xtask dev`'s `dev.env`).
+    pub fn env_file(&self) -> PathBuf {
+        self.state.path().join("dev.env")
+    }
+
     /// Starts the system against `devstack` with `overrides` set in the workers' env file, as
     /// `cargo xtask dev --set` does. `prefix` names its temporary directory.
     pub async fn start(devstack: &RunningDevstack, prefix: &str, overrides: &[(&str, &str)]) -> Result<Self> {

@@ -32,12 +32,16 @@ pub struct RunningWorker {
 }
 
 impl RunningWorker {
+    pub(crate) fn new(group: ChildGroup, url: String, log: PathBuf) -> Self {
+        Self { group, url, log }
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The `wrangler dev` (node) process; workerd runs as its descendant.
+    /// The `wrangler dev` (node) process, workerd as its descendant; or workerd itself ([`crate::workerd`]).
     pub fn pid(&self) -> u32 {
         self.group.id()
     }
@@ -101,7 +105,7 @@ pub async fn start_inspected(launch: WorkerLaunch<'_>, inspector_port: Option<u1
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
     let group = ChildGroup::spawn(&format!("wrangler dev ({})", worker.name), command)?;
-    let mut running = RunningWorker { group, url: format!("http://127.0.0.1:{port}"), log };
+    let mut running = RunningWorker::new(group, format!("http://127.0.0.1:{port}"), log);
     wait_until_healthy(&mut running).await?;
     Ok(running)
 }
@@ -135,7 +139,7 @@ pub fn registry_dir(env_file: &Path) -> PathBuf {
     env_file.parent().unwrap_or_else(|| Path::new(".")).join("wrangler-registry")
 }
 
-async fn wait_until_healthy(worker: &mut RunningWorker) -> Result<()> {
+pub(crate) async fn wait_until_healthy(worker: &mut RunningWorker) -> Result<()> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let health = format!("{}/health", worker.url);
     let deadline = Instant::now() + READY_TIMEOUT;

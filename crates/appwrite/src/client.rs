@@ -1,6 +1,6 @@
 //! The one HTTP path every call goes through: auth headers, a timeout, path segments percent-encoded,
-//! and error bodies decoded into [`AppwriteError`]. reqwest uses `fetch` inside workerd and hyper natively,
-//! so the same code serves the workers, the CLI and the tests.
+//! and error bodies decoded into [`AppwriteError`]. The transport ([`tollgate_http::Transport`]) is `fetch`
+//! inside workerd and reqwest natively, so the same code serves the workers, the CLI and the tests.
 
 use crate::error::AppwriteError;
 use reqwest::Method;
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
+use tollgate_http::{Incoming, Outgoing, Transport};
 
 /// No outbound request waits longer than this (workerd and reqwest have no default timeout).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,7 +26,7 @@ pub struct AppwriteConfig {
 
 #[derive(Debug, Clone)]
 pub struct AppwriteClient {
-    http: reqwest::Client,
+    http: Transport,
     endpoint: url::Url,
     project_id: String,
     api_key: Secret,
@@ -51,7 +52,7 @@ impl AppwriteClient {
             return Err(AppwriteError::transport(format!("APPWRITE_ENDPOINT `{trimmed}` cannot have paths")));
         }
         Ok(Self {
-            http: reqwest::Client::new(),
+            http: Transport::new(),
             endpoint,
             project_id: config.project_id,
             api_key: config.api_key,
@@ -95,24 +96,25 @@ impl AppwriteClient {
         auth: Auth<'_>,
     ) -> Result<(u16, String), AppwriteError> {
         self.subrequests.take().map_err(|spent| AppwriteError::transport(spent.to_string()))?;
-        let mut request = self
-            .http
-            .request(method, self.url(segments))
-            .header("X-Appwrite-Project", &self.project_id)
-            .timeout(REQUEST_TIMEOUT);
-        request = match auth {
-            Auth::ApiKey => request.header("X-Appwrite-Key", self.api_key.expose()),
-            Auth::Jwt(jwt) => request.header("X-Appwrite-JWT", jwt),
-        };
+        let mut url = self.url(segments);
         if !query.is_empty() {
-            request = request.query(query);
+            url.query_pairs_mut().extend_pairs(query);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        let auth = match auth {
+            Auth::ApiKey => ("X-Appwrite-Key", self.api_key.expose()),
+            Auth::Jwt(jwt) => ("X-Appwrite-JWT", jwt),
+        };
+        let body = body.map(Value::to_string);
+        let project = ("X-Appwrite-Project", self.project_id.as_str());
+        let json = ("content-type", "application/json");
+        let with_body = [project, auth, json];
+        let headers = if body.is_some() { &with_body[..] } else { &with_body[..2] };
+        let mut request = Outgoing::new(method.as_str(), &url, headers, REQUEST_TIMEOUT);
+        if let Some(body) = &body {
+            request = request.with_body(body);
         }
-        let response = request.send().await.map_err(|e| AppwriteError::transport(tollgate_http::describe(&e)))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| AppwriteError::transport(tollgate_http::describe(&e)))?;
+        let Incoming { status, text, .. } =
+            self.http.send(request).await.map_err(|e| AppwriteError::transport(e.to_string()))?;
         if (200..300).contains(&status) {
             Ok((status, text))
         } else {

@@ -1,7 +1,7 @@
 //! # tollgate-appwrite
 //!
-//! A typed client for the Appwrite REST endpoints Tollgate uses, over reqwest (fetch inside workerd,
-//! hyper + rustls natively). One [`AppwriteClient`] per configuration; every call is a method.
+//! A typed client for the Appwrite REST endpoints Tollgate uses, over [`tollgate_http::Transport`]
+//! (`fetch` inside workerd, reqwest with rustls natively). One [`AppwriteClient`] per configuration; every call is a method.
 //!
 //! ## Layout
 //! - [`client`]: configuration, auth headers, timeouts, error decoding: the one HTTP path.

@@ -10,7 +10,6 @@ use crate::permit::{
 };
 use crate::ratelimit::{Observed, RouteKey, Scope};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use reqwest::header::HeaderMap;
 use reqwest::Method;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::{Clock, Secret};
+use tollgate_http::{Incoming, Outgoing, Transport};
 
 pub const DISCORD_API_BASE: &str = "https://discord.com/api/v10";
 /// Discord requires `DiscordBot ($url, $versionNumber)`; requests without it may be blocked.
@@ -74,7 +74,7 @@ impl LimiterStore for LocalLimiter {
 }
 
 pub struct DiscordClient {
-    http: reqwest::Client,
+    http: Transport,
     api_base: String,
     bot_token: Secret,
     /// [`token_fingerprint`] of `bot_token`, sent with every exchange.
@@ -129,7 +129,7 @@ impl DiscordClient {
         limiter: Arc<dyn LimiterStore>,
     ) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: Transport::new(),
             api_base: config.api_base.trim_end_matches('/').to_owned(),
             token_fingerprint: token_fingerprint(config.bot_token.expose()),
             bot_token: config.bot_token,
@@ -215,34 +215,42 @@ impl DiscordClient {
         cache_key: Option<String>,
     ) -> Result<(u16, String, Option<u64>), DiscordError> {
         self.subrequests.take().map_err(|spent| DiscordError::Transport(spent.to_string()))?;
-        let mut request = self
-            .http
-            .request(call.method, format!("{}{}", self.api_base, call.path))
-            .header("User-Agent", DISCORD_USER_AGENT)
-            .timeout(REQUEST_TIMEOUT);
+        let mut url = url::Url::parse(&format!("{}{}", self.api_base, call.path))
+            .map_err(|e| DiscordError::Transport(format!("not a URL: {e}")))?;
         if !call.query.is_empty() {
-            request = request.query(call.query);
+            url.query_pairs_mut().extend_pairs(call.query);
         }
         let bot = matches!(call.auth, Auth::Bot);
-        request = match call.auth {
-            Auth::Bot => request.header("Authorization", format!("Bot {}", self.bot_token.expose())),
-            Auth::Bearer(token) => request.header("Authorization", format!("Bearer {token}")),
-            Auth::None => request,
+        let authorization = match call.auth {
+            Auth::Bot => Some(format!("Bot {}", self.bot_token.expose())),
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+            Auth::None => None,
         };
-        if let Some(reason) = call.audit_reason {
+        let reason = call.audit_reason.map(|reason| {
             let reason: String = reason.chars().take(AUDIT_LOG_REASON_MAX_CHARS).collect();
-            request = request.header("X-Audit-Log-Reason", utf8_percent_encode(&reason, NON_ALPHANUMERIC).to_string());
-        }
-        request = match call.body {
-            Body::Empty => request,
-            Body::Json(json) => request.json(json),
-            Body::Form(form) => request.form(form),
+            utf8_percent_encode(&reason, NON_ALPHANUMERIC).to_string()
+        });
+        let (body, content_type) = match call.body {
+            Body::Empty => (None, None),
+            Body::Json(json) => (Some(json.to_string()), Some("application/json")),
+            Body::Form(form) => (
+                Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()),
+                Some("application/x-www-form-urlencoded"),
+            ),
         };
-        let response = request.send().await.map_err(|e| DiscordError::Transport(describe(&e)))?;
-        let status = response.status().as_u16();
-        let observed_headers = response.headers().clone();
-        let text = response.text().await.map_err(|e| DiscordError::Transport(describe(&e)))?;
-        let observed = observe(status, &observed_headers, &text, bot);
+        let mut headers = vec![("User-Agent", DISCORD_USER_AGENT)];
+        headers.extend(authorization.as_deref().map(|a| ("Authorization", a)));
+        headers.extend(reason.as_deref().map(|r| ("X-Audit-Log-Reason", r)));
+        headers.extend(content_type.map(|c| ("Content-Type", c)));
+        let mut request =
+            Outgoing::new(call.method.as_str(), &url, &headers, REQUEST_TIMEOUT).reading(OBSERVED_HEADERS);
+        if let Some(body) = &body {
+            request = request.with_body(body);
+        }
+        let answer = self.http.send(request).await.map_err(|e| DiscordError::Transport(e.to_string()))?;
+        let status = answer.status;
+        let observed = observe(status, &answer, &answer.text, bot);
+        let text = answer.text;
         let retry_after_ms = observed.retry_after_ms;
         // Only answers worth keeping: the member, or that they are not one (a 404).
         let cache = cache_key.filter(|_| (200..300).contains(&status) || status == 404).map(|key| CachedAnswer {
@@ -269,16 +277,26 @@ impl DiscordClient {
     }
 }
 
-fn header_f64(headers: &HeaderMap, name: &str) -> Option<f64> {
-    headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
+/// The answer's headers the rate limiter reads ([`observe`]); no other header is read back.
+const OBSERVED_HEADERS: &[&str] = &[
+    "x-ratelimit-bucket",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset-after",
+    "x-ratelimit-global",
+    "x-ratelimit-scope",
+    "retry-after",
+];
+
+fn header_f64(headers: &Incoming, name: &str) -> Option<f64> {
+    headers.header(name)?.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 fn seconds_to_ms(seconds: f64) -> u64 {
     (seconds * 1_000.0).ceil() as u64
 }
 
-fn observe(status: u16, headers: &HeaderMap, body: &str, bot_token: bool) -> Observed {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+fn observe(status: u16, headers: &Incoming, body: &str, bot_token: bool) -> Observed {
+    let text = |name: &str| headers.header(name).map(str::to_owned);
     let mut observed = Observed {
         status,
         bucket: text("x-ratelimit-bucket"),
@@ -305,12 +323,4 @@ fn observe(status: u16, headers: &HeaderMap, body: &str, bot_token: bool) -> Obs
             .map(seconds_to_ms);
     }
     observed
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        "request failed".to_owned()
-    }
 }

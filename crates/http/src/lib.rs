@@ -1,10 +1,17 @@
-//! What the REST clients (Appwrite, Stripe, Sell.app) share about the transport.
+//! What the REST clients (Appwrite, Stripe, Sell.app) share about the transport, and the transport the
+//! Appwrite client sends through ([`transport`]: `fetch` in workerd, reqwest natively).
 //!
 //! ## Why a crate of its own
 //! Each client turns a `reqwest::Error` into the text of its own transport error, and that text reaches
 //! logs, failure records and admin pages. It must say what kind of failure it was and where (host and
 //! path), and never more: reqwest's own `Display` can carry the whole URL, query string included, and a
 //! query string may hold a key. One function keeps the rule in one place.
+
+pub mod transport;
+
+pub use url;
+
+pub use transport::{Incoming, Outgoing, Transport, TransportError};
 
 /// "timed out", "connection failed", "the response body could not be read" or "request failed", with the
 /// host and path of the request when known (never its query string).

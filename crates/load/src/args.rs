@@ -1,6 +1,7 @@
 //! The command line: `[--deliveries N] [--duplicates P] [--concurrency C] [--faults 0,10,30,50]
-//! [--outage SECONDS] [--backlog N] [--seed S]`. Defaults are issue 12's: 1,000 deliveries per phase, 30 %
-//! of them duplicates, 20 at a time, the four fault rates, a 60 s outage, a backlog of 1,000.
+//! [--outage SECONDS] [--backlog N] [--seed S] [--through workerd|wrangler]`. Defaults are issue 12's: 1,000
+//! deliveries per phase, 30 % of them duplicates, 20 at a time, the four fault rates, a 60 s outage, a backlog
+//! of 1,000; the deliveries go to the webhook worker in workerd alone.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -17,6 +18,17 @@ pub struct Args {
     pub backlog: u32,
     /// Seeds the order of the deliveries, which order each duplicate copies, and devstack's fault draws.
     pub seed: u64,
+    /// Where the deliveries go: the webhook worker in workerd alone (the default), or in `wrangler dev`.
+    pub through: Through,
+}
+
+/// The runtime that answers the deliveries (the crons always run in `wrangler dev`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Through {
+    /// The webhook worker alone in a workerd process of its own (`xtask::workerd`): its CPU is the worker's.
+    Workerd,
+    /// `wrangler dev`, with Miniflare's entry, outbound and observability workers in the same process.
+    Wrangler,
 }
 
 impl Default for Args {
@@ -29,12 +41,14 @@ impl Default for Args {
             outage_secs: 60,
             backlog: 1_000,
             seed: 1,
+            through: Through::Workerd,
         }
     }
 }
 
-pub const USAGE: &str = "usage: tollgate-load [--deliveries N] [--duplicates PERCENT] [--concurrency C] [--faults 0,10,30,50] [--outage SECONDS] [--backlog N] [--seed S]
-  defaults: 1000 deliveries per phase, 30 % duplicates, concurrency 20, faults 0,10,30,50 %, a 60 s outage, a backlog of 1000";
+pub const USAGE: &str = "usage: tollgate-load [--deliveries N] [--duplicates PERCENT] [--concurrency C] [--faults 0,10,30,50] [--outage SECONDS] [--backlog N] [--seed S] [--through workerd|wrangler]
+  defaults: 1000 deliveries per phase, 30 % duplicates, concurrency 20, faults 0,10,30,50 %, a 60 s outage, a backlog of 1000,
+  deliveries through the webhook worker in workerd alone (its crons run in wrangler dev either way)";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<&str>) -> Result<T, String> {
     let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -54,6 +68,13 @@ pub fn parse(args: &[&str]) -> Result<Option<Args>, String> {
             "--outage" => parsed.outage_secs = number(flag, rest.next())?,
             "--backlog" => parsed.backlog = number(flag, rest.next())?,
             "--seed" => parsed.seed = number(flag, rest.next())?,
+            "--through" => {
+                parsed.through = match rest.next() {
+                    Some("workerd") => Through::Workerd,
+                    Some("wrangler") => Through::Wrangler,
+                    _ => return Err("--through is `workerd` or `wrangler`".into()),
+                }
+            }
             "--faults" => {
                 let list = rest.next().ok_or("--faults needs a list such as 0,10,30,50")?;
                 parsed.faults = if list.is_empty() {
@@ -87,12 +108,19 @@ mod tests {
         assert_eq!(args, Args::default());
         assert_eq!((args.deliveries, args.duplicates, args.concurrency), (1_000, 30, 20));
         assert_eq!(args.faults, [0, 10, 30, 50]);
+        assert_eq!(args.through, Through::Workerd);
+    }
+
+    #[test]
+    fn deliveries_go_through_workerd_alone_or_wrangler() {
+        assert_eq!(parse(&["--through", "wrangler"]).unwrap().unwrap().through, Through::Wrangler);
+        assert_eq!(parse(&["--through", "node"]).unwrap_err(), "--through is `workerd` or `wrangler`");
     }
 
     #[test]
     fn every_flag_is_read() {
         let given = ["--deliveries", "50", "--duplicates", "10", "--concurrency", "4", "--faults", "0,25"];
-        let more = ["--outage", "0", "--backlog", "20", "--seed", "7"];
+        let more = ["--outage", "0", "--backlog", "20", "--seed", "7", "--through", "wrangler"];
         let args = parse(&[&given[..], &more[..]].concat()).unwrap().unwrap();
         assert_eq!(
             args,
@@ -103,7 +131,8 @@ mod tests {
                 faults: vec![0, 25],
                 outage_secs: 0,
                 backlog: 20,
-                seed: 7
+                seed: 7,
+                through: Through::Wrangler,
             }
         );
         assert_eq!(

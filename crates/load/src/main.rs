@@ -6,9 +6,10 @@
 use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 use tollgate_devstack::DevstackConfig;
-use tollgate_load::args::{parse, USAGE};
+use tollgate_load::args::{parse, Through, USAGE};
 use tollgate_load::cpu::DEVSTACK_THREADS;
 use tollgate_load::run::{loadavg, plans, Runner};
+use xtask::paths::WEBHOOK_WORKER;
 use xtask::system::LocalStack;
 
 fn main() {
@@ -58,8 +59,25 @@ async fn load(devstack: &tollgate_devstack::RunningDevstack, args: &tollgate_loa
     println!("load: {}", machine());
     println!("load: load average at start {}; starting devstack and the workers", loadavg());
     let stack = LocalStack::start(devstack, "tollgate-load", &[]).await?;
+    let alone = match args.through {
+        Through::Workerd => {
+            let state = stack.state.path().join("webhook-alone");
+            let port = xtask::wrangler::free_port()?;
+            let worker = xtask::workerd::start(WEBHOOK_WORKER, port, &stack.env_file(), &state).await?;
+            println!("load: deliveries go to the webhook worker in workerd alone at {}", worker.url());
+            Some(worker)
+        }
+        Through::Wrangler => None,
+    };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build()?;
-    let runner = Runner { devstack, stack: &stack, http, concurrency: args.concurrency as usize, seed: args.seed };
+    let runner = Runner {
+        devstack,
+        stack: &stack,
+        alone: alone.as_ref(),
+        http,
+        concurrency: args.concurrency as usize,
+        seed: args.seed,
+    };
     let run_tag = format!("l{}", std::process::id());
     let plans = plans(&run_tag, args);
     let all: Vec<_> = plans.iter().flat_map(|p| p.buyers.iter().cloned()).collect();

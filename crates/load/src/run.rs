@@ -25,6 +25,7 @@ use tollgate_core::{AppwriteId, DiscordUserId, Email, GuildId, RoleId, SystemClo
 use tollgate_devstack::discord_seed as seed;
 use tollgate_devstack::RunningDevstack;
 use xtask::system::{event_document_id, sellapp_order_body, sellapp_signature, LocalStack, SELLAPP_SECRET};
+use xtask::wrangler::RunningWorker;
 
 const EVENT: &str = "order.completed";
 const STORE: &str = "1";
@@ -47,7 +48,10 @@ const READ_CONCURRENCY: usize = 20;
 /// CPU ticks now: each worker's `wrangler dev` tree, devstack's runtime threads, this whole process.
 #[derive(Debug, Clone, Copy, Default)]
 struct CpuSnapshot {
+    /// With the deliveries answered by workerd alone: `runtime` is that process, `rest` the whole
+    /// `wrangler dev` tree that runs the webhook's crons.
     webhook: TreeCpu,
+    alone: bool,
     role_sync: TreeCpu,
     api: TreeCpu,
     devstack: u64,
@@ -57,10 +61,13 @@ struct CpuSnapshot {
 /// CPU time spent between two snapshots.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuSplit {
-    /// The webhook worker's runtime (its code).
+    /// The webhook worker's runtime that answered the deliveries (its code).
     pub webhook_workerd: Duration,
-    /// wrangler's processes for the webhook worker: node and its proxy worker's workerd.
+    /// wrangler's processes for the webhook worker: node and its proxy worker's workerd; with the
+    /// deliveries answered by workerd alone, the whole `wrangler dev` tree that runs the crons.
     pub webhook_proxy: Duration,
+    /// Whether the deliveries went to the webhook worker in workerd alone.
+    pub alone: bool,
     pub other_workers: Duration,
     pub devstack: Duration,
     /// This process apart from devstack: the load generator and the final-state reads.
@@ -74,6 +81,7 @@ impl CpuSnapshot {
         CpuSplit {
             webhook_workerd: d(self.webhook.runtime, before.webhook.runtime),
             webhook_proxy: d(self.webhook.rest, before.webhook.rest),
+            alone: self.alone,
             other_workers: d(tree(&self.role_sync) + tree(&self.api), tree(&before.role_sync) + tree(&before.api)),
             devstack: d(self.devstack, before.devstack),
             driver: d(self.process - self.devstack, before.process - before.devstack),
@@ -133,8 +141,13 @@ impl PhaseReport {
             answers.join(", "),
             self.given_up,
         );
+        let (runtime, rest) = if c.alone {
+            ("webhook workerd alone", "webhook wrangler dev (crons)")
+        } else {
+            ("webhook user workerd", "webhook wrangler (node + proxy workerd)")
+        };
         println!(
-            "  appwrite calls {} = {:.2}/delivery; CPU s: webhook user workerd {:.2}, webhook wrangler (node + proxy workerd) {:.2}, other workers {:.2}, devstack {:.2}, driver {:.2}; webhook user workerd {:.2} ms/request; load average {}",
+            "  appwrite calls {} = {:.2}/delivery; CPU s: {runtime} {:.2}, {rest} {:.2}, other workers {:.2}, devstack {:.2}, driver {:.2}; {runtime} {:.2} ms/request; load average {}",
             self.appwrite_calls,
             self.calls_per_delivery(),
             c.webhook_workerd.as_secs_f64(),
@@ -192,6 +205,9 @@ impl Quiet {
 pub struct Runner<'a> {
     pub devstack: &'a RunningDevstack,
     pub stack: &'a LocalStack,
+    /// The webhook worker in workerd alone that answers the deliveries (`--through workerd`); else the
+    /// stack's `wrangler dev` one does.
+    pub alone: Option<&'a RunningWorker>,
     pub http: reqwest::Client,
     pub concurrency: usize,
     pub seed: u64,
@@ -268,9 +284,16 @@ impl Runner<'_> {
     }
 
     fn cpu(&self) -> CpuSnapshot {
-        let trees = cpu::workers_cpu(&[self.stack.webhook.pid(), self.stack.role_sync.pid(), self.stack.api.pid()]);
+        let mut roots = vec![self.stack.webhook.pid(), self.stack.role_sync.pid(), self.stack.api.pid()];
+        roots.extend(self.alone.map(RunningWorker::pid));
+        let trees = cpu::workers_cpu(&roots);
         let (devstack, process) = cpu::own_threads_cpu(DEVSTACK_THREADS);
-        CpuSnapshot { webhook: trees[0], role_sync: trees[1], api: trees[2], devstack, process }
+        let total = |t: &TreeCpu| t.runtime + t.rest;
+        let webhook = match trees.get(3) {
+            Some(alone) => TreeCpu { runtime: total(alone), rest: total(&trees[0]) },
+            None => trees[0],
+        };
+        CpuSnapshot { webhook, alone: self.alone.is_some(), role_sync: trees[1], api: trees[2], devstack, process }
     }
 
     /// Verified accounts for the buyers, and the linked sample's profiles and guild memberships (as a
@@ -308,7 +331,7 @@ impl Runner<'_> {
     async fn post(&self, buyer: &Buyer) -> (String, Duration) {
         let body = sellapp_order_body(EVENT, buyer.order_id, &buyer.email);
         let signature = sellapp_signature(SELLAPP_SECRET, &body);
-        let url = format!("{}/sell/webhook", self.stack.webhook.url());
+        let url = format!("{}/sell/webhook", self.alone.unwrap_or(&self.stack.webhook).url());
         let started = Instant::now();
         let sent = self
             .http
@@ -879,10 +902,22 @@ mod tests {
     #[test]
     fn the_cpu_split_subtracts_snapshots_and_keeps_devstack_apart_from_the_driver() {
         let at = |runtime: u64, rest: u64| TreeCpu { runtime, rest };
-        let before =
-            CpuSnapshot { webhook: at(100, 10), role_sync: at(5, 5), api: at(1, 1), devstack: 50, process: 80 };
-        let after =
-            CpuSnapshot { webhook: at(300, 40), role_sync: at(55, 15), api: at(1, 1), devstack: 150, process: 200 };
+        let before = CpuSnapshot {
+            webhook: at(100, 10),
+            alone: true,
+            role_sync: at(5, 5),
+            api: at(1, 1),
+            devstack: 50,
+            process: 80,
+        };
+        let after = CpuSnapshot {
+            webhook: at(300, 40),
+            alone: true,
+            role_sync: at(55, 15),
+            api: at(1, 1),
+            devstack: 150,
+            process: 200,
+        };
         let split = after.since(&before);
         let ticks = |t: u64| cpu::ticks_to_duration(t);
         assert_eq!(split.webhook_workerd, ticks(200));
@@ -890,5 +925,6 @@ mod tests {
         assert_eq!(split.other_workers, ticks(60));
         assert_eq!(split.devstack, ticks(100));
         assert_eq!(split.driver, ticks(20));
+        assert!(split.alone);
     }
 }

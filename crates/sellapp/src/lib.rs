@@ -7,12 +7,13 @@
 //! [`ORDER_STATUSES`]. There is no official OpenAPI document: the facts come from Sell.app's SDKs (see
 //! `docs/plans/2026-12-01-sellapp-lifecycle.md`).
 //!
-//! reqwest uses `fetch` inside workerd and hyper natively. Errors never carry the key, headers or query.
+//! [`tollgate_http::Transport`] is `fetch` inside workerd and reqwest natively. Errors never carry the key, headers or query.
 
 use serde::Deserialize;
 use std::time::Duration;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
+use tollgate_http::{Outgoing, Transport};
 
 /// Sell.app's own API base.
 pub const SELLAPP_API_BASE: &str = "https://sell.app/api";
@@ -65,7 +66,7 @@ pub struct OrderStatus {
 
 #[derive(Debug, Clone)]
 pub struct SellappApi {
-    http: reqwest::Client,
+    http: Transport,
     base: url::Url,
     key: Secret,
     /// The invocation's subrequest counter (shared with its other clients), taken before each request.
@@ -96,7 +97,7 @@ impl SellappApi {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(SellappApiError::BadBase(trimmed.to_owned()));
         }
-        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key, subrequests: Subrequests::unlimited() })
+        Ok(Self { http: Transport::new(), base, key: config.api_key, subrequests: Subrequests::unlimited() })
     }
 
     /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
@@ -116,18 +117,17 @@ impl SellappApi {
             path.pop_if_empty().extend(["v2", "orders", order_id]);
         }
         self.subrequests.take().map_err(|spent| SellappApiError::Transport(spent.to_string()))?;
-        let mut request = self
-            .http
-            .get(url)
-            .bearer_auth(self.key.expose())
-            .header("Accept", "application/json")
-            .timeout(REQUEST_TIMEOUT);
+        let bearer = format!("Bearer {}", self.key.expose());
+        let mut headers = vec![("Authorization", bearer.as_str()), ("Accept", "application/json")];
         if let Some(store) = store {
-            request = request.header("X-STORE", store);
+            headers.push(("X-STORE", store));
         }
-        let response = request.send().await.map_err(|e| SellappApiError::Transport(tollgate_http::describe(&e)))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| SellappApiError::Transport(tollgate_http::describe(&e)))?;
+        let answer = self
+            .http
+            .send(Outgoing::new("GET", &url, &headers, REQUEST_TIMEOUT))
+            .await
+            .map_err(|e| SellappApiError::Transport(e.to_string()))?;
+        let (status, text) = (answer.status, answer.text);
         let message = || {
             let message = serde_json::from_str::<ErrorBody>(&text).unwrap_or_default().message;
             message.chars().take(200).collect::<String>()

@@ -18,13 +18,14 @@
 //! callers that parse Stripe objects with their own parser. An answer that lacks what Tollgate needs is a
 //! [`StripeError::Decode`], never a default (fail closed).
 //!
-//! reqwest uses `fetch` inside workerd and hyper natively. Errors never carry the key, the headers or a query
+//! [`tollgate_http::Transport`] is `fetch` inside workerd and reqwest natively. Errors never carry the key, the headers or a query
 //! string; a message from Stripe is cut short and any key-shaped word in it is masked.
 
 use serde_json::Value;
 use std::time::Duration;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::Secret;
+use tollgate_http::{Outgoing, Transport};
 
 mod objects;
 use objects::id_of;
@@ -142,7 +143,7 @@ impl Proration {
 
 #[derive(Debug, Clone)]
 pub struct StripeApi {
-    http: reqwest::Client,
+    http: Transport,
     base: url::Url,
     key: Secret,
     /// The invocation's subrequest counter (shared with its other clients), taken before each request.
@@ -156,7 +157,7 @@ impl StripeApi {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") || base.query().is_some() {
             return Err(StripeError::BadBase(trimmed.to_owned()));
         }
-        Ok(Self { http: reqwest::Client::new(), base, key: config.api_key, subrequests: Subrequests::unlimited() })
+        Ok(Self { http: Transport::new(), base, key: config.api_key, subrequests: Subrequests::unlimited() })
     }
 
     /// Counts (and, with a limit, bounds) this client's requests in `subrequests`, the invocation's meter.
@@ -317,21 +318,12 @@ impl StripeApi {
         url
     }
 
-    fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, url)
-            .bearer_auth(self.key.expose())
-            .header("Stripe-Version", STRIPE_VERSION)
-            .header("Accept", "application/json")
-            .timeout(REQUEST_TIMEOUT)
-    }
-
     async fn get(&self, path: &[&str], query: &[(&str, &str)]) -> Result<Value, StripeError> {
         let mut url = self.url(path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        self.send(self.request(reqwest::Method::GET, url)).await
+        self.send("GET", &url, None, None).await
     }
 
     async fn post(
@@ -340,24 +332,37 @@ impl StripeApi {
         form: &[(String, String)],
         idempotency_key: Option<&str>,
     ) -> Result<Value, StripeError> {
-        // Encoded here rather than by reqwest's `form` (serde_urlencoded): the workers stay smaller.
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let mut request = self
-            .request(reqwest::Method::POST, self.url(path))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(key) = idempotency_key {
-            request = request.header("Idempotency-Key", key);
-        }
-        self.send(request).await
+        self.send("POST", &self.url(path), Some(&body), idempotency_key).await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, StripeError> {
+    /// One call: the key as a bearer token, the pinned version, a form body when given.
+    async fn send(
+        &self,
+        method: &str,
+        url: &url::Url,
+        form: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, StripeError> {
         self.subrequests.take().map_err(|spent| StripeError::Transport(spent.to_string()))?;
-        let response = request.send().await.map_err(|e| StripeError::Transport(tollgate_http::describe(&e)))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| StripeError::Transport(tollgate_http::describe(&e)))?;
-        decode_response(status, &text, &self.key)
+        let bearer = format!("Bearer {}", self.key.expose());
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("Stripe-Version", STRIPE_VERSION),
+            ("Accept", "application/json"),
+        ];
+        if form.is_some() {
+            headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+        }
+        if let Some(key) = idempotency_key {
+            headers.push(("Idempotency-Key", key));
+        }
+        let mut request = Outgoing::new(method, url, &headers, REQUEST_TIMEOUT);
+        if let Some(form) = form {
+            request = request.with_body(form);
+        }
+        let answer = self.http.send(request).await.map_err(|e| StripeError::Transport(e.to_string()))?;
+        decode_response(answer.status, &answer.text, &self.key)
     }
 }
 

@@ -41,6 +41,23 @@ pub fn bearer_matches(req: &worker::Request, env: &Env, name: &str) -> bool {
     given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// `POST`s `body` as JSON with `Authorization: Bearer <token>` to another Tollgate worker (the role-sync
+/// prompt, the console's forwards, the role-sync relays). The caller counts the subrequest first. An
+/// unparsable `url` is an error like any other transport failure.
+pub async fn post_json(
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+    timeout: std::time::Duration,
+) -> Result<tollgate_http::Incoming, String> {
+    let url = tollgate_http::url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let bearer = format!("Bearer {token}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let body = body.to_string();
+    let request = tollgate_http::Outgoing::new("POST", &url, &headers, timeout).with_body(&body);
+    tollgate_http::Transport::new().send(request).await.map_err(|e| e.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]

@@ -35,11 +35,10 @@ pub fn prompt(
     let url = format!("{}{ROLE_SYNC_PATH}", base.trim_end_matches('/'));
     let body = json!({ "userId": user_id.as_str() });
     Some(async move {
-        let sent = reqwest::Client::new().post(&url).bearer_auth(token).json(&body).timeout(timeout).send().await;
-        match sent {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                worker::console_warn!("role-sync prompt answered {}; the cron will pick the job up", response.status())
+        match crate::post_json(&url, &token, &body, timeout).await {
+            Ok(answer) if answer.is_success() => {}
+            Ok(answer) => {
+                worker::console_warn!("role-sync prompt answered {}; the cron will pick the job up", answer.status)
             }
             Err(_) => worker::console_warn!("role-sync prompt failed; the cron will pick the job up"),
         }

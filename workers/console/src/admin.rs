@@ -9,7 +9,7 @@ use tollgate_core::{AppwriteId, DiscordUserId, Email};
 use tollgate_web::context::{admin, sync_now};
 use tollgate_web::error::ApiError;
 use tollgate_worker_common::observe::Invocation;
-use tollgate_worker_common::setting;
+use tollgate_worker_common::{post_json, setting};
 use worker::{Env, Request, Response};
 
 /// A replay runs the whole processing path (up to ~8 Appwrite calls of 10 s timeout each); a sync a few more.
@@ -130,16 +130,12 @@ async fn forward(
     let base_url = setting(env, base).ok_or_else(|| ApiError::Misconfigured(base.into()))?;
     let token = setting(env, token).ok_or_else(|| ApiError::Misconfigured(token.into()))?;
     inv.subrequests().take().map_err(|e| ApiError::Upstream(e.to_string()))?;
-    let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", base_url.trim_end_matches('/')))
-        .bearer_auth(token)
-        .timeout(FORWARD_TIMEOUT);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = request.send().await.map_err(|_| ApiError::Upstream(format!("{base} did not answer {path}")))?;
-    let status = answer.status().as_u16();
-    let body: serde_json::Value = answer.json().await.unwrap_or(serde_json::Value::Null);
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    let answer = post_json(&url, &token, &body.unwrap_or_else(|| json!({})), FORWARD_TIMEOUT)
+        .await
+        .map_err(|_| ApiError::Upstream(format!("{base} did not answer {path}")))?;
+    let status = answer.status;
+    let body: serde_json::Value = serde_json::from_str(&answer.text).unwrap_or(serde_json::Value::Null);
     match (status, body["outcome"].as_str()) {
         (200, Some(outcome)) => {
             inv.note("outcome", outcome);
