@@ -30,9 +30,10 @@
 //!
 //! ## Pacing
 //! The slices of one run are handed out at once, but a relay hands its ids on [`RELAY_CONCURRENCY`] at a
-//! time ([`crate::concurrent::in_waves`]): at most `slices × RELAY_CONCURRENCY` retries or sweeps run at once (95 at Free's
-//! default budget, not 570), so a backlog drains at the pace Appwrite answers instead of piling up
-//! requests that time out and are rescheduled minutes later.
+//! time ([`crate::concurrent::in_waves`]): at most `slices × RELAY_CONCURRENCY` retries or sweeps run at
+//! once (95 at Free's default budget, not 570), so a backlog drains at the pace Appwrite answers instead
+//! of piling up requests that time out and are rescheduled minutes later. The numbers behind 5 are in
+//! docs/plans/2026-12-01-subrequest-budget.md ("Pacing").
 
 use crate::error::StepError;
 use crate::failures::RetryReport;

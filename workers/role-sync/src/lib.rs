@@ -3,9 +3,9 @@
 //! - `POST /sync` `{"userId"}` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): sync one user now; the webhook
 //!   worker calls it after every access change.
 //! - cron: the webhook's due failures, then its stale inbox claims, handed out through `/replays` (when
-//!   `ROLE_SYNC_URL` is set), then every due `role_sync_jobs` entry (handed to `/sync` on this worker, one invocation each, when
-//!   `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of the whole guild
-//!   (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
+//!   `ROLE_SYNC_URL` is set), then every due `role_sync_jobs` entry (handed to `/sync` on this worker, one
+//!   invocation each, when `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of
+//!   the whole guild (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
 //! - `POST /replays` `{"kind": "failures"|"claims", "ids": [...]}` (`ROLE_SYNC_TOKEN`; no `kind`: failures):
 //!   a slice of the webhook's due failures or stale claims, handed out by this worker's cron; each id goes
 //!   to the webhook worker's replay or sweep route (`WEBHOOK_URL`, `ADMIN_TOKEN`), one invocation each,
@@ -155,8 +155,8 @@ async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> 
     answer(200, json!({ "ok": true, "handedOut": handed }))
 }
 
-/// The fan-out of the webhook's due failures and stale claims: slices go to this worker's own `POST /replays`
-/// (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
+/// The fan-out of the webhook's due failures and stale claims: slices go to this worker's own `POST
+/// /replays` (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
 struct Relay<'a> {
     target: Option<(String, String)>,
     subrequests: &'a Subrequests,

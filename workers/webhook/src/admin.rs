@@ -1,7 +1,8 @@
 //! `POST /admin/failures/{id}/replay` and `POST /admin/claims/{id}/sweep` (`Authorization: Bearer
-//! <ADMIN_TOKEN>`). The replay is an admin's replay of a recorded
-//! failure. It runs here because this worker holds the processing path; the api worker's admin route of the
-//! same name forwards to it (the projection follows through the outbox, as for a cron retry), which keeps the whole ingest path out of the api worker's size budget.
+//! <ADMIN_TOKEN>`). The replay: an admin's replay of a recorded failure, or a due failure handed out by
+//! the role-sync cron's fan-out. They run here because this worker holds the processing path; the api
+//! worker's admin route of the same name forwards to it (the projection follows through the outbox, as for
+//! a cron retry), which keeps the whole ingest path out of the api worker's size budget.
 
 use crate::error::{json, WebhookError};
 use serde_json::json;
