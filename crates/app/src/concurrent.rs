@@ -32,6 +32,17 @@ pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F:
     outputs.into_iter().flatten().collect()
 }
 
+/// Runs `work` on every item, `at_once` at a time (a wave starts when the one before it has finished),
+/// bounding how many are in flight: the fan-out relay's pacing ([`crate::scheduled::RELAY_CONCURRENCY`]).
+/// The outputs in order.
+pub async fn in_waves<T, F: Future>(items: &[T], at_once: usize, work: impl Fn(&T) -> F) -> Vec<F::Output> {
+    let mut outputs = Vec::with_capacity(items.len());
+    for wave in items.chunks(at_once.max(1)) {
+        outputs.extend(join_all(wave.iter().map(&work)).await);
+    }
+    outputs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +64,25 @@ mod tests {
         let started = std::time::Instant::now();
         join_all((0..20).map(|_| tokio::time::sleep(std::time::Duration::from_millis(50)))).await;
         assert!(started.elapsed() < std::time::Duration::from_millis(500), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn waves_never_run_more_than_their_size_at_once_and_keep_the_order() {
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let items: Vec<u64> = (0..12).collect();
+        let outputs = in_waves(&items, 5, |&i| {
+            let (running, peak) = (&running, &peak);
+            async move {
+                let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(10 + (12 - i))).await;
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                i * 2
+            }
+        })
+        .await;
+        assert_eq!(outputs, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 5, "at most one wave in flight");
     }
 }

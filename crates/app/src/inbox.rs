@@ -16,12 +16,21 @@
 //! does not know) is marked `unrecoverable` and logged as an error: a redelivery or an admin applies it.
 //! The sweep never touches a fresh `processing` claim: its delivery may still be running.
 //!
+//! ## Two ways a stale claim is swept
+//! The webhook cron sweeps a few itself ([`App::sweep_stale_claims`], `SWEEPS_PER_RUN`: the safety net
+//! when no fan-out is configured). The role-sync cron lists their ids ([`App::stale_claim_ids`]) and hands
+//! them out ([`crate::scheduled`], "Fan-out"), each swept by id in an invocation of its own
+//! ([`App::sweep_claim_by_id`]), which reads the claim again and leaves it unless it is still `processing`
+//! and stale: one the cron's own sweep leased meanwhile is not processed twice. Two sweeps reading the
+//! same claim at the very same moment can both process it (Appwrite has no conditional update); the
+//! claim's event key in the ledger makes the second a duplicate.
+//!
 //! docs/plans/2026-12-01-durable-inbox.md has the numbers behind the bound.
 
 use crate::error::StepError;
 use crate::failures::DeliveryFacts;
 use crate::ingest_webhook::{Attempt, Processed, Progress};
-use crate::records::{timestamp, EventClaim, EVENT_PROCESSING, EVENT_UNRECOVERABLE};
+use crate::records::{parse_timestamp, timestamp, EventClaim, EVENT_PROCESSING, EVENT_UNRECOVERABLE};
 use crate::App;
 use chrono::Duration;
 use serde_json::json;
@@ -96,6 +105,44 @@ pub struct SweepReport {
     pub users: Vec<AppwriteId>,
 }
 
+impl SweepReport {
+    fn count(&mut self, swept: Swept) {
+        match swept {
+            Swept::Skipped => return,
+            Swept::Finished => self.finished += 1,
+            Swept::Failed => self.failed += 1,
+            Swept::Unrecoverable => self.unrecoverable += 1,
+        }
+        self.found += 1;
+    }
+}
+
+/// What the sweep did with one claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swept {
+    /// Not (or no longer) a stale `processing` claim: completed, handed to its failure record, leased by
+    /// another sweep, or fresh. Left alone.
+    Skipped,
+    /// Processed to its end (applied, pending, or found done).
+    Finished,
+    /// Failed again: its failure record now retries it.
+    Failed,
+    /// Could not be processed: marked `unrecoverable`.
+    Unrecoverable,
+}
+
+impl Swept {
+    /// The machine-readable outcome (the sweep route's answer and log line).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Skipped => "skipped",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Unrecoverable => "unrecoverable",
+        }
+    }
+}
+
 impl<C: Clock> App<'_, C> {
     /// A stored body through the same steps as its delivery (no deadline). `progress` says whether a
     /// failure left the claim `processing`: the caller hands it to its failure record once that record is
@@ -111,27 +158,65 @@ impl<C: Clock> App<'_, C> {
     /// Processes at most `limit` stale `processing` claims from their stored bodies, oldest first. Each
     /// costs about 10 Appwrite calls (the lease, the delivery's own steps, a failure record if it fails).
     pub async fn sweep_stale_claims(&self, limit: u32) -> Result<SweepReport, StepError> {
-        let cutoff = timestamp(self.clock.now() - Duration::seconds(STALE_CLAIM_AFTER_SECS));
-        let queries = [
-            Query::equal("status", [EVENT_PROCESSING]),
-            Query::less_than("claimedAt", cutoff),
-            Query::order_asc("claimedAt"),
-            Query::limit(limit),
-        ];
-        let stale = self
-            .appwrite
-            .list_documents(&self.settings.database_id, &self.settings.collections.webhook_events, &queries)
-            .await
-            .map_err(|e| StepError::appwrite("listing stale claims", &e))?;
+        let stale = self.list_stale_claims(limit, false).await?;
         let mut report = SweepReport::default();
-        for doc in &stale.documents {
-            report.found += 1;
-            self.sweep_claim(doc, &mut report).await?;
+        for doc in &stale {
+            let (swept, user) = self.sweep_claim(doc).await?;
+            report.count(swept);
+            report.users.extend(user);
         }
         Ok(report)
     }
 
-    async fn sweep_claim(&self, doc: &Document, report: &mut SweepReport) -> Result<(), StepError> {
+    /// The ids of up to `limit` stale `processing` claims, oldest first (one call; ids only, not the
+    /// bodies): what the role-sync cron hands out ([`crate::scheduled`], "Fan-out").
+    pub async fn stale_claim_ids(&self, limit: u32) -> Result<Vec<String>, StepError> {
+        Ok(self.list_stale_claims(limit, true).await?.into_iter().map(|d| d.id).collect())
+    }
+
+    async fn list_stale_claims(&self, limit: u32, ids_only: bool) -> Result<Vec<Document>, StepError> {
+        let cutoff = timestamp(self.stale_before());
+        let mut queries = vec![
+            Query::equal("status", [EVENT_PROCESSING]),
+            Query::less_than("claimedAt", cutoff),
+            Query::order_asc("claimedAt"),
+            Query::limit(limit.clamp(1, tollgate_appwrite::MAX_PAGE_SIZE)),
+        ];
+        if ids_only {
+            queries.push(Query::select(["$id"]));
+        }
+        self.appwrite
+            .list_documents(&self.settings.database_id, &self.settings.collections.webhook_events, &queries)
+            .await
+            .map(|list| list.documents)
+            .map_err(|e| StepError::appwrite("listing stale claims", &e))
+    }
+
+    /// A claim `processing` since before this is stale.
+    fn stale_before(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now() - Duration::seconds(STALE_CLAIM_AFTER_SECS)
+    }
+
+    /// Sweeps one claim by id (a hand-out of the fan-out; the id was listed as stale a moment ago, possibly
+    /// a cron run ago). It is read again and processed only if it is still `processing` and stale: one
+    /// finished, handed to its failure record or leased by another sweep meanwhile is [`Swept::Skipped`],
+    /// not processed twice. The user whose entitlements changed comes with it. A missing claim is an
+    /// error with status 404.
+    pub async fn sweep_claim_by_id(&self, id: &AppwriteId) -> Result<(Swept, Option<AppwriteId>), StepError> {
+        let doc = self
+            .appwrite
+            .get_document(&self.settings.database_id, &self.settings.collections.webhook_events, id.as_str())
+            .await
+            .map_err(|e| StepError::appwrite("reading the claim", &e))?;
+        let claimed_at = doc.data.get("claimedAt").and_then(|v| v.as_str()).and_then(parse_timestamp);
+        let stale = claimed_at.is_some_and(|at| at < self.stale_before());
+        if doc.data.get("status").and_then(|v| v.as_str()) != Some(EVENT_PROCESSING) || !stale {
+            return Ok((Swept::Skipped, None));
+        }
+        self.sweep_claim(&doc).await
+    }
+
+    async fn sweep_claim(&self, doc: &Document) -> Result<(Swept, Option<AppwriteId>), StepError> {
         let stored = match doc.decode::<EventClaim>() {
             Err(e) => Err(format!("the claim does not decode: {e}")),
             Ok(claim) => match claim.body_text {
@@ -144,8 +229,7 @@ impl<C: Clock> App<'_, C> {
             Err(why) => {
                 tracing::error!(claim = %doc.id, why = %why, "a stale claim cannot be processed; a redelivery or an admin must apply it");
                 self.update_claim(&doc.id, &json!({ "status": EVENT_UNRECOVERABLE })).await?;
-                report.unrecoverable += 1;
-                return Ok(());
+                return Ok((Swept::Unrecoverable, None));
             }
         };
         // The lease: a sweep of the next run finds it fresh while this one works on it.
@@ -158,19 +242,19 @@ impl<C: Clock> App<'_, C> {
                     // Ignored events are answered before they are claimed; a claim of one is done all the same.
                     self.complete(facts.key.document_id()).await?;
                 }
-                if let Processed::Applied(user) = processed {
-                    report.users.push(user);
-                }
-                report.finished += 1;
+                let user = match processed {
+                    Processed::Applied(user) => Some(user),
+                    _ => None,
+                };
+                Ok((Swept::Finished, user))
             }
             Err(failure) => {
                 // The record first: a claim handed to a record that was never written would be lost.
                 self.record_delivery_failure(&facts, stored.body(), &failure).await?;
                 self.hand_claim_to_failure(facts.key.document_id()).await;
-                report.failed += 1;
+                Ok((Swept::Failed, None))
             }
         }
-        Ok(())
     }
 
     async fn update_claim(&self, id: &str, data: &serde_json::Value) -> Result<(), StepError> {

@@ -16,14 +16,24 @@
 //!
 //! ## Fan-out: backlogs not capped by one invocation's budget
 //! One invocation on Workers Free retries about two failures (a retry costs up to
-//! [`crate::failures::RETRY_COST`]). [`App::hand_out_due_failures`] lifts that: it lists the due failures'
-//! ids (one call, `select $id`) and hands them out in slices of [`FANOUT_SLICE`] through a [`FanOut`], one
-//! call per slice, to a relay (an invocation with a budget of its own) which hands every id of its slice to
-//! one more invocation (the webhook worker's replay route), where the retry runs. The role-sync cron runs
-//! it, relaying through its own `POST /replays`: the webhook worker's size budget has no room for the
-//! fan-out, and the role-sync worker needs none of the processing code to relay. Nothing is lost if a
-//! hand-off fails: a failure stays due until its retry records an outcome. A failure the webhook cron
-//! retries while it is also being relayed is processed twice at once, which the claims make harmless.
+//! [`crate::failures::RETRY_COST`]) and sweeps about three stale claims ([`SWEEP_COST`]). [`App::hand_out`]
+//! lifts that for both [`Backlog`]s: it lists the due failures' (or stale claims') ids (one call, `select
+//! $id`) and hands them out in slices of [`FANOUT_SLICE`] through a [`FanOut`], one call per slice, to a
+//! relay (an invocation with a budget of its own) which hands every id of its slice to one more
+//! invocation (the webhook worker's replay or sweep route), where the work runs. The role-sync cron runs
+//! it, due failures first, relaying through its own `POST /replays`: the webhook worker's size budget has
+//! no room for the fan-out, and the role-sync worker needs none of the processing code to relay. Nothing
+//! is lost if a hand-off fails: a failure stays due until its retry records an outcome, a claim stays
+//! `processing` until it is swept. A failure the webhook cron retries while it is also being relayed is
+//! processed twice at once, which the claims make harmless; a claim is read again by its sweep
+//! ([`App::sweep_claim_by_id`]) and skipped once another sweep has leased or finished it.
+//!
+//! ## Pacing
+//! The slices of one run are handed out at once, but a relay hands its ids on [`RELAY_CONCURRENCY`] at a
+//! time ([`crate::concurrent::in_waves`]): at most `slices × RELAY_CONCURRENCY` retries or sweeps run at
+//! once (95 at Free's default budget, not 570), so a backlog drains at the pace Appwrite answers instead
+//! of piling up requests that time out and are rescheduled minutes later. The numbers behind 5 are in
+//! docs/plans/2026-12-01-subrequest-budget.md ("Pacing").
 
 use crate::error::StepError;
 use crate::failures::RetryReport;
@@ -39,20 +49,60 @@ use tollgate_core::Clock;
 pub const SWEEPS_PER_RUN: u32 = 3;
 /// One swept claim at most: the lease (moving `claimedAt`) and the whole processing path of a delivery.
 pub const SWEEP_COST: u32 = 11;
-/// Due failure ids per hand-off slice: the receiving invocation spends one call per id (Free's 50 with room).
+/// Ids per hand-off slice: the receiving invocation (the relay) spends one call per id (Free's 50 with room).
 pub const FANOUT_SLICE: u32 = 30;
 /// Slices per cron run at most (each a further invocation; 900 retries a minute with the cron every minute,
 /// fewer when the budget decides: 19 slices, 570 retries, at the default 40).
 pub const MAX_SLICES: u32 = 30;
-/// Calls the fan-out of failures leaves to the rest of the role-sync cron (its due jobs and reconciliation).
+/// Calls each hand-out leaves to the rest of the role-sync cron (the next hand-out's listing, its due jobs
+/// and reconciliation).
 pub const FANOUT_RESERVE: u32 = 20;
+/// Ids a relay hands on at once (see the module doc, "Pacing"). 5: below the 6 connections Cloudflare
+/// keeps open per invocation (more would only wait in its queue, unaccounted), and a slice of 30 then takes
+/// 6 waves, a few seconds when Appwrite answers a retry in under a second.
+pub const RELAY_CONCURRENCY: usize = 5;
 
-/// Hands slices of due failure ids to further invocations.
+/// A backlog the role-sync cron hands out (the order of [`BACKLOGS`] is the order it does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// Failure records due for a retry: the webhook worker's `POST /admin/failures/{id}/replay`.
+    DueFailures,
+    /// Claims left `processing` past [`crate::inbox::STALE_CLAIM_AFTER_SECS`]: its `POST
+    /// /admin/claims/{id}/sweep`.
+    StaleClaims,
+}
+
+/// Failures first: a due failure has waited at least a minute already, a claim five.
+pub const BACKLOGS: [Backlog; 2] = [Backlog::DueFailures, Backlog::StaleClaims];
+
+impl Backlog {
+    /// Its name in a relay's request (`kind`) and in the cron's log line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DueFailures => "failures",
+            Self::StaleClaims => "claims",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        BACKLOGS.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The webhook worker's route that processes one id of this backlog.
+    pub fn route(self, id: &str) -> String {
+        match self {
+            Self::DueFailures => format!("/admin/failures/{id}/replay"),
+            Self::StaleClaims => format!("/admin/claims/{id}/sweep"),
+        }
+    }
+}
+
+/// Hands slices of ids to further invocations.
 pub trait FanOut {
     /// Whether hand-offs can be made at all (configured).
     fn enabled(&self) -> bool;
-    /// Hands one slice on; `true` when it was accepted.
-    fn hand(&self, ids: Vec<String>) -> impl std::future::Future<Output = bool>;
+    /// Hands one slice of `backlog` on; `true` when it was accepted.
+    fn hand(&self, backlog: Backlog, ids: Vec<String>) -> impl std::future::Future<Output = bool>;
 }
 
 /// No fan-out: every retry runs in the cron's own invocation.
@@ -63,7 +113,7 @@ impl FanOut for NoFanOut {
         false
     }
 
-    async fn hand(&self, _ids: Vec<String>) -> bool {
+    async fn hand(&self, _backlog: Backlog, _ids: Vec<String>) -> bool {
         false
     }
 }
@@ -205,19 +255,22 @@ impl<C: Clock> App<'_, C> {
         }
     }
 
-    /// Hands the due failures out in slices ([`FanOut`]), as many slices as fit the invocation's budget
-    /// after [`FANOUT_RESERVE`]: `(failures handed out, slices not accepted)`. Run by the role-sync cron
-    /// (see the module doc: "Fan-out").
-    pub async fn hand_out_due_failures(&self, fan_out: &impl FanOut) -> Result<(u32, u32), StepError> {
+    /// Hands `backlog` out in slices ([`FanOut`]), as many slices as fit the invocation's budget after
+    /// [`FANOUT_RESERVE`]: `(ids handed out, slices not accepted)`. Run by the role-sync cron for each of
+    /// [`BACKLOGS`] in turn, each with what the one before left (see the module doc: "Fan-out").
+    pub async fn hand_out(&self, backlog: Backlog, fan_out: &impl FanOut) -> Result<(u32, u32), StepError> {
         let slices = self.appwrite.subrequests().units(1 + FANOUT_RESERVE, 1, MAX_SLICES);
         if slices == 0 {
             return Ok((0, 0));
         }
-        let ids = self.due_failure_ids(slices * FANOUT_SLICE).await?;
+        let ids = match backlog {
+            Backlog::DueFailures => self.due_failure_ids(slices * FANOUT_SLICE).await?,
+            Backlog::StaleClaims => self.stale_claim_ids(slices * FANOUT_SLICE).await?,
+        };
         // All at once: each slice is its own invocation, and the cron waits for the slowest.
         let handed = ids
             .chunks(FANOUT_SLICE as usize)
-            .map(|slice| async move { (slice.len() as u32, fan_out.hand(slice.to_vec()).await) });
+            .map(|slice| async move { (slice.len() as u32, fan_out.hand(backlog, slice.to_vec()).await) });
         let (mut handed_out, mut failed) = (0, 0);
         for (size, accepted) in crate::concurrent::join_all(handed).await {
             if accepted {

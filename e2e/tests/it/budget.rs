@@ -1,9 +1,9 @@
-//! Crons within their subrequest budget, through workerd: a backlog of due failures is handed out by one
-//! role-sync cron run (the cron → its `POST /replays` → the webhook's replay route), and every invocation's
-//! line stays within `CRON_SUBREQUEST_BUDGET` with nothing refused.
+//! Crons within their subrequest budget, through workerd: a backlog of due failures, and one of stale inbox
+//! claims, is handed out by one role-sync cron run (the cron → its `POST /replays` → the webhook's replay or
+//! sweep route), and every invocation's line stays within `CRON_SUBREQUEST_BUDGET` with nothing refused.
 
 use crate::observability::json_lines;
-use crate::support::{event_document_id, order_body, spawn_app};
+use crate::support::{event_document_id, order_body, spawn_app, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -34,14 +34,7 @@ async fn one_cron_run_hands_a_backlog_of_due_failures_out_and_every_invocation_s
         let failure = app.document("webhook_failures", id).await.expect("failure record");
         assert_eq!(failure["state"], "settled", "{id} was retried by the one cron run: {failure}");
     }
-    let mut relay_log: Vec<Value> = Vec::new();
-    for _ in 0..50 {
-        relay_log = json_lines(app.role_sync.log_path()).into_iter().filter(|l| l["log"] == "invocation").collect();
-        if relay_log.iter().any(|l| l["kind"] == "cron") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let relay_log = role_sync_lines_with_the_cron(&app).await;
     let cron = relay_log.iter().find(|l| l["kind"] == "cron").expect("the role-sync cron's line");
     assert_eq!(cron["handedOutFailures"], json!({"failures": backlog, "failedSlices": 0}), "{cron}");
     assert!(cron["subrequests"].as_u64() <= cron["budget"].as_u64(), "{cron}");
@@ -51,10 +44,7 @@ async fn one_cron_run_hands_a_backlog_of_due_failures_out_and_every_invocation_s
     let lines: Vec<Value> = json_lines(app.worker.log_path());
     let replays = lines.iter().filter(|l| l["route"].as_str().is_some_and(|r| r.ends_with("/replay"))).count();
     assert_eq!(replays as u64, backlog);
-    for line in lines.iter().chain(&relay_log).filter(|l| l["log"] == "invocation") {
-        assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
-        assert!(line.get("refusedSubrequests").is_none(), "a call was refused: {line}");
-    }
+    within_free_budget(lines.iter().chain(&relay_log));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,5 +73,74 @@ async fn the_role_sync_cron_hands_due_jobs_to_its_own_sync_route_and_stays_withi
     assert_eq!(syncs, jobs);
     for line in &lines {
         assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cron_run_hands_a_backlog_of_stale_claims_out_and_every_invocation_stays_within_its_budget() {
+    let app = spawn_app().await;
+    // More than the webhook cron sweeps itself (3 a run), and more than one wave of a relay (5).
+    let backlog: u64 = 12;
+    for i in 0..backlog {
+        app.create_user(&format!("stale{i}"), &format!("stale{i}@example.com")).await;
+    }
+    // Finding the buyer fails, and so does recording the failure: each delivery is answered 202 `accepted`
+    // and only its claim, with the body, remains.
+    let failing = ["/v1/users", "/v1/databases/crypto/collections/webhook_failures"];
+    app.set_faults(json!({"rate": 1.0, "status": 503, "paths": failing})).await;
+    for i in 0..backlog {
+        let body = order_body("order.completed", 950 + i, &format!("stale{i}@example.com"));
+        assert_eq!(app.deliver(&body, 202).await, json!({"ok": true, "accepted": true}));
+    }
+    app.clear_faults().await;
+    let ids: Vec<String> =
+        (0..backlog).map(|i| event_document_id("order.completed", &(950 + i).to_string(), "1")).collect();
+    for id in &ids {
+        assert_eq!(app.document("webhook_events", id).await.expect("claim")["status"], "processing");
+        // Stale (workerd's clock cannot be moved: the claim is aged instead).
+        app.update_document("webhook_events", id, json!({"claimedAt": "2000-01-01T00:00:00.000+00:00"})).await;
+    }
+
+    app.trigger_role_sync_cron().await;
+
+    for id in &ids {
+        let claim = app.document("webhook_events", id).await.expect("claim");
+        assert_eq!(claim["status"], "completed", "{id} was swept by the one cron run: {claim}");
+    }
+    assert_eq!(app.documents("entitlements").await.len() as u64, backlog, "each purchase granted once");
+    let relay_log = role_sync_lines_with_the_cron(&app).await;
+    let cron = relay_log.iter().find(|l| l["kind"] == "cron").expect("the role-sync cron's line");
+    assert_eq!(cron["handedOutFailures"], json!({"failures": 0, "failedSlices": 0}), "{cron}");
+    assert_eq!(cron["handedOutClaims"], json!({"claims": backlog, "failedSlices": 0}), "{cron}");
+    let relay: Vec<&Value> = relay_log.iter().filter(|l| l["route"] == "POST /replays").collect();
+    assert_eq!(relay.len(), 1, "twelve ids are one slice");
+    assert_eq!((relay[0]["kind"].as_str(), relay[0]["handedOut"].as_u64()), (Some("claims"), Some(backlog)));
+    let lines: Vec<Value> = json_lines(app.worker.log_path());
+    let sweeps: Vec<&Value> =
+        lines.iter().filter(|l| l["route"].as_str().is_some_and(|r| r.ends_with("/sweep"))).collect();
+    assert_eq!(sweeps.len() as u64, backlog);
+    assert!(sweeps.iter().all(|l| l["outcome"] == "finished"), "{sweeps:?}");
+    within_free_budget(lines.iter().chain(&relay_log));
+}
+
+/// The role-sync worker's invocation lines, once the cron's is among them (they reach the log a moment
+/// after the run).
+async fn role_sync_lines_with_the_cron(app: &TestApp) -> Vec<Value> {
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        lines = json_lines(app.role_sync.log_path()).into_iter().filter(|l| l["log"] == "invocation").collect();
+        if lines.iter().any(|l| l["kind"] == "cron") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lines
+}
+
+/// Every invocation line stayed within Workers Free's default budget, and no call was refused.
+fn within_free_budget<'a>(lines: impl Iterator<Item = &'a Value>) {
+    for line in lines.filter(|l| l["log"] == "invocation") {
+        assert!(line["subrequests"].as_u64().is_some_and(|n| n <= 40), "over Free's default budget: {line}");
+        assert!(line.get("refusedSubrequests").is_none(), "a call was refused: {line}");
     }
 }

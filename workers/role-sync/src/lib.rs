@@ -2,22 +2,23 @@
 //!
 //! - `POST /sync` `{"userId"}` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): sync one user now; the webhook
 //!   worker calls it after every access change.
-//! - cron: the webhook's due failures handed out through `/replays` (when `ROLE_SYNC_URL` is set), then
-//!   every due `role_sync_jobs` entry (handed to `/sync` on this worker, one invocation each, when
-//!   `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of the whole guild
-//!   (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
-//! - `POST /replays` `{"ids": [...]}` (`ROLE_SYNC_TOKEN`): a slice of the webhook's due failures, handed out
-//!   by this worker's cron; each id goes to the webhook worker's replay route (`WEBHOOK_URL`,
-//!   `ADMIN_TOKEN`), one invocation each.
+//! - cron: the webhook's due failures, then its stale inbox claims, handed out through `/replays` (when
+//!   `ROLE_SYNC_URL` is set), then every due `role_sync_jobs` entry (handed to `/sync` on this worker, one
+//!   invocation each, when `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of
+//!   the whole guild (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
+//! - `POST /replays` `{"kind": "failures"|"claims", "ids": [...]}` (`ROLE_SYNC_TOKEN`; no `kind`: failures):
+//!   a slice of the webhook's due failures or stale claims, handed out by this worker's cron; each id goes
+//!   to the webhook worker's replay or sweep route (`WEBHOOK_URL`, `ADMIN_TOKEN`), one invocation each,
+//!   `RELAY_CONCURRENCY` at a time.
 //! - `GET /health`.
 //! - Discord calls ask the `DiscordLimiter` Durable Object of the limiter worker (workers/limiter), shared
 //!   with the api and console workers.
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
-use tollgate_app::concurrent::join_all;
+use tollgate_app::concurrent::{in_waves, join_all};
 use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_FIXED_COST, RECONCILE_PAGES_PER_RUN};
-use tollgate_app::scheduled::{FanOut, FANOUT_SLICE};
+use tollgate_app::scheduled::{Backlog, FanOut, BACKLOGS, FANOUT_SLICE, RELAY_CONCURRENCY};
 use tollgate_app::settings::customer_guild_id;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::AppwriteId;
@@ -111,9 +112,10 @@ async fn route(mut req: Request, env: &Env, invocation: &Invocation) -> Result<R
     }
 }
 
-/// The relay of the fan-out of due failures (`tollgate_app::scheduled`, "Fan-out"): up to
-/// `FANOUT_SLICE` due failure ids, each handed to the webhook worker's `POST /admin/failures/{id}/replay`
-/// (one subrequest each, all at once), where its retry runs in an invocation of its own. It lives here
+/// The relay of the fan-out (`tollgate_app::scheduled`, "Fan-out"): up to `FANOUT_SLICE` due failure ids
+/// (`kind` `failures`, or none) or stale claim ids (`claims`), each handed to the webhook worker's `POST
+/// /admin/failures/{id}/replay` or `POST /admin/claims/{id}/sweep` (one subrequest each,
+/// `RELAY_CONCURRENCY` at a time: "Pacing"), where it runs in an invocation of its own. It lives here
 /// because it needs none of the processing code, and the webhook worker's size budget has no room for it;
 /// this worker's cron hands the slices out ([`Relay`]).
 async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> Result<Response> {
@@ -122,6 +124,13 @@ async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> 
     }
     let Ok(body) = req.json::<serde_json::Value>().await else { return error(400, "invalid_body") };
     let Some(raw) = body.get("ids").and_then(|ids| ids.as_array()) else { return error(400, "invalid_body") };
+    let backlog = match body.get("kind") {
+        None => Backlog::DueFailures,
+        Some(kind) => match kind.as_str().and_then(Backlog::from_name) {
+            Some(backlog) => backlog,
+            None => return error(400, "invalid_kind"),
+        },
+    };
     if raw.is_empty() || raw.len() > FANOUT_SLICE as usize {
         return error(400, "invalid_slice");
     }
@@ -133,18 +142,21 @@ async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> 
     };
     let base = base.trim().trim_end_matches('/').to_owned();
     let subrequests = invocation.subrequests();
-    let replays = ids.iter().map(|id| {
-        let url = format!("{base}/admin/failures/{}/replay", id.as_str());
-        let token = &token;
+    let handed = in_waves(&ids, RELAY_CONCURRENCY, |id| {
+        let (url, token) = (format!("{base}{}", backlog.route(id.as_str())), &token);
         async move { post_json(&url, token, &json!({}), subrequests).await }
-    });
-    let handed = join_all(replays).await.into_iter().filter(|ok| *ok).count();
+    })
+    .await
+    .into_iter()
+    .filter(|ok| *ok)
+    .count();
+    invocation.note("kind", backlog.name());
     invocation.note("handedOut", handed);
     answer(200, json!({ "ok": true, "handedOut": handed }))
 }
 
-/// The fan-out of the webhook's due failures: slices go to this worker's own `POST /replays`
-/// (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
+/// The fan-out of the webhook's due failures and stale claims: slices go to this worker's own `POST
+/// /replays` (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
 struct Relay<'a> {
     target: Option<(String, String)>,
     subrequests: &'a Subrequests,
@@ -165,11 +177,14 @@ impl FanOut for Relay<'_> {
         self.target.is_some()
     }
 
-    async fn hand(&self, ids: Vec<String>) -> bool {
+    async fn hand(&self, backlog: Backlog, ids: Vec<String>) -> bool {
         let Some((url, token)) = &self.target else { return false };
-        let handed = post_json(url, token, &json!({ "ids": ids }), self.subrequests).await;
+        let handed = post_json(url, token, &json!({ "kind": backlog.name(), "ids": ids }), self.subrequests).await;
         if !handed {
-            worker::console_warn!("role-sync: a slice of due failures was not accepted; they stay due");
+            worker::console_warn!(
+                "role-sync: a slice of {} was not accepted; they wait for the next run",
+                backlog.name()
+            );
         }
         handed
     }
@@ -213,15 +228,20 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
     };
     let sync = RoleSync::new(parts.app(), &discord, guild);
     let mut outcome = "ok";
-    // First the webhook's due failures (buyers waiting for access), relayed through `/replays`.
+    // First the webhook's due failures, then its stale claims (buyers waiting for access), relayed through
+    // `/replays`; each hand-out with what the one before left of the budget.
     let relay = Relay::from_env(env, invocation.subrequests());
-    if relay.enabled() {
-        match sync.app.hand_out_due_failures(&relay).await {
-            Ok((failures, failed_slices)) => {
-                invocation.note("handedOutFailures", json!({ "failures": failures, "failedSlices": failed_slices }))
+    for backlog in BACKLOGS.into_iter().filter(|_| relay.enabled()) {
+        let key = match backlog {
+            Backlog::DueFailures => "handedOutFailures",
+            Backlog::StaleClaims => "handedOutClaims",
+        };
+        match sync.app.hand_out(backlog, &relay).await {
+            Ok((handed, failed_slices)) => {
+                invocation.note(key, json!({ backlog.name(): handed, "failedSlices": failed_slices }))
             }
             Err(e) => {
-                worker::console_error!("role-sync: handing out due failures: {e}");
+                worker::console_error!("role-sync: handing out {}: {e}", backlog.name());
                 outcome = "errors";
             }
         }

@@ -3,7 +3,9 @@
 //!
 //! - `POST /sell/webhook`: Sell.app (the replaced deployment's URL, kept).
 //! - `POST /stripe/webhook`: Stripe (`STRIPE_WEBHOOK_SECRET`, several secrets while one is rotated).
-//! - `POST /admin/failures/{id}/replay` (`ADMIN_TOKEN`): an admin's replay, forwarded by the api worker.
+//! - `POST /admin/failures/{id}/replay` (`ADMIN_TOKEN`): an admin's replay, forwarded by the api worker, or
+//!   a due failure handed out by the role-sync cron's fan-out.
+//! - `POST /admin/claims/{id}/sweep` (`ADMIN_TOKEN`): a stale inbox claim handed out by the same fan-out.
 //! - `GET /health`.
 //! - cron: [`tollgate_app::App::run_scheduled`] (the inbox sweep of cut deliveries, retries, pending
 //!   entitlements, pruning, and refund reconciliation when `SELLAPP_API_KEY` is set).
@@ -42,11 +44,14 @@ async fn route(
 ) -> std::result::Result<Response, error::WebhookError> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if let ["admin", "failures", id, "replay"] = segments.as_slice() {
-        return match req.method() {
-            worker::Method::Post => admin::replay(&req, env, invocation, id).await,
-            _ => Err(error::WebhookError::MethodNotAllowed { allow: "POST" }),
-        };
+    let post = req.method() == worker::Method::Post;
+    match segments.as_slice() {
+        ["admin", "failures", id, "replay"] if post => return admin::replay(&req, env, invocation, id).await,
+        ["admin", "claims", id, "sweep"] if post => return admin::sweep(&req, env, invocation, id).await,
+        ["admin", "failures", _, "replay"] | ["admin", "claims", _, "sweep"] => {
+            return Err(error::WebhookError::MethodNotAllowed { allow: "POST" })
+        }
+        _ => {}
     }
     match (req.method(), path.as_str()) {
         (worker::Method::Get, "/health") => error::json(200, &serde_json::json!({ "ok": true }))

@@ -7,8 +7,9 @@ use crate::support::{context, TestContext};
 use chrono::Duration;
 use serde_json::Value;
 use tollgate_app::failures::RETRY_COST;
+use tollgate_app::inbox::{Swept, STALE_CLAIM_AFTER_SECS};
 use tollgate_app::role_sync::RoleSync;
-use tollgate_app::scheduled::{FanOut, FANOUT_SLICE};
+use tollgate_app::scheduled::{Backlog, FanOut, FANOUT_RESERVE, FANOUT_SLICE, RELAY_CONCURRENCY, SWEEP_COST};
 use tollgate_app::App;
 use tollgate_appwrite::{AppwriteClient, Query};
 use tollgate_core::retry_schedule::RETRY_SCHEDULE_SECS;
@@ -159,11 +160,14 @@ async fn role_sync_cron_runs_stay_within_the_budget_and_every_queued_user_gets_t
     }
 }
 
-/// The webhook worker's fan-out, played in process: each slice is an invocation with a budget of its own
-/// that spends one call per id to hand it on, and each id's retry (the replay route) is one more.
+/// The role-sync cron's fan-out, played in process: each slice is an invocation (the relay) with a budget
+/// of its own that spends one call per id to hand it on, in waves of `RELAY_CONCURRENCY`, and each id's
+/// retry or sweep (the webhook worker's replay or sweep route) is one more invocation.
 struct Invocations<'a> {
     ctx: &'a TestContext,
-    slices: std::sync::Mutex<Vec<usize>>,
+    /// The cron's meter: each hand-off is one of its calls (the role-sync worker's `post_json` takes it).
+    cron: Subrequests,
+    slices: std::sync::Mutex<Vec<(Backlog, usize)>>,
 }
 
 impl FanOut for Invocations<'_> {
@@ -171,19 +175,41 @@ impl FanOut for Invocations<'_> {
         true
     }
 
-    async fn hand(&self, ids: Vec<String>) -> bool {
+    async fn hand(&self, backlog: Backlog, ids: Vec<String>) -> bool {
         assert!(ids.len() as u32 <= FANOUT_SLICE);
-        let slice = Subrequests::with_limit(FREE_BUDGET);
-        for id in &ids {
-            assert!(slice.fits(1));
-            slice.take().unwrap();
-            let (client, meter) = invocation_client(self.ctx, FREE_BUDGET);
+        assert!(self.cron.fits(1), "the hand-out asked the budget for this slice");
+        self.cron.take().unwrap();
+        let relay = Subrequests::with_limit(FREE_BUDGET);
+        let handed = tollgate_app::concurrent::in_waves(&ids, RELAY_CONCURRENCY, |id| {
+            assert!(relay.fits(1));
+            relay.take().unwrap();
             let id = tollgate_core::AppwriteId::parse(id).unwrap();
-            app(self.ctx, &client).replay_failure(&id).await.unwrap();
-            assert!(meter.refused() == 0 && meter.used() <= RETRY_COST, "a replay made {} calls", meter.used());
-        }
-        self.slices.lock().unwrap().push(ids.len());
+            async move {
+                let (client, meter) = invocation_client(self.ctx, FREE_BUDGET);
+                let (cost, ok) = match backlog {
+                    Backlog::DueFailures => (RETRY_COST, app(self.ctx, &client).replay_failure(&id).await.is_ok()),
+                    Backlog::StaleClaims => {
+                        let swept = app(self.ctx, &client).sweep_claim_by_id(&id).await.unwrap().0;
+                        (SWEEP_COST, swept == Swept::Finished)
+                    }
+                };
+                assert!(meter.refused() == 0 && meter.used() <= cost, "{backlog:?} {id}: {} calls", meter.used());
+                ok
+            }
+        })
+        .await;
+        assert!(handed.iter().all(|ok| *ok), "{backlog:?}: {handed:?}");
+        self.slices.lock().unwrap().push((backlog, ids.len()));
         true
+    }
+}
+
+impl Invocations<'_> {
+    fn slices(&self, backlog: Backlog) -> Vec<usize> {
+        let mut sizes: Vec<usize> =
+            self.slices.lock().unwrap().iter().filter(|(b, _)| *b == backlog).map(|(_, n)| *n).collect();
+        sizes.sort_unstable();
+        sizes
     }
 }
 
@@ -192,14 +218,38 @@ async fn with_fan_out_one_run_hands_the_whole_backlog_out_in_slices_each_invocat
     let ctx = context().await;
     let backlog = 65;
     due_failures(&ctx, backlog).await;
-    let fan_out = Invocations { ctx: &ctx, slices: std::sync::Mutex::new(Vec::new()) };
     let (client, meter) = invocation_client(&ctx, FREE_BUDGET);
-    let handed = app(&ctx, &client).hand_out_due_failures(&fan_out).await.unwrap();
+    let fan_out = Invocations { ctx: &ctx, cron: meter.clone(), slices: std::sync::Mutex::new(Vec::new()) };
+    let handed = app(&ctx, &client).hand_out(Backlog::DueFailures, &fan_out).await.unwrap();
     assert_eq!(handed, (backlog as u32, 0));
     assert!(meter.used() <= FREE_BUDGET && meter.refused() == 0, "{} used", meter.used());
-    assert!(meter.remaining() >= Some(tollgate_app::scheduled::FANOUT_RESERVE), "room left for the cron's own work");
-    let mut slices = fan_out.slices.lock().unwrap().clone();
-    slices.sort_unstable();
-    assert_eq!(slices, vec![5, 30, 30]);
+    assert!(meter.remaining() >= Some(FANOUT_RESERVE), "room left for the cron's own work");
+    assert_eq!(fan_out.slices(Backlog::DueFailures), vec![5, 30, 30]);
     assert_eq!(still_due(&ctx).await, 0, "every due failure was retried in this one cron run");
+}
+
+#[tokio::test]
+async fn with_fan_out_one_run_hands_out_the_due_failures_and_then_a_backlog_of_65_stale_claims_within_its_budget() {
+    let ctx = context().await;
+    let backlog: u64 = 65;
+    for i in 0..backlog {
+        crate::inbox::left_processing(&ctx, &format!("s{i}"), 800 + i).await;
+    }
+    due_failures(&ctx, 3).await;
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    let (client, meter) = invocation_client(&ctx, FREE_BUDGET);
+    let fan_out = Invocations { ctx: &ctx, cron: meter.clone(), slices: std::sync::Mutex::new(Vec::new()) };
+    let cron = app(&ctx, &client);
+    // As the role-sync cron does: the failures first, then the claims with what they left.
+    assert_eq!(cron.hand_out(Backlog::DueFailures, &fan_out).await.unwrap(), (3, 0));
+    assert_eq!(cron.hand_out(Backlog::StaleClaims, &fan_out).await.unwrap(), (backlog as u32, 0));
+    assert_eq!((meter.used(), meter.refused()), (6, 0), "the cron's own calls: two listings, four slices");
+    assert!(meter.remaining() >= Some(FANOUT_RESERVE), "room left for the cron's jobs and reconciliation");
+    assert_eq!(fan_out.slices(Backlog::DueFailures), vec![3]);
+    assert_eq!(fan_out.slices(Backlog::StaleClaims), vec![5, 30, 30]);
+    let processing = ctx.count("webhook_events", &[Query::equal("status", ["processing"]), Query::limit(5_000)]).await;
+    assert_eq!(processing, 0, "every stale claim was swept in this one cron run");
+    assert_eq!(still_due(&ctx).await, 0);
+    let granted = ctx.count("entitlements", &[Query::limit(5_000)]).await;
+    assert_eq!(granted as u64, backlog + 3, "each purchase granted once");
 }

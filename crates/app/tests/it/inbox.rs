@@ -6,8 +6,8 @@ use crate::support::{applied, context, order, TestContext};
 use chrono::Duration;
 use serde_json::{json, Value};
 use std::time::Duration as Wait;
-use tollgate_app::inbox::STALE_CLAIM_AFTER_SECS;
-use tollgate_app::scheduled::SWEEPS_PER_RUN;
+use tollgate_app::inbox::{Swept, STALE_CLAIM_AFTER_SECS};
+use tollgate_app::scheduled::{SWEEPS_PER_RUN, SWEEP_COST};
 use tollgate_app::IngestOutcome;
 use tollgate_appwrite::Query;
 use tollgate_core::retry_schedule::RETRY_SCHEDULE_SECS;
@@ -225,4 +225,99 @@ async fn a_redelivery_of_a_claim_left_failed_under_a_settled_record_is_a_duplica
     ctx.set_faults(json!({"rate": 0})).await;
     assert_eq!(ctx.document("webhook_events", &claim_id("order.completed", "50")).await.unwrap()["status"], "failed");
     assert_eq!(ctx.app().ingest_sellapp(&second).await, Ok(applied("cut7")));
+}
+
+/// A purchase by a new verified `user` (`{user}@example.com`) left `processing` with its body: finding the
+/// buyer failed, and so did recording the failure (answered 202 `accepted`, left to the sweep). The claim's id.
+pub(crate) async fn left_processing(ctx: &TestContext, user: &str, order_id: u64) -> String {
+    let email = format!("{user}@example.com");
+    ctx.create_user(user, &email).await;
+    let failing = ["/v1/users", "/v1/databases/crypto/collections/webhook_failures"];
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": failing})).await;
+    let outcome = ctx.app().ingest_sellapp(&order("order.completed", order_id, &email)).await;
+    ctx.set_faults(json!({"rate": 0})).await;
+    assert_eq!(outcome, Ok(IngestOutcome::Accepted), "the claim holds the body, nothing else was written");
+    claim_id("order.completed", &order_id.to_string())
+}
+
+fn id(raw: &str) -> AppwriteId {
+    AppwriteId::parse(raw).expect("a valid id")
+}
+
+#[tokio::test]
+async fn sweeping_a_claim_by_id_leaves_a_fresh_a_leased_and_a_finished_claim_alone() {
+    let ctx = context().await;
+    let claim = left_processing(&ctx, "byid1", 61).await;
+    let before = ctx.document("webhook_events", &claim).await.expect("claim");
+
+    // Fresh: its delivery may still be running.
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS - 1));
+    assert_eq!(ctx.app().sweep_claim_by_id(&id(&claim)).await, Ok((Swept::Skipped, None)));
+    assert_eq!(ctx.document("webhook_events", &claim).await.expect("claim"), before, "not even leased");
+
+    // Listed as stale, then leased by the webhook cron's own sweep before its hand-out arrives.
+    ctx.clock.advance(Duration::seconds(2));
+    assert_eq!(ctx.app().stale_claim_ids(10).await.expect("ids"), vec![claim.clone()]);
+    let lease = json!({"claimedAt": tollgate_app::records::timestamp(ctx.clock_now())});
+    ctx.client.update_document(&ctx.settings.database_id, "webhook_events", &claim, &lease).await.expect("lease");
+    assert_eq!(ctx.app().sweep_claim_by_id(&id(&claim)).await, Ok((Swept::Skipped, None)));
+    assert!(entitlements(&ctx).await.is_empty(), "the lease holder processes it, not the hand-out");
+
+    // Finished meanwhile (by the lease holder, here the cron's sweep once the lease is stale).
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    assert_eq!(ctx.app().sweep_stale_claims(SWEEPS_PER_RUN).await.expect("sweep").finished, 1);
+    clear_calls(&ctx).await;
+    assert_eq!(ctx.app().sweep_claim_by_id(&id(&claim)).await, Ok((Swept::Skipped, None)));
+    assert_eq!(total_calls(&ctx).await, 1, "one read, nothing written: {}", ctx.calls().await);
+    assert_eq!(ctx.document("webhook_events", &claim).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 61).await;
+
+    // An id with no claim is a 404, for the route to say so.
+    let missing = ctx.app().sweep_claim_by_id(&id("no-such-claim")).await.expect_err("no claim");
+    assert_eq!(missing.status, Some(404), "{missing}");
+}
+
+#[tokio::test]
+async fn a_stale_claim_swept_by_id_is_processed_and_completed_once() {
+    let ctx = context().await;
+    let claim = left_processing(&ctx, "byid2", 62).await;
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+
+    clear_calls(&ctx).await;
+    let swept = ctx.app().sweep_claim_by_id(&id(&claim)).await.expect("sweep");
+    assert_eq!(swept, (Swept::Finished, Some(id("byid2"))), "the user to prompt role-sync for");
+    let calls = total_calls(&ctx).await;
+    assert!(calls <= u64::from(SWEEP_COST), "one sweep by id costs {calls} calls: {}", ctx.calls().await);
+    let done = ctx.document("webhook_events", &claim).await.expect("claim");
+    assert_eq!(done["status"], "completed");
+    assert!(done["bodyText"].is_null(), "a finished delivery's body is not kept: {done}");
+    ctx.project("byid2").await;
+    assert!(ctx.is_paid("byid2").await);
+
+    // The same hand-out arriving twice (a relay retried) does nothing more.
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    assert_eq!(ctx.app().sweep_claim_by_id(&id(&claim)).await, Ok((Swept::Skipped, None)));
+    assert!(ctx.app().stale_claim_ids(10).await.expect("ids").is_empty());
+    granted_once(&ctx, 62).await;
+}
+
+#[tokio::test]
+async fn a_stale_claim_swept_by_id_that_fails_again_is_handed_to_its_failure_record_which_settles_it() {
+    let ctx = context().await;
+    let claim = left_processing(&ctx, "byid3", 63).await;
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    ctx.set_faults(json!({"rate": 1.0, "status": 503, "paths": ["/v1/users"]})).await;
+    assert_eq!(ctx.app().sweep_claim_by_id(&id(&claim)).await, Ok((Swept::Failed, None)));
+    ctx.set_faults(json!({"rate": 0})).await;
+    let failure = ctx.document("webhook_failures", &claim).await.expect("failure record");
+    assert_eq!((failure["state"].as_str(), failure["errorCode"].as_str()), (Some("due"), Some("appwrite_error")));
+    assert_eq!(ctx.document("webhook_events", &claim).await.expect("claim")["status"], "failed");
+
+    // Its record owns it now: neither sweep takes it again; the retry settles it.
+    ctx.clock.advance(Duration::seconds(RETRY_SCHEDULE_SECS[0].max(STALE_CLAIM_AFTER_SECS + 1)));
+    assert_eq!(ctx.app().sweep_claim_by_id(&id(&claim)).await, Ok((Swept::Skipped, None)));
+    assert!(ctx.app().stale_claim_ids(10).await.expect("ids").is_empty());
+    assert_eq!(ctx.app().retry_due_failures(10).await.expect("retry").settled, 1);
+    assert_eq!(ctx.document("webhook_events", &claim).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 63).await;
 }
