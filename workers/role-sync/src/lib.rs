@@ -195,14 +195,8 @@ async fn post_json(url: &str, token: &str, body: &serde_json::Value, subrequests
     if !subrequests.fits(1) || subrequests.take().is_err() {
         return false;
     }
-    let sent = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .timeout(std::time::Duration::from_secs(60))
-        .send()
-        .await;
-    matches!(sent, Ok(response) if response.status().is_success())
+    let sent = tollgate_worker_common::post_json(url, token, body, std::time::Duration::from_secs(60)).await;
+    matches!(sent, Ok(answer) if answer.is_success())
 }
 
 #[event(scheduled)]
