@@ -17,10 +17,11 @@
 //! ## Fan-out: backlogs not capped by one invocation's budget
 //! One invocation on Workers Free retries about two failures (a retry costs up to
 //! [`crate::failures::RETRY_COST`]) and sweeps about three stale claims ([`SWEEP_COST`]). [`App::hand_out`]
-//! lifts that for both [`Backlog`]s: it lists the due failures' (or stale claims') ids (one call, `select
-//! $id`) and hands them out in slices of [`FANOUT_SLICE`] through a [`FanOut`], one call per slice, to a
+//! lifts that for each [`Backlog`] (and for the role-sync jobs, about two a run): it lists the due ids (one
+//! or two calls, `select $id`) and hands them out in slices of [`FANOUT_SLICE`] through a [`FanOut`], one call per slice, to a
 //! relay (an invocation with a budget of its own) which hands every id of its slice to one more
-//! invocation (the webhook worker's replay or sweep route), where the work runs. The role-sync cron runs
+//! invocation (the webhook worker's replay or sweep route, or role-sync's own `POST /sync` for the due
+//! role-sync jobs: [`Backlog::request`]), where the work runs. The role-sync cron runs
 //! it, due failures first, relaying through its own `POST /replays`: the webhook worker's size budget has
 //! no room for the fan-out, and the role-sync worker needs none of the processing code to relay. Nothing
 //! is lost if a hand-off fails: a failure stays due until its retry records an outcome, a claim stays
@@ -70,10 +71,23 @@ pub enum Backlog {
     /// Claims left `processing` past [`crate::inbox::STALE_CLAIM_AFTER_SECS`]: its `POST
     /// /admin/claims/{id}/sweep`.
     StaleClaims,
+    /// Role-sync jobs due (the outbox of projections and roles; the id is the user's): the role-sync
+    /// worker's own `POST /sync`.
+    DueJobs,
 }
 
-/// Failures first: a due failure has waited at least a minute already, a claim five.
-pub const BACKLOGS: [Backlog; 2] = [Backlog::DueFailures, Backlog::StaleClaims];
+/// Failures first: a due failure has waited at least a minute already, a claim five; then the role syncs
+/// (the projections and roles), which the first two also queue.
+pub const BACKLOGS: [Backlog; 3] = [Backlog::DueFailures, Backlog::StaleClaims, Backlog::DueJobs];
+
+/// The worker that processes one id of a backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processor {
+    /// `WEBHOOK_URL`, with `ADMIN_TOKEN`.
+    Webhook,
+    /// `ROLE_SYNC_URL`, with `ROLE_SYNC_TOKEN`.
+    RoleSync,
+}
 
 impl Backlog {
     /// Its name in a relay's request (`kind`) and in the cron's log line.
@@ -81,6 +95,7 @@ impl Backlog {
         match self {
             Self::DueFailures => "failures",
             Self::StaleClaims => "claims",
+            Self::DueJobs => "jobs",
         }
     }
 
@@ -88,11 +103,28 @@ impl Backlog {
         BACKLOGS.into_iter().find(|b| b.name() == name)
     }
 
-    /// The webhook worker's route that processes one id of this backlog.
-    pub fn route(self, id: &str) -> String {
+    /// The worker that processes one id.
+    pub fn processor(self) -> Processor {
         match self {
-            Self::DueFailures => format!("/admin/failures/{id}/replay"),
-            Self::StaleClaims => format!("/admin/claims/{id}/sweep"),
+            Self::DueFailures | Self::StaleClaims => Processor::Webhook,
+            Self::DueJobs => Processor::RoleSync,
+        }
+    }
+
+    /// The route of [`Self::processor`] that processes one id, and the JSON body it is posted with.
+    pub fn request(self, id: &str) -> (String, serde_json::Value) {
+        match self {
+            Self::DueFailures => (format!("/admin/failures/{id}/replay"), serde_json::json!({})),
+            Self::StaleClaims => (format!("/admin/claims/{id}/sweep"), serde_json::json!({})),
+            Self::DueJobs => ("/sync".to_owned(), serde_json::json!({ "userId": id })),
+        }
+    }
+
+    /// Calls its listing of due ids costs (the jobs: those without a due time, then the due ones).
+    fn listing_cost(self) -> u32 {
+        match self {
+            Self::DueFailures | Self::StaleClaims => 1,
+            Self::DueJobs => 2,
         }
     }
 }
@@ -259,13 +291,14 @@ impl<C: Clock> App<'_, C> {
     /// [`FANOUT_RESERVE`]: `(ids handed out, slices not accepted)`. Run by the role-sync cron for each of
     /// [`BACKLOGS`] in turn, each with what the one before left (see the module doc: "Fan-out").
     pub async fn hand_out(&self, backlog: Backlog, fan_out: &impl FanOut) -> Result<(u32, u32), StepError> {
-        let slices = self.appwrite.subrequests().units(1 + FANOUT_RESERVE, 1, MAX_SLICES);
+        let slices = self.appwrite.subrequests().units(backlog.listing_cost() + FANOUT_RESERVE, 1, MAX_SLICES);
         if slices == 0 {
             return Ok((0, 0));
         }
         let ids = match backlog {
             Backlog::DueFailures => self.due_failure_ids(slices * FANOUT_SLICE).await?,
             Backlog::StaleClaims => self.stale_claim_ids(slices * FANOUT_SLICE).await?,
+            Backlog::DueJobs => self.due_job_ids(slices * FANOUT_SLICE).await?,
         };
         // All at once: each slice is its own invocation, and the cron waits for the slowest.
         let handed = ids

@@ -2,58 +2,29 @@
 //!
 //! - `POST /sync` `{"userId"}` (`Authorization: Bearer <ROLE_SYNC_TOKEN>`): sync one user now; the webhook
 //!   worker calls it after every access change.
-//! - cron: the webhook's due failures, then its stale inbox claims, handed out through `/replays` (when
-//!   `ROLE_SYNC_URL` is set), then every due `role_sync_jobs` entry (handed to `/sync` on this worker, one
-//!   invocation each, when `ROLE_SYNC_URL` is set; else as many as fit the budget), then a bounded slice of
-//!   the whole guild (reconciliation) within what is left of `CRON_SUBREQUEST_BUDGET`.
-//! - `POST /replays` `{"kind": "failures"|"claims", "ids": [...]}` (`ROLE_SYNC_TOKEN`; no `kind`: failures):
-//!   a slice of the webhook's due failures or stale claims, handed out by this worker's cron; each id goes
-//!   to the webhook worker's replay or sweep route (`WEBHOOK_URL`, `ADMIN_TOKEN`), one invocation each,
-//!   `RELAY_CONCURRENCY` at a time.
+//! - cron: the webhook's due failures, then its stale inbox claims, then the due `role_sync_jobs`, handed
+//!   out in slices through `/replays` (when `ROLE_SYNC_URL` is set; without it the cron runs as many jobs
+//!   as fit the budget itself), then a bounded slice of the whole guild (reconciliation) within what is
+//!   left of `CRON_SUBREQUEST_BUDGET`.
+//! - `POST /replays` `{"kind": "failures"|"claims"|"jobs", "ids": [...]}` (`ROLE_SYNC_TOKEN`; no `kind`:
+//!   failures): a slice handed out by this worker's cron; each id goes to the webhook worker's replay or
+//!   sweep route (`WEBHOOK_URL`, `ADMIN_TOKEN`) or, for a job, to this worker's `POST /sync`
+//!   (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), one invocation each, `RELAY_CONCURRENCY` at a time.
 //! - `GET /health`.
 //! - Discord calls ask the `DiscordLimiter` Durable Object of the limiter worker (workers/limiter), shared
 //!   with the api and console workers.
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
-use tollgate_app::concurrent::{in_waves, join_all};
-use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_FIXED_COST, RECONCILE_PAGES_PER_RUN};
-use tollgate_app::scheduled::{Backlog, FanOut, BACKLOGS, FANOUT_SLICE, RELAY_CONCURRENCY};
+use tollgate_app::concurrent::in_waves;
+use tollgate_app::role_sync::{RoleSync, RoleSyncRequest, RECONCILE_PAGES_PER_RUN};
+use tollgate_app::scheduled::{Backlog, FanOut, Processor, BACKLOGS, FANOUT_SLICE, RELAY_CONCURRENCY};
 use tollgate_app::settings::customer_guild_id;
 use tollgate_core::subrequests::Subrequests;
 use tollgate_core::AppwriteId;
 use tollgate_worker_common::observe::Invocation;
 use tollgate_worker_common::{bearer_matches, setting, AppParts};
 use worker::{event, Context, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
-
-/// Due jobs handed to `POST /sync` per cron run at most (one subrequest each; each sync is an invocation
-/// with a budget of its own).
-pub const HAND_OFFS_PER_RUN: u32 = 30;
-
-/// Fan-out: with `ROLE_SYNC_URL` (this worker's own URL) and `ROLE_SYNC_TOKEN` set, the due jobs are handed
-/// to `POST /sync`, one user per invocation, all at once, leaving room for reconciliation. How many were
-/// accepted; 0 without the settings (the cron then runs what fits itself). A hand-off that fails leaves
-/// its job pending for the next run.
-async fn hand_out_due_jobs(
-    env: &Env,
-    sync: &RoleSync<'_, tollgate_worker_common::JsClock>,
-    subrequests: &Subrequests,
-) -> std::result::Result<usize, tollgate_app::StepError> {
-    let (Some(base), Some(token)) = (setting(env, "ROLE_SYNC_URL"), setting(env, "ROLE_SYNC_TOKEN")) else {
-        return Ok(0);
-    };
-    let slots = subrequests.units(2 + RECONCILE_FIXED_COST + 2, 1, HAND_OFFS_PER_RUN);
-    if slots == 0 {
-        return Ok(0);
-    }
-    let url = format!("{}/sync", base.trim().trim_end_matches('/'));
-    let ids = sync.due_job_ids(slots).await?;
-    let hand_offs = ids.iter().map(|id| {
-        let (url, token) = (&url, &token);
-        async move { post_json(url, token, &json!({ "userId": id }), subrequests).await }
-    });
-    Ok(join_all(hand_offs).await.into_iter().filter(|ok| *ok).count())
-}
 
 /// Due jobs listed per cron invocation at most; `CRON_SUBREQUEST_BUDGET` decides how many run
 /// (`tollgate_app::role_sync::SYNC_COST` each), and reconciliation gets what they leave.
@@ -113,8 +84,9 @@ async fn route(mut req: Request, env: &Env, invocation: &Invocation) -> Result<R
 }
 
 /// The relay of the fan-out (`tollgate_app::scheduled`, "Fan-out"): up to `FANOUT_SLICE` due failure ids
-/// (`kind` `failures`, or none) or stale claim ids (`claims`), each handed to the webhook worker's `POST
-/// /admin/failures/{id}/replay` or `POST /admin/claims/{id}/sweep` (one subrequest each,
+/// (`kind` `failures`, or none), stale claim ids (`claims`) or user ids of due jobs (`jobs`), each handed to
+/// the webhook worker's `POST /admin/failures/{id}/replay` or `POST /admin/claims/{id}/sweep`, or this
+/// worker's `POST /sync` (`Backlog::request`; one subrequest each,
 /// `RELAY_CONCURRENCY` at a time: "Pacing"), where it runs in an invocation of its own. It lives here
 /// because it needs none of the processing code, and the webhook worker's size budget has no room for it;
 /// this worker's cron hands the slices out ([`Relay`]).
@@ -137,14 +109,19 @@ async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> 
     let ids: Option<Vec<AppwriteId>> =
         raw.iter().map(|id| id.as_str().and_then(|id| AppwriteId::parse(id).ok())).collect();
     let Some(ids) = ids else { return error(400, "invalid_id") };
-    let (Some(base), Some(token)) = (setting(env, "WEBHOOK_URL"), setting(env, "ADMIN_TOKEN")) else {
+    let (url_setting, token_setting) = match backlog.processor() {
+        Processor::Webhook => ("WEBHOOK_URL", "ADMIN_TOKEN"),
+        Processor::RoleSync => ("ROLE_SYNC_URL", "ROLE_SYNC_TOKEN"),
+    };
+    let (Some(base), Some(token)) = (setting(env, url_setting), setting(env, token_setting)) else {
         return error(503, "not_configured");
     };
     let base = base.trim().trim_end_matches('/').to_owned();
     let subrequests = invocation.subrequests();
     let handed = in_waves(&ids, RELAY_CONCURRENCY, |id| {
-        let (url, token) = (format!("{base}{}", backlog.route(id.as_str())), &token);
-        async move { post_json(&url, token, &json!({}), subrequests).await }
+        let (path, body) = backlog.request(id.as_str());
+        let (url, token) = (format!("{base}{path}"), &token);
+        async move { post_json(&url, token, &body, subrequests).await }
     })
     .await
     .into_iter()
@@ -155,8 +132,8 @@ async fn relay_replays(mut req: Request, env: &Env, invocation: &Invocation) -> 
     answer(200, json!({ "ok": true, "handedOut": handed }))
 }
 
-/// The fan-out of the webhook's due failures and stale claims: slices go to this worker's own `POST
-/// /replays` (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
+/// The fan-out of the webhook's due failures and stale claims and of the due jobs: slices go to this
+/// worker's own `POST /replays` (`ROLE_SYNC_URL`, `ROLE_SYNC_TOKEN`), each an invocation with a budget of its own.
 struct Relay<'a> {
     target: Option<(String, String)>,
     subrequests: &'a Subrequests,
@@ -222,16 +199,21 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
     };
     let sync = RoleSync::new(parts.app(), &discord, guild);
     let mut outcome = "ok";
-    // First the webhook's due failures, then its stale claims (buyers waiting for access), relayed through
-    // `/replays`; each hand-out with what the one before left of the budget.
+    // First the webhook's due failures, then its stale claims (buyers waiting for access), then the due
+    // role-sync jobs, relayed through `/replays`; each hand-out with what the one before left of the budget.
     let relay = Relay::from_env(env, invocation.subrequests());
+    let mut jobs_handed = 0;
     for backlog in BACKLOGS.into_iter().filter(|_| relay.enabled()) {
         let key = match backlog {
             Backlog::DueFailures => "handedOutFailures",
             Backlog::StaleClaims => "handedOutClaims",
+            Backlog::DueJobs => "handedOutJobs",
         };
         match sync.app.hand_out(backlog, &relay).await {
             Ok((handed, failed_slices)) => {
+                if backlog == Backlog::DueJobs {
+                    jobs_handed = handed;
+                }
                 invocation.note(key, json!({ backlog.name(): handed, "failedSlices": failed_slices }))
             }
             Err(e) => {
@@ -240,17 +222,9 @@ async fn run_cron(env: &Env, invocation: &Invocation) -> &'static str {
             }
         }
     }
-    let handed = match hand_out_due_jobs(env, &sync, invocation.subrequests()).await {
-        Ok(handed) => handed,
-        Err(e) => {
-            worker::console_error!("role-sync: due jobs: {e}");
-            outcome = "errors";
-            0
-        }
-    };
-    invocation.note("handedOut", handed);
-    // Jobs handed out are still pending until their syncs finish: not run here too.
-    if handed == 0 {
+    // Jobs handed out are still pending until their syncs finish: not run here too. Without the fan-out
+    // (no `ROLE_SYNC_URL`) or when no slice was accepted, the cron runs what fits itself.
+    if jobs_handed == 0 {
         match sync.run_due_jobs(JOBS_PER_RUN).await {
             Ok(ran) => invocation.note("dueJobs", ran.len()),
             Err(e) => {

@@ -190,43 +190,9 @@ impl<C: Clock> RoleSync<'_, C> {
         }
     }
 
-    /// The user ids of up to `limit` pending jobs that are due, oldest first; jobs of the replaced
-    /// deployment (no `nextAttemptAt`) count as due and go first. Two listings, ids only.
+    /// [`App::due_job_ids`].
     pub async fn due_job_ids(&self, limit: u32) -> Result<Vec<String>, StepError> {
-        let settings = self.app.settings;
-        let (db, collection) = (&settings.database_id, &settings.collections.role_sync_jobs);
-        let pending = Query::equal("status", [JobStatus::Pending.as_str()]);
-        let ids = Query::select(["$id"]);
-        let limit = limit.clamp(1, tollgate_appwrite::MAX_PAGE_SIZE);
-        let mut due = self
-            .app
-            .appwrite
-            .list_documents(
-                db,
-                collection,
-                &[pending.clone(), Query::is_null("nextAttemptAt"), ids.clone(), Query::limit(limit)],
-            )
-            .await
-            .map_err(|e| StepError::appwrite("listing role sync jobs without a due time", &e))?
-            .documents;
-        let room = limit.saturating_sub(due.len() as u32);
-        if room > 0 {
-            let queries = [
-                pending,
-                Query::less_than_equal("nextAttemptAt", timestamp(self.app.clock.now())),
-                Query::order_asc("nextAttemptAt"),
-                ids,
-                Query::limit(room),
-            ];
-            let listed = self
-                .app
-                .appwrite
-                .list_documents(db, collection, &queries)
-                .await
-                .map_err(|e| StepError::appwrite("listing due role sync jobs", &e))?;
-            due.extend(listed.documents);
-        }
-        Ok(due.into_iter().map(|d| d.id).collect())
+        self.app.due_job_ids(limit).await
     }
 
     /// Runs up to `limit` pending jobs that are due, oldest first; jobs of the replaced deployment (no
@@ -253,5 +219,44 @@ impl<C: Clock> RoleSync<'_, C> {
             outcomes.push((id, outcome));
         }
         Ok(outcomes)
+    }
+}
+
+impl<C: Clock> App<'_, C> {
+    /// The user ids of up to `limit` pending jobs that are due, oldest first; jobs of the replaced
+    /// deployment (no `nextAttemptAt`) count as due and go first. Two listings, ids only.
+    pub async fn due_job_ids(&self, limit: u32) -> Result<Vec<String>, StepError> {
+        let settings = self.settings;
+        let (db, collection) = (&settings.database_id, &settings.collections.role_sync_jobs);
+        let pending = Query::equal("status", [JobStatus::Pending.as_str()]);
+        let ids = Query::select(["$id"]);
+        let limit = limit.clamp(1, tollgate_appwrite::MAX_PAGE_SIZE);
+        let mut due = self
+            .appwrite
+            .list_documents(
+                db,
+                collection,
+                &[pending.clone(), Query::is_null("nextAttemptAt"), ids.clone(), Query::limit(limit)],
+            )
+            .await
+            .map_err(|e| StepError::appwrite("listing role sync jobs without a due time", &e))?
+            .documents;
+        let room = limit.saturating_sub(due.len() as u32);
+        if room > 0 {
+            let queries = [
+                pending,
+                Query::less_than_equal("nextAttemptAt", timestamp(self.clock.now())),
+                Query::order_asc("nextAttemptAt"),
+                ids,
+                Query::limit(room),
+            ];
+            let listed = self
+                .appwrite
+                .list_documents(db, collection, &queries)
+                .await
+                .map_err(|e| StepError::appwrite("listing due role sync jobs", &e))?;
+            due.extend(listed.documents);
+        }
+        Ok(due.into_iter().map(|d| d.id).collect())
     }
 }

@@ -8,7 +8,7 @@ use chrono::Duration;
 use serde_json::Value;
 use tollgate_app::failures::RETRY_COST;
 use tollgate_app::inbox::{Swept, STALE_CLAIM_AFTER_SECS};
-use tollgate_app::role_sync::RoleSync;
+use tollgate_app::role_sync::{RoleSync, SYNC_COST};
 use tollgate_app::scheduled::{Backlog, FanOut, FANOUT_RESERVE, FANOUT_SLICE, RELAY_CONCURRENCY, SWEEP_COST};
 use tollgate_app::App;
 use tollgate_appwrite::{AppwriteClient, Query};
@@ -192,6 +192,13 @@ impl FanOut for Invocations<'_> {
                         let swept = app(self.ctx, &client).sweep_claim_by_id(&id).await.unwrap().0;
                         (SWEEP_COST, swept == Swept::Finished)
                     }
+                    Backlog::DueJobs => {
+                        // Role-sync's own `POST /sync`: the Discord client counts into the same meter.
+                        let discord = self.ctx.discord().with_subrequests(meter.clone());
+                        let guild = GuildId::parse(seed::GUILD_ID).unwrap();
+                        let sync = RoleSync::new(app(self.ctx, &client), &discord, guild);
+                        (SYNC_COST, sync.sync_user(&id).await.is_ok())
+                    }
                 };
                 assert!(meter.refused() == 0 && meter.used() <= cost, "{backlog:?} {id}: {} calls", meter.used());
                 ok
@@ -252,4 +259,24 @@ async fn with_fan_out_one_run_hands_out_the_due_failures_and_then_a_backlog_of_6
     assert_eq!(still_due(&ctx).await, 0);
     let granted = ctx.count("entitlements", &[Query::limit(5_000)]).await;
     assert_eq!(granted as u64, backlog + 3, "each purchase granted once");
+}
+
+#[tokio::test]
+async fn with_fan_out_one_run_hands_out_a_backlog_of_65_due_role_sync_jobs_each_sync_within_its_budget() {
+    let ctx = context().await;
+    let backlog: u32 = 65;
+    for i in 0..backlog {
+        let user = format!("j{i}");
+        ctx.create_user(&user, &format!("{user}@example.com")).await;
+        ctx.app().request_role_sync(&tollgate_core::AppwriteId::parse(&user).unwrap()).await.unwrap();
+    }
+    let pending = [Query::equal("status", ["pending"]), Query::limit(5_000)];
+    assert_eq!(ctx.count("role_sync_jobs", &pending).await, backlog as usize);
+    let (client, meter) = invocation_client(&ctx, FREE_BUDGET);
+    let fan_out = Invocations { ctx: &ctx, cron: meter.clone(), slices: std::sync::Mutex::new(Vec::new()) };
+    assert_eq!(app(&ctx, &client).hand_out(Backlog::DueJobs, &fan_out).await.unwrap(), (backlog, 0));
+    assert_eq!((meter.used(), meter.refused()), (5, 0), "the cron's own calls: two listings, three slices");
+    assert!(meter.remaining() >= Some(FANOUT_RESERVE), "room left for reconciliation");
+    assert_eq!(fan_out.slices(Backlog::DueJobs), vec![5, 30, 30]);
+    assert_eq!(ctx.count("role_sync_jobs", &pending).await, 0, "every job ran in this one cron run, not 30 of them");
 }
