@@ -301,6 +301,27 @@ async fn a_stale_claim_swept_by_id_is_processed_and_completed_once() {
     granted_once(&ctx, 62).await;
 }
 
+/// Appwrite has no conditional write, so two sweeps that read the same stale claim at the same moment
+/// (the webhook cron's own sweep and a relayed one, or a relay retried) both process it: the ledger's
+/// event key and the claim's completion make the second one change nothing (here both run to the end:
+/// `[Finished, Finished]`).
+#[tokio::test]
+async fn two_sweeps_of_one_stale_claim_at_the_same_moment_grant_the_purchase_once() {
+    let ctx = context().await;
+    let claim = left_processing(&ctx, "byid4", 64).await;
+    ctx.clock.advance(Duration::seconds(STALE_CLAIM_AFTER_SECS + 1));
+    let (app1, app2, claim_id) = (ctx.app(), ctx.app(), id(&claim));
+    let (first, second) = tokio::join!(app1.sweep_claim_by_id(&claim_id), app2.sweep_claim_by_id(&claim_id));
+    let outcomes = [first.expect("first sweep").0, second.expect("second sweep").0];
+    assert!(outcomes.contains(&Swept::Finished), "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Swept::Finished | Swept::Skipped)), "{outcomes:?}");
+    assert_eq!(ctx.document("webhook_events", &claim).await.expect("claim")["status"], "completed");
+    granted_once(&ctx, 64).await;
+    ctx.project("byid4").await;
+    assert!(ctx.is_paid("byid4").await);
+    assert_eq!(ctx.count("webhook_failures", &[]).await, 0, "nothing recorded as failed");
+}
+
 #[tokio::test]
 async fn a_stale_claim_swept_by_id_that_fails_again_is_handed_to_its_failure_record_which_settles_it() {
     let ctx = context().await;
