@@ -249,7 +249,7 @@ impl DiscordClient {
         }
         let answer = self.http.send(request).await.map_err(|e| DiscordError::Transport(e.to_string()))?;
         let status = answer.status;
-        let observed = observe(status, &answer, &answer.text, bot);
+        let observed = observe(&answer, bot);
         let text = answer.text;
         let retry_after_ms = observed.retry_after_ms;
         // Only answers worth keeping: the member, or that they are not one (a 404).
@@ -295,7 +295,8 @@ fn seconds_to_ms(seconds: f64) -> u64 {
     (seconds * 1_000.0).ceil() as u64
 }
 
-fn observe(status: u16, headers: &Incoming, body: &str, bot_token: bool) -> Observed {
+fn observe(answer: &Incoming, bot_token: bool) -> Observed {
+    let (status, headers, body) = (answer.status, answer, answer.text.as_str());
     let text = |name: &str| headers.header(name).map(str::to_owned);
     let mut observed = Observed {
         status,

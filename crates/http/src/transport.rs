@@ -88,12 +88,8 @@ impl Transport {
     }
 
     /// Sends `request` and reads the whole answer as text.
-    pub async fn send(&self, request: Outgoing<'_>) -> Result<Incoming, TransportError> {
-        self.send_inner(request).await
-    }
-
     #[cfg(not(target_arch = "wasm32"))]
-    async fn send_inner(&self, request: Outgoing<'_>) -> Result<Incoming, TransportError> {
+    pub async fn send(&self, request: Outgoing<'_>) -> Result<Incoming, TransportError> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| TransportError(format!("invalid method {}", request.method)))?;
         let mut builder = self.client.request(method, request.url.clone()).timeout(request.timeout);
@@ -115,8 +111,9 @@ impl Transport {
         Ok(Incoming { status, text, headers })
     }
 
+    /// Sends `request` and reads the whole answer as text.
     #[cfg(target_arch = "wasm32")]
-    async fn send_inner(&self, request: Outgoing<'_>) -> Result<Incoming, TransportError> {
+    pub async fn send(&self, request: Outgoing<'_>) -> Result<Incoming, TransportError> {
         fetch::send(request).await
     }
 }
